@@ -1,0 +1,499 @@
+//! [`Context`]: the one argument of every handler and middleware.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::Shared;
+use crate::message::{Message, Out, Outbound};
+use crate::response::{Body, Response};
+use crate::routing::Endpoint;
+use crate::{Error, Result};
+
+/// The request, its attributes, the app's state and the way to answer, whatever the protocol.
+///
+/// A `Context` is a cheap handle (an `Arc` inside): clone it to move it into a spawned task,
+/// for example one that sends while the handler keeps receiving.
+///
+/// - Request: [`method`](Self::method), [`path`](Self::path), [`uri`](Self::uri),
+///   [`header`](Self::header), [`param`](Self::param), [`query`](Self::query), ...
+/// - Attributes (set by middleware, read by handlers): [`set`](Self::set), [`get`](Self::get).
+/// - App state (given to [`App::state`](crate::App::state)): [`state`](Self::state).
+/// - Answering: [`send`](Self::send) and [`recv`](Self::recv), the same pair for HTTP,
+///   WebSocket and SSE; for HTTP also [`set_status`](Self::set_status) and
+///   [`set_header`](Self::set_header).
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) head: http::request::Parts,
+    params: Vec<(&'static str, Box<str>)>,
+    peer: SocketAddr,
+    pub(crate) app: Arc<Shared>,
+    pub(crate) endpoint: Option<Arc<Endpoint>>,
+    attrs: Mutex<Vec<(Key, Box<dyn Any + Send + Sync>)>>,
+    pub(crate) response: Mutex<ResponseParts>,
+    pub(crate) io: Io,
+}
+
+#[derive(PartialEq, Eq)]
+enum Key {
+    Type(TypeId),
+    Named(Cow<'static, str>),
+}
+
+/// What the handler (or, after it, an after-middleware) has said about the response.
+#[derive(Default)]
+pub(crate) struct ResponseParts {
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Body>,
+}
+
+/// The protocol-specific half of a Context.
+pub(crate) enum Io {
+    Http(HttpIo),
+}
+
+pub(crate) struct HttpIo {
+    body: tokio::sync::Mutex<Option<Incoming>>,
+    stream: tokio::sync::Mutex<Stream>,
+}
+
+enum Stream {
+    /// Nothing sent yet; the head goes to the dispatcher through this channel.
+    Idle(Option<oneshot::Sender<Response>>),
+    Open(mpsc::Sender<Result<Bytes, Error>>),
+}
+
+/// How many chunks a streamed response may have in flight before `send` waits for the client.
+const STREAM_QUEUE: usize = 4;
+
+/// The error `send` returns once the peer has gone. 499 is nginx's "client closed request".
+pub(crate) fn peer_gone() -> Error {
+    Error::new(StatusCode::from_u16(499).expect("499 is a valid status"), "the client closed the connection")
+}
+
+impl Context {
+    pub(crate) fn new_http(
+        head: http::request::Parts,
+        body: Incoming,
+        params: Vec<(&'static str, Box<str>)>,
+        peer: SocketAddr,
+        app: Arc<Shared>,
+        endpoint: Option<Arc<Endpoint>>,
+        head_tx: oneshot::Sender<Response>,
+    ) -> Self {
+        let io = Io::Http(HttpIo {
+            body: tokio::sync::Mutex::new(Some(body)),
+            stream: tokio::sync::Mutex::new(Stream::Idle(Some(head_tx))),
+        });
+        Context {
+            inner: Arc::new(Inner {
+                head,
+                params,
+                peer,
+                app,
+                endpoint,
+                attrs: Mutex::new(Vec::new()),
+                response: Mutex::new(ResponseParts::default()),
+                io,
+            }),
+        }
+    }
+
+    // ----------------------------------------------------------------- request
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.inner.head.method
+    }
+
+    /// The request path, without the query string (still percent-encoded).
+    pub fn path(&self) -> &str {
+        self.inner.head.uri.path()
+    }
+
+    /// The request URI as received.
+    pub fn uri(&self) -> &Uri {
+        &self.inner.head.uri
+    }
+
+    /// The HTTP version (HTTP/1.1 or HTTP/2).
+    pub fn version(&self) -> Version {
+        self.inner.head.version
+    }
+
+    /// A request header as text; `None` when it is absent or not valid visible ASCII.
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        self.inner.head.headers.get(name)?.to_str().ok()
+    }
+
+    /// All request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.head.headers
+    }
+
+    /// A path parameter (`{name}` or `{*name}` in the route), percent-decoded.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.inner.params.iter().find(|(k, _)| *k == name).map(|(_, v)| &**v)
+    }
+
+    /// A path parameter parsed into `T`: a 400 when it does not parse.
+    ///
+    /// ```ignore
+    /// #[get("/notes/{id}")]
+    /// async fn note(ctx: Context) -> Result<String> {
+    ///     let id: u64 = ctx.param_as("id")?; // GET /notes/abc -> 400
+    ///     Ok(format!("note {id}"))
+    /// }
+    /// ```
+    pub fn param_as<T>(&self, name: &str) -> Result<T>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.param(name).ok_or_else(|| {
+            Error::internal(format!("the route has no path parameter `{name}`"))
+        })?;
+        raw.parse().map_err(|e| Error::bad_request(format!("invalid path parameter `{name}` = `{raw}`: {e}")))
+    }
+
+    /// The query string deserialized into `T` (a 400 when it does not fit).
+    pub fn query<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        Ok(serde_urlencoded::from_str(self.inner.head.uri.query().unwrap_or(""))?)
+    }
+
+    /// The address of the client (the TCP peer).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer
+    }
+
+    /// The route pattern that matched (`/users/{id}`), if any.
+    pub fn route(&self) -> Option<&'static str> {
+        self.inner.endpoint.as_ref().map(|e| e.def.path)
+    }
+
+    // ----------------------------------------------------------------- attributes
+
+    fn attrs(&self) -> MutexGuard<'_, Vec<(Key, Box<dyn Any + Send + Sync>)>> {
+        // A panic elsewhere while holding the lock leaves the map consistent (every write is
+        // a single push or replace), so poisoning is ignored.
+        self.inner.attrs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn put(&self, key: Key, value: Box<dyn Any + Send + Sync>) {
+        let mut attrs = self.attrs();
+        match attrs.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => attrs.push((key, value)),
+        }
+    }
+
+    /// Stores a typed, request-scoped attribute (one per type; a second `set` replaces it).
+    /// Middleware uses it to hand values (the authenticated user, ...) to the handler.
+    pub fn set<T: Send + Sync + 'static>(&self, value: T) {
+        self.put(Key::Type(TypeId::of::<T>()), Box::new(value));
+    }
+
+    /// A clone of the attribute of type `T`, if one was set.
+    pub fn get<T: Clone + 'static>(&self) -> Option<T> {
+        let key = Key::Type(TypeId::of::<T>());
+        self.attrs().iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.downcast_ref::<T>()).cloned()
+    }
+
+    /// Stores an attribute under a string key (when one type is stored several times).
+    pub fn set_named<T: Send + Sync + 'static>(&self, key: impl Into<Cow<'static, str>>, value: T) {
+        self.put(Key::Named(key.into()), Box::new(value));
+    }
+
+    /// A clone of the attribute stored under `key`, if it exists and is a `T`.
+    pub fn get_named<T: Clone + 'static>(&self, key: &str) -> Option<T> {
+        self.attrs()
+            .iter()
+            .find(|(k, _)| matches!(k, Key::Named(n) if n == key))
+            .and_then(|(_, v)| v.downcast_ref::<T>())
+            .cloned()
+    }
+
+    // ----------------------------------------------------------------- state
+
+    /// The app-wide value of type `T` given to [`App::state`](crate::App::state); a 500 naming
+    /// the type when there is none.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T> {
+        self.inner.app.state::<T>().ok_or_else(|| {
+            Error::internal(format!(
+                "no app state of type `{}`: add it with App::new().state(value)",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    // ----------------------------------------------------------------- response head
+
+    fn response(&self) -> MutexGuard<'_, ResponseParts> {
+        self.inner.response.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the response status. It applies when the handler's return value leaves the status
+    /// at 200 (a plain body), and to a streamed response; an after-middleware may set it on any
+    /// response.
+    pub fn set_status(&self, status: StatusCode) {
+        self.response().status = Some(status);
+    }
+
+    /// Sets (replaces) a response header. An invalid name or value is a 500 when the response
+    /// is sent, with a message naming it, rather than a panic here.
+    pub fn set_header(&self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            (Ok(n), Ok(v)) => {
+                self.response().headers.insert(n, v);
+            }
+            _ => {
+                tracing::error!(header = name, "invalid response header name or value");
+                self.response().status = Some(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        }
+    }
+
+    /// The response status: in an after-middleware, the status of the response being sent;
+    /// before that, what [`set_status`](Self::set_status) set (200 if nothing did).
+    pub fn response_status(&self) -> StatusCode {
+        self.response().status.unwrap_or(StatusCode::OK)
+    }
+
+    /// A response header: in an after-middleware, of the response being sent.
+    pub fn response_header(&self, name: impl http::header::AsHeaderName) -> Option<String> {
+        self.response().headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    /// Replaces the response body (in an after-middleware; ignored once streaming began).
+    pub fn set_body(&self, body: impl Into<Body>) {
+        self.response().body = Some(body.into());
+    }
+
+    // ----------------------------------------------------------------- send / recv
+
+    /// Sends to the peer: for HTTP a chunk of a streamed response body (the first call commits
+    /// the status and headers, and the handler's return value is then ignored); for a WebSocket
+    /// one message; for SSE one event. Fails once the peer has gone.
+    pub async fn send(&self, item: impl Into<Outbound>) -> Result<()> {
+        let item = item.into();
+        match &self.inner.io {
+            Io::Http(io) => io.send(self, item).await,
+        }
+    }
+
+    /// Receives from the peer: for HTTP the next chunk of the request body (read with
+    /// backpressure: nothing more is read from the socket until you ask), for a WebSocket the
+    /// next text or binary message. `None` at the end.
+    pub async fn recv(&self) -> Result<Option<Message>> {
+        match &self.inner.io {
+            Io::Http(io) => io.recv().await,
+        }
+    }
+
+    /// The whole request body, at most the app's body limit (413 over it).
+    pub async fn body(&self) -> Result<Bytes> {
+        let limit = self.inner.app.config.max_body;
+        let too_large = || Error::payload_too_large(format!("the request body is larger than the {limit}-byte limit"));
+        let declared = self.header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = self.recv().await? {
+            let chunk = chunk.into_bytes();
+            let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + chunk.len();
+            if len > limit {
+                return Err(too_large());
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                prev => {
+                    if let Some(prev) = prev {
+                        buf.extend_from_slice(&prev);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| buf.freeze()))
+    }
+
+    /// The whole request body as UTF-8 text (400 when it is not).
+    pub async fn text(&self) -> Result<String> {
+        let body = self.body().await?;
+        String::from_utf8(body.into()).map_err(|_| Error::bad_request("the request body is not valid UTF-8"))
+    }
+
+    /// The request body parsed as JSON: 415 unless the content type is JSON, 413 over the
+    /// body limit, 400 with serde's line and column when malformed.
+    pub async fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let ct = self.header(CONTENT_TYPE).unwrap_or("");
+        let media = ct.split(';').next().unwrap_or("").trim();
+        if !(media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")) {
+            return Err(Error::unsupported_media_type(if ct.is_empty() {
+                "expected a JSON body: set `content-type: application/json`".to_owned()
+            } else {
+                format!("expected a JSON body (`content-type: application/json`), got `{ct}`")
+            }));
+        }
+        let body = self.body().await?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    // ----------------------------------------------------------------- internals
+
+    /// Moves what the handler said about the response (status, headers) onto `res`.
+    pub(crate) fn apply_response_parts(&self, res: &mut Response) {
+        let mut parts = self.response();
+        if let Some(status) = parts.status.take() {
+            if res.status() == StatusCode::OK || status == StatusCode::INTERNAL_SERVER_ERROR {
+                *res.status_mut() = status;
+            }
+        }
+        for (name, value) in parts.headers.drain() {
+            if let Some(name) = name {
+                res.headers_mut().insert(name, value);
+            }
+        }
+    }
+
+    /// Runs the after-middleware on `res`: its head is exposed through the response methods.
+    pub(crate) async fn run_after(&self, mut res: Response) -> Response {
+        let Some(endpoint) = self.inner.endpoint.clone() else { return res };
+        if endpoint.after.is_empty() {
+            return res;
+        }
+        {
+            let mut parts = self.response();
+            parts.status = Some(res.status());
+            parts.headers = std::mem::take(res.headers_mut());
+        }
+        for mw in endpoint.after.iter() {
+            let r = crate::panic::catch((mw.run)(self.clone()), || format!("after-middleware `{}`", mw.name)).await;
+            if let Err(e) = r {
+                // The response is replaced by the error's, but keeps the headers set so far.
+                let headers = std::mem::take(&mut self.response().headers);
+                let mut err = crate::IntoResponse::into_response(e);
+                err.headers_mut().extend(headers);
+                return err;
+            }
+        }
+        let mut parts = self.response();
+        *res.status_mut() = parts.status.take().unwrap_or(res.status());
+        *res.headers_mut() = std::mem::take(&mut parts.headers);
+        if let Some(body) = parts.body.take() {
+            *res.body_mut() = body;
+        }
+        res
+    }
+
+    /// Whether the handler streamed its response with `send`.
+    pub(crate) async fn streamed(&self) -> Option<mpsc::Sender<Result<Bytes, Error>>> {
+        match &self.inner.io {
+            Io::Http(io) => match &mut *io.stream.lock().await {
+                Stream::Open(tx) => Some(tx.clone()),
+                Stream::Idle(_) => None,
+            },
+        }
+    }
+
+    /// Closes a streamed response: drops the sender so the body ends.
+    pub(crate) async fn finish_stream(&self) {
+        match &self.inner.io {
+            Io::Http(io) => {
+                let mut s = io.stream.lock().await;
+                if let Stream::Open(_) = &*s {
+                    *s = Stream::Idle(None);
+                }
+            }
+        }
+    }
+}
+
+impl HttpIo {
+    async fn send(&self, ctx: &Context, item: Outbound) -> Result<()> {
+        let content_type = match &item.0 {
+            Out::Text(_) => "text/plain; charset=utf-8",
+            Out::Event(_) => "text/event-stream",
+            Out::Binary(_) | Out::Invalid(_) => "application/octet-stream",
+        };
+        let chunk = item.into_chunk()?;
+        let mut stream = self.stream.lock().await;
+        if let Stream::Idle(head_tx) = &mut *stream {
+            let Some(head_tx) = head_tx.take() else {
+                return Err(Error::internal("the response was already sent: `send` must be called before the handler returns"));
+            };
+            let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+            let mut res = http::Response::new(Body::channel(rx));
+            ctx.apply_response_parts(&mut res);
+            res.headers_mut()
+                .entry(CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(content_type));
+            let res = ctx.run_after(res).await;
+            head_tx.send(res).map_err(|_| peer_gone())?;
+            *stream = Stream::Open(tx);
+        }
+        let Stream::Open(tx) = &*stream else { unreachable!("opened above") };
+        if chunk.is_empty() {
+            return Ok(()); // an empty chunk would read as the end of a chunked body
+        }
+        tx.send(Ok(chunk)).await.map_err(|_| peer_gone())
+    }
+
+    async fn recv(&self) -> Result<Option<Message>> {
+        let mut body = self.body.lock().await;
+        let Some(incoming) = body.as_mut() else { return Ok(None) };
+        loop {
+            match incoming.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            return Ok(Some(Message::binary(data)));
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    *body = None;
+                    return Err(Error::bad_request("the request body could not be read").with_source(e));
+                }
+                None => {
+                    *body = None;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("method", self.method())
+            .field("uri", self.uri())
+            .field("peer", &self.inner.peer)
+            .field("route", &self.route())
+            .finish_non_exhaustive()
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync + 'static>() {}
+    is::<Context>();
+}

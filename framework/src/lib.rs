@@ -1,0 +1,38 @@
+#![doc = include_str!("docs/overview.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod app;
+pub mod context;
+pub mod error;
+pub mod message;
+pub mod middleware;
+pub mod response;
+pub mod routing;
+pub mod server;
+pub mod test;
+
+mod panic;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use app::App;
+pub use context::Context;
+pub use error::{Error, Result};
+pub use message::{Event, Json, Message, Outbound};
+pub use response::{Body, IntoResponse, Response};
+pub use routing::RouteInfo;
+
+pub use bytes::Bytes;
+pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+
+pub use fratello_macros::{delete, get, head, middleware, options, patch, post, put, route, sse, ws};
+
+/// Everything a handler file needs: `use fratello::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        delete, get, head, middleware, options, patch, post, put, route, sse, ws, App, Bytes, Context, Error,
+        Event, IntoResponse, Json, Message, Result, StatusCode,
+    };
+}

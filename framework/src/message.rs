@@ -1,0 +1,289 @@
+//! What flows through `ctx.recv()` ([`Message`]) and `ctx.send(..)` ([`Outbound`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{Error, Result};
+
+/// JSON in and out: a handler return value, a `ctx.send(..)` payload, or a `ctx.json()` result.
+///
+/// ```
+/// use fratello::Json;
+/// #[derive(serde::Serialize)]
+/// struct Note { id: u32 }
+/// let _reply = Json(Note { id: 7 });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+/// One inbound message: a WebSocket text or binary message, or a chunk of an HTTP request body
+/// (always [`Message::is_text`] `== false`). The payload is shared, so clones are cheap.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    text: bool,
+    bytes: Bytes,
+}
+
+impl Message {
+    /// A text message.
+    pub fn text(s: impl Into<String>) -> Self {
+        Message { text: true, bytes: Bytes::from(s.into()) }
+    }
+
+    /// A binary message.
+    pub fn binary(b: impl Into<Bytes>) -> Self {
+        Message { text: false, bytes: b.into() }
+    }
+
+    /// True for a text message.
+    pub fn is_text(&self) -> bool {
+        self.text
+    }
+
+    /// The payload as text: a 400 error (close 1007 on a socket) when it is not UTF-8.
+    pub fn as_text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.bytes).map_err(|_| Error::bad_request("the message is not valid UTF-8 text"))
+    }
+
+    /// The payload.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The payload, without copying.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True when the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Parses the payload as JSON (400 on malformed input).
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        Ok(serde_json::from_slice(&self.bytes)?)
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.text, std::str::from_utf8(&self.bytes)) {
+            (true, Ok(s)) => f.debug_tuple("Text").field(&s).finish(),
+            _ => f.debug_tuple("Binary").field(&self.bytes).finish(),
+        }
+    }
+}
+
+/// Anything `ctx.send(..)` accepts: text, bytes, [`Json`], [`Event`] or a [`Message`].
+///
+/// The payload is encoded once, when the `Outbound` is made, and is shared (not copied) by
+/// clones, so one value can be sent to many clients.
+#[derive(Clone, Debug)]
+pub struct Outbound(pub(crate) Out);
+
+#[derive(Clone, Debug)]
+pub(crate) enum Out {
+    Text(Bytes),
+    Binary(Bytes),
+    Event(Bytes),
+    /// A value that could not be encoded (a `Json` whose `Serialize` failed); sending it fails.
+    Invalid(std::sync::Arc<str>),
+}
+
+impl Outbound {
+    /// The encoded bytes as an HTTP body chunk or an SSE stream would carry them.
+    pub(crate) fn into_chunk(self) -> Result<Bytes> {
+        match self.0 {
+            Out::Text(b) | Out::Binary(b) | Out::Event(b) => Ok(b),
+            Out::Invalid(why) => Err(Error::internal(why.to_string())),
+        }
+    }
+}
+
+impl From<String> for Outbound {
+    fn from(s: String) -> Self {
+        Outbound(Out::Text(Bytes::from(s)))
+    }
+}
+impl From<&str> for Outbound {
+    fn from(s: &str) -> Self {
+        Outbound(Out::Text(Bytes::copy_from_slice(s.as_bytes())))
+    }
+}
+impl From<&String> for Outbound {
+    fn from(s: &String) -> Self {
+        Outbound::from(s.as_str())
+    }
+}
+impl From<Bytes> for Outbound {
+    fn from(b: Bytes) -> Self {
+        Outbound(Out::Binary(b))
+    }
+}
+impl From<Vec<u8>> for Outbound {
+    fn from(b: Vec<u8>) -> Self {
+        Outbound(Out::Binary(Bytes::from(b)))
+    }
+}
+impl From<&[u8]> for Outbound {
+    fn from(b: &[u8]) -> Self {
+        Outbound(Out::Binary(Bytes::copy_from_slice(b)))
+    }
+}
+impl From<Message> for Outbound {
+    fn from(m: Message) -> Self {
+        Outbound(if m.text { Out::Text(m.bytes) } else { Out::Binary(m.bytes) })
+    }
+}
+impl<T: serde::Serialize> From<Json<T>> for Outbound {
+    fn from(Json(v): Json<T>) -> Self {
+        match serde_json::to_vec(&v) {
+            Ok(v) => Outbound(Out::Text(Bytes::from(v))),
+            Err(e) => Outbound(Out::Invalid(format!("the value could not be serialized as JSON: {e}").into())),
+        }
+    }
+}
+impl From<Event> for Outbound {
+    fn from(e: Event) -> Self {
+        Outbound(Out::Event(e.encode()))
+    }
+}
+
+/// A Server-Sent Event: `data`, and optionally `event`, `id`, `retry` and a comment.
+///
+/// ```
+/// use fratello::Event;
+/// let e = Event::new().event("tick").id("42").data("line one\nline two");
+/// assert_eq!(e.to_string(), "event: tick\nid: 42\ndata: line one\ndata: line two\n\n");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Event {
+    event: Option<String>,
+    id: Option<String>,
+    data: Option<String>,
+    retry: Option<Duration>,
+    comment: Option<String>,
+}
+
+impl Event {
+    /// An empty event; set at least `data` or a comment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A comment line (`: text`), ignored by browsers; useful as a keep-alive.
+    pub fn comment(mut self, text: impl Into<String>) -> Self {
+        self.comment = Some(text.into());
+        self
+    }
+
+    /// The event type (`event:`); browsers dispatch it to `addEventListener(type, ..)`.
+    pub fn event(mut self, name: impl Into<String>) -> Self {
+        self.event = Some(name.into());
+        self
+    }
+
+    /// The event id (`id:`), which the browser sends back as `Last-Event-ID` on reconnect.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The payload (`data:`); a multi-line string becomes several `data:` lines.
+    pub fn data(mut self, data: impl Into<String>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    /// The payload as JSON.
+    pub fn json_data<T: serde::Serialize>(self, value: &T) -> Result<Self> {
+        Ok(self.data(serde_json::to_string(value)?))
+    }
+
+    /// The reconnection delay the browser should use (`retry:` in milliseconds).
+    pub fn retry(mut self, after: Duration) -> Self {
+        self.retry = Some(after);
+        self
+    }
+
+    /// The wire form. Line breaks inside `event` and `id` would break the framing, so they
+    /// are replaced by spaces; `data` and comments are split into one line each.
+    pub(crate) fn encode(&self) -> Bytes {
+        fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+            if s.contains(['\r', '\n']) {
+                s.replace(['\r', '\n'], " ").into()
+            } else {
+                s.into()
+            }
+        }
+        let mut out = BytesMut::with_capacity(16 + self.data.as_ref().map_or(0, String::len));
+        let mut field = |name: &str, value: &str| {
+            out.put_slice(name.as_bytes());
+            if !value.is_empty() {
+                out.put_u8(b' ');
+            }
+            out.put_slice(value.as_bytes());
+            out.put_u8(b'\n');
+        };
+        if let Some(c) = &self.comment {
+            for line in c.lines() {
+                field(":", line);
+            }
+        }
+        if let Some(e) = &self.event {
+            field("event:", &one_line(e));
+        }
+        if let Some(id) = &self.id {
+            field("id:", &one_line(id));
+        }
+        if let Some(r) = self.retry {
+            field("retry:", &r.as_millis().to_string());
+        }
+        if let Some(d) = &self.data {
+            let d = d.replace("\r\n", "\n").replace('\r', "\n");
+            for line in d.split('\n') {
+                field("data:", line);
+            }
+        }
+        out.put_u8(b'\n');
+        out.freeze()
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.encode()))
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Event").field(&self.to_string()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_framing() {
+        let e = Event::new().comment("hi").event("a\nb").retry(Duration::from_secs(3)).data("x\r\ny\n");
+        assert_eq!(e.to_string(), ": hi\nevent: a b\nretry: 3000\ndata: x\ndata: y\ndata:\n\n");
+    }
+
+    #[test]
+    fn message_text() {
+        let m = Message::binary(vec![0xff]);
+        assert!(m.as_text().is_err());
+        assert_eq!(Message::text("é").as_text().unwrap(), "é");
+    }
+}

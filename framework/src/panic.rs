@@ -1,0 +1,43 @@
+//! Keeps a panicking handler or middleware from taking anything else down.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::{Error, Result};
+
+/// Polls `fut`; a panic inside it becomes a logged 500 [`Error`].
+///
+/// Handlers share nothing with the server through `&mut` borrows that a panic could leave
+/// half-written (the Context's locks tolerate poisoning), so asserting unwind safety is sound.
+pub(crate) async fn catch<T, F, D>(fut: F, describe: D) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+    D: FnOnce() -> String,
+{
+    let mut fut = std::pin::pin!(fut);
+    let outcome = std::future::poll_fn(|cx: &mut Context<'_>| {
+        match catch_unwind(AssertUnwindSafe(|| Pin::as_mut(&mut fut).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|payload| {
+        let what = describe();
+        let msg = panic_message(&*payload);
+        tracing::error!(panic = msg, "{what} panicked");
+        Err(Error::internal("internal server error"))
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)")
+}

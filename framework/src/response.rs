@@ -1,0 +1,279 @@
+//! Responses: the [`Body`] type, and [`IntoResponse`] for what a handler may return.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use http_body::{Frame, SizeHint};
+use tokio::sync::mpsc;
+
+use crate::{Error, Json};
+
+/// The error type of a streamed [`Body`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An HTTP response with fratello's [`Body`].
+pub type Response = http::Response<Body>;
+
+/// A request or response body: empty, one buffer, a channel fed by `ctx.send`, or any
+/// [`http_body::Body`].
+pub struct Body(Kind);
+
+enum Kind {
+    Empty,
+    Full(Option<Bytes>),
+    Channel(mpsc::Receiver<Result<Bytes, Error>>),
+    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
+}
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Self {
+        Body(Kind::Empty)
+    }
+
+    /// Wraps any [`http_body::Body`] whose chunks are [`Bytes`], e.g. a generated stream.
+    pub fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        use http_body_util::BodyExt;
+        Body(Kind::Boxed(Box::pin(body.map_err(Into::into))))
+    }
+
+    pub(crate) fn channel(rx: mpsc::Receiver<Result<Bytes, Error>>) -> Self {
+        Body(Kind::Channel(rx))
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Kind::Empty => f.write_str("Body::Empty"),
+            Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
+            Kind::Channel(_) => f.write_str("Body::Stream"),
+            Kind::Boxed(_) => f.write_str("Body::Boxed"),
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Channel(rx) => match rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            Kind::Boxed(b) => b.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_none(),
+            Kind::Channel(_) => false,
+            Kind::Boxed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Channel(_) => SizeHint::default(),
+            Kind::Boxed(b) => b.size_hint(),
+        }
+    }
+}
+
+macro_rules! body_from {
+    ($($t:ty => |$v:ident| $e:expr;)*) => {$(
+        impl From<$t> for Body {
+            fn from($v: $t) -> Self {
+                let b: Bytes = $e;
+                if b.is_empty() { Body::empty() } else { Body(Kind::Full(Some(b))) }
+            }
+        }
+    )*};
+}
+body_from! {
+    Bytes => |b| b;
+    Vec<u8> => |v| Bytes::from(v);
+    String => |s| Bytes::from(s);
+    &'static str => |s| Bytes::from_static(s.as_bytes());
+    &'static [u8] => |s| Bytes::from_static(s);
+    Cow<'static, str> => |s| match s { Cow::Borrowed(s) => Bytes::from_static(s.as_bytes()), Cow::Owned(s) => Bytes::from(s) };
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Self {
+        Body::empty()
+    }
+}
+
+/// Anything a handler may return.
+///
+/// Implemented for text (`&'static str`, `String`), bytes (`Bytes`, `Vec<u8>`), `()`
+/// (an empty 200), [`StatusCode`], `(StatusCode, T)`, [`Json<T>`], [`Error`],
+/// `Result<T, E>` where `E: Into<Error>`, `Option<T>` (`None` is a 404) and a ready-made
+/// [`http::Response`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned from a fratello HTTP handler",
+    label = "this type does not implement `fratello::IntoResponse`",
+    note = "return a String, &'static str, Bytes, Vec<u8>, (), StatusCode, (StatusCode, T), Json<T>, \
+            Result<T, E: Into<fratello::Error>> or an http::Response; or implement IntoResponse for your type"
+)]
+pub trait IntoResponse {
+    /// Builds the response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+fn with_type(body: impl Into<Body>, content_type: &'static str) -> Response {
+    let mut res = http::Response::new(body.into());
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const OCTETS: &str = "application/octet-stream";
+const JSON: &str = "application/json";
+
+macro_rules! into_response_typed {
+    ($($t:ty => $ct:expr;)*) => {$(
+        impl IntoResponse for $t {
+            fn into_response(self) -> Response {
+                with_type(self, $ct)
+            }
+        }
+    )*};
+}
+into_response_typed! {
+    &'static str => TEXT;
+    String => TEXT;
+    Cow<'static, str> => TEXT;
+    Bytes => OCTETS;
+    Vec<u8> => OCTETS;
+    &'static [u8] => OCTETS;
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        http::Response::new(Body::empty())
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        let mut res = http::Response::new(Body::empty());
+        *res.status_mut() = self;
+        res
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut res = self.1.into_response();
+        *res.status_mut() = self.0;
+        res
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(v) => with_type(v, JSON),
+            Err(e) => Error::internal("the response could not be serialized as JSON").with_source(e).into_response(),
+        }
+    }
+}
+
+impl<T: IntoResponse, E: Into<Error>> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(v) => v.into_response(),
+            Err(e) => e.into().into_response(),
+        }
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for Option<T> {
+    fn into_response(self) -> Response {
+        match self {
+            Some(v) => v.into_response(),
+            None => Error::not_found("not found").into_response(),
+        }
+    }
+}
+
+/// Marks a response built from an [`Error`], so the server can log it and render it as JSON
+/// when the client prefers that.
+#[derive(Clone)]
+pub(crate) struct ErrorMark(pub(crate) Arc<Error>);
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let mut res = with_type(self.message().to_owned(), TEXT);
+        *res.status_mut() = self.status();
+        res.extensions_mut().insert(ErrorMark(Arc::new(self)));
+        res
+    }
+}
+
+/// True when an `Accept` header prefers JSON over plain text or HTML.
+pub(crate) fn prefers_json(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else { return false };
+    let mut best: Option<(bool, f32)> = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let json = media == JSON || media.ends_with("+json");
+        let text = media.starts_with("text/");
+        if (json || text) && best.is_none_or(|(_, bq)| q > bq) {
+            best = Some((json, q));
+        }
+    }
+    best.is_some_and(|(json, q)| json && q > 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        let v = |s: &'static str| Some(HeaderValue::from_static(s));
+        assert!(prefers_json(v("application/json").as_ref()));
+        assert!(prefers_json(v("application/problem+json, text/plain;q=0.5").as_ref()));
+        assert!(!prefers_json(v("text/html, application/json;q=0.9").as_ref()));
+        assert!(!prefers_json(v("*/*").as_ref()));
+        assert!(!prefers_json(None));
+    }
+}

@@ -1,0 +1,318 @@
+//! The route table: what the macros registered, matched by path and method.
+//!
+//! Paths are matched exactly, segment by segment: `{name}` matches one segment, `{*name}`
+//! the rest of the path (at least one character). Static segments win over parameters.
+//!
+//! - **HEAD** is answered by the GET route when there is no HEAD route (without a body).
+//! - A path that matches with a **wrong method** gets 405 with an `Allow` header.
+//! - **Trailing slash:** `/a` and `/a/` are different paths. When only the other form is
+//!   routed, the answer is a 308 redirect to it (method and body are kept), so links with a
+//!   stray slash still work without two routes.
+
+mod registry;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderValue, Method};
+
+pub use registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
+
+/// A route as [`App::routes`](crate::App::routes) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// HTTP, WebSocket or SSE.
+    pub kind: RouteKind,
+    /// The methods it answers.
+    pub methods: Vec<&'static str>,
+    /// The path pattern.
+    pub path: &'static str,
+    /// The handler fn's name.
+    pub name: &'static str,
+    /// The module the handler is declared in.
+    pub module_path: &'static str,
+    /// `file:line` of the declaration.
+    pub location: String,
+    /// The middleware that runs for it, in order (before, then after).
+    pub middleware: Vec<&'static str>,
+}
+
+impl fmt::Display for RouteInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<4} {:<12} {:<32} {}::{}", self.kind.as_str(), self.methods.join(","), self.path, self.module_path, self.name)?;
+        if !self.middleware.is_empty() {
+            write!(f, " [{}]", self.middleware.join(" → "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A route ready to serve: its descriptor and the middleware that applies to it.
+pub(crate) struct Endpoint {
+    pub(crate) def: &'static RouteDef,
+    /// Parameter names of this route, by position (routes of the same shape may name them
+    /// differently).
+    pub(crate) param_names: Box<[&'static str]>,
+    pub(crate) before: Box<[&'static MiddlewareDef]>,
+    pub(crate) after: Box<[&'static MiddlewareDef]>,
+}
+
+struct PathEntry {
+    methods: Vec<(Method, Arc<Endpoint>)>,
+    allow: HeaderValue,
+}
+
+/// The outcome of a lookup.
+pub(crate) enum Lookup<'a> {
+    Found { endpoint: &'a Arc<Endpoint>, params: Vec<(&'static str, Box<str>)> },
+    BadParam(&'static str),
+    MethodNotAllowed(&'a HeaderValue),
+    Redirect(String),
+    NotFound,
+}
+
+/// The table built at startup.
+pub(crate) struct Router {
+    matcher: matchit::Router<usize>,
+    paths: Vec<PathEntry>,
+    infos: Vec<RouteInfo>,
+}
+
+/// Why the table could not be built.
+pub(crate) type BuildError = String;
+
+fn location(file: &str, line: u32) -> String {
+    format!("{file}:{line}")
+}
+
+/// `/users/{id}/{*rest}` → `/users/{}/{*}`: two routes clash when their shapes are equal.
+fn shape(path: &str) -> (String, Vec<&str>) {
+    let mut out = String::with_capacity(path.len());
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e);
+        let name = &rest[start + 1..end];
+        if let Some(name) = name.strip_prefix('*') {
+            out.push_str("{*}");
+            names.push(name);
+        } else {
+            out.push_str("{}");
+            names.push(name);
+        }
+        rest = rest.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    (out, names)
+}
+
+/// Segment-wise prefix match: `/api` covers `/api` and `/api/x`, not `/apix`.
+fn under(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    prefix.is_empty()
+        || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl Router {
+    /// Builds the table from `routes`, applying every registered middleware that covers them.
+    pub(crate) fn build(
+        routes: Vec<&'static RouteDef>,
+        all_routes: &[&'static RouteDef],
+        middleware: &[&'static MiddlewareDef],
+    ) -> Result<Router, BuildError> {
+        // A middleware named in some route's `with(...)` is route-only: it runs where named.
+        let route_only = |mw: &MiddlewareDef| all_routes.iter().any(|r| r.middleware.iter().any(|m| m.same_as(mw)));
+        let mut global: Vec<&'static MiddlewareDef> = middleware.iter().copied().filter(|m| !route_only(m)).collect();
+        global.sort_by(|a, b| (a.order, a.name, a.module_path).cmp(&(b.order, b.name, b.module_path)));
+        for mw in middleware.iter().filter(|m| route_only(m) && m.path.is_some()) {
+            return Err(format!(
+                "middleware `{}` ({}) has `path = {:?}` but is also named in a route's `with(...)`: \
+                 use one or the other",
+                mw.name,
+                location(mw.file, mw.line),
+                mw.path.unwrap_or_default()
+            ));
+        }
+
+        let mut matcher = matchit::Router::new();
+        let mut paths: Vec<PathEntry> = Vec::new();
+        let mut by_shape: HashMap<String, (usize, &'static RouteDef)> = HashMap::new();
+        let mut infos = Vec::with_capacity(routes.len());
+        let mut routes = routes;
+        routes.sort_by(|a, b| (a.path, a.file, a.line).cmp(&(b.path, b.file, b.line)));
+
+        for def in routes {
+            let (shape, names) = shape(def.path);
+            let mut chain: Vec<&'static MiddlewareDef> =
+                global.iter().copied().filter(|m| m.path.is_none_or(|p| under(p, def.path))).collect();
+            for mw in def.middleware {
+                if !chain.iter().any(|m| m.same_as(mw)) {
+                    chain.push(mw);
+                }
+            }
+            chain.sort_by(|a, b| (a.order, a.name, a.module_path).cmp(&(b.order, b.name, b.module_path)));
+            let (after, before): (Vec<_>, Vec<_>) = chain.into_iter().partition(|m| m.after);
+            let endpoint = Arc::new(Endpoint {
+                def,
+                param_names: names.into_boxed_slice(),
+                before: before.clone().into_boxed_slice(),
+                after: after.clone().into_boxed_slice(),
+            });
+            infos.push(RouteInfo {
+                kind: def.kind,
+                methods: def.methods.to_vec(),
+                path: def.path,
+                name: def.name,
+                module_path: def.module_path,
+                location: location(def.file, def.line),
+                middleware: before.iter().chain(after.iter()).map(|m| m.name).collect(),
+            });
+
+            let index = match by_shape.get(&shape) {
+                Some(&(index, _)) => index,
+                None => {
+                    let index = paths.len();
+                    matcher.insert(def.path, index).map_err(|e| {
+                        let other = by_shape
+                            .values()
+                            .find(|(_, r)| matches!(&e, matchit::InsertError::Conflict { with } if shape_eq(with, r.path)))
+                            .map(|(_, r)| format!(" and `{}` at {}", r.path, location(r.file, r.line)))
+                            .unwrap_or_default();
+                        format!(
+                            "route `{}` at {} cannot be added{other}: {e}",
+                            def.path,
+                            location(def.file, def.line)
+                        )
+                    })?;
+                    by_shape.insert(shape.clone(), (index, def));
+                    paths.push(PathEntry { methods: Vec::new(), allow: HeaderValue::from_static("") });
+                    index
+                }
+            };
+            let entry = &mut paths[index];
+            for m in def.methods {
+                let method = Method::from_bytes(m.as_bytes()).map_err(|_| format!("invalid method `{m}`"))?;
+                if let Some((_, other)) = entry.methods.iter().find(|(em, _)| *em == method) {
+                    let o = other.def;
+                    return Err(format!(
+                        "two routes answer {method} {}: `{}::{}` at {} and `{}::{}` at {}; \
+                         remove one, or give them different paths or methods",
+                        def.path,
+                        o.module_path,
+                        o.name,
+                        location(o.file, o.line),
+                        def.module_path,
+                        def.name,
+                        location(def.file, def.line)
+                    ));
+                }
+                entry.methods.push((method, endpoint.clone()));
+            }
+        }
+
+        for entry in &mut paths {
+            let mut names: Vec<&str> = entry.methods.iter().map(|(m, _)| m.as_str()).collect();
+            if names.contains(&"GET") && !names.contains(&"HEAD") {
+                names.push("HEAD");
+            }
+            names.sort_unstable();
+            entry.allow = HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text");
+        }
+        infos.sort_by(|a, b| (a.path, &a.methods).cmp(&(b.path, &b.methods)));
+        Ok(Router { matcher, paths, infos })
+    }
+
+    pub(crate) fn infos(&self) -> &[RouteInfo] {
+        &self.infos
+    }
+
+    pub(crate) fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        let Ok(matched) = self.matcher.at(path) else {
+            return self.redirect(method, path);
+        };
+        let entry = &self.paths[*matched.value];
+        let found = entry.methods.iter().find(|(m, _)| m == method).or_else(|| {
+            (method == Method::HEAD).then(|| entry.methods.iter().find(|(m, _)| m == Method::GET)).flatten()
+        });
+        let Some((_, endpoint)) = found else {
+            return Lookup::MethodNotAllowed(&entry.allow);
+        };
+        let mut params = Vec::with_capacity(endpoint.param_names.len());
+        for ((_, raw), name) in matched.params.iter().zip(endpoint.param_names.iter()) {
+            match percent_decode(raw) {
+                Some(v) => params.push((*name, v)),
+                None => return Lookup::BadParam(name),
+            }
+        }
+        Lookup::Found { endpoint, params }
+    }
+
+    fn redirect(&self, method: &Method, path: &str) -> Lookup<'_> {
+        let other = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p.to_owned(),
+            Some(_) => return Lookup::NotFound,
+            None => format!("{path}/"),
+        };
+        match self.matcher.at(&other) {
+            Ok(m) if self.paths[*m.value].methods.iter().any(|(em, _)| em == method || (method == Method::HEAD && em == Method::GET)) => {
+                Lookup::Redirect(other)
+            }
+            _ => Lookup::NotFound,
+        }
+    }
+}
+
+fn shape_eq(a: &str, b: &str) -> bool {
+    shape(a).0 == shape(b).0
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8 or an escape is malformed.
+fn percent_decode(raw: &str) -> Option<Box<str>> {
+    if !raw.contains('%') {
+        return Some(raw.into());
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(String::into_boxed_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(shape("/u/{id}/f/{*rest}"), ("/u/{}/f/{*}".to_owned(), vec!["id", "rest"]));
+        assert_eq!(shape("/plain"), ("/plain".to_owned(), vec![]));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(under("/api", "/api"));
+        assert!(under("/api/", "/api/x"));
+        assert!(!under("/api", "/apix"));
+        assert!(under("/", "/anything"));
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("%2"), None);
+    }
+}

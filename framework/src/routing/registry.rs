@@ -1,0 +1,92 @@
+//! The static descriptors that the attribute macros submit through `inventory`.
+
+use crate::__private::BoxFuture;
+use crate::{Context, Response};
+
+/// The protocol a route speaks after its middleware chain has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    /// A plain HTTP request and response (`#[get]`, `#[post]`, `#[route]`, ...).
+    Http,
+    /// A WebSocket session (`#[ws]`), entered through an HTTP/1.1 upgrade.
+    Ws,
+    /// A Server-Sent-Events stream (`#[sse]`).
+    Sse,
+}
+
+impl RouteKind {
+    /// The attribute that declares a route of this kind, for messages and listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Http => "http",
+            RouteKind::Ws => "ws",
+            RouteKind::Sse => "sse",
+        }
+    }
+}
+
+/// A type-erased route handler.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// An HTTP handler: its return value becomes the response.
+    Http(fn(Context) -> BoxFuture<Response>),
+    /// A WebSocket or SSE handler: it talks through `ctx.send`/`ctx.recv` and returns
+    /// `Ok(())` or an error (close 1011 for a socket, end of stream for SSE).
+    Stream(fn(Context) -> BoxFuture<crate::Result<()>>),
+}
+
+/// One route, as declared by a route attribute.
+pub struct RouteDef {
+    /// HTTP, WebSocket or SSE.
+    pub kind: RouteKind,
+    /// Upper-case method names (`GET`, `POST`, ...); `GET` for ws and sse routes.
+    pub methods: &'static [&'static str],
+    /// The path pattern, e.g. `/users/{id}` or `/static/{*rest}`.
+    pub path: &'static str,
+    /// The erased handler.
+    pub handler: Handler,
+    /// Route-only middleware named in `with(...)`, in the order written.
+    pub middleware: &'static [&'static MiddlewareDef],
+    /// The handler fn's name.
+    pub name: &'static str,
+    /// `module_path!()` at the declaration (used by `App::only`).
+    pub module_path: &'static str,
+    /// `file!()` at the declaration.
+    pub file: &'static str,
+    /// `line!()` at the declaration.
+    pub line: u32,
+}
+
+/// One middleware, as declared by `#[middleware]`.
+pub struct MiddlewareDef {
+    /// The middleware fn's name.
+    pub name: &'static str,
+    /// Lower runs first; ties are broken by name, then module path.
+    pub order: i32,
+    /// Only routes whose path starts with this prefix (segment-wise) run it.
+    pub path: Option<&'static str>,
+    /// Runs after the handler, on the response head, instead of before it.
+    pub after: bool,
+    /// The erased middleware fn.
+    pub run: fn(Context) -> BoxFuture<crate::Result<()>>,
+    /// `module_path!()` at the declaration.
+    pub module_path: &'static str,
+    /// `file!()` at the declaration.
+    pub file: &'static str,
+    /// `line!()` at the declaration.
+    pub line: u32,
+}
+
+impl MiddlewareDef {
+    /// Two descriptors are the same middleware when they were declared at the same place.
+    /// (A `const` reference may be duplicated by the compiler, so addresses are not used.)
+    pub(crate) fn same_as(&self, other: &MiddlewareDef) -> bool {
+        self.name == other.name && self.module_path == other.module_path && self.line == other.line && self.file == other.file
+    }
+}
+
+/// The inventory entry for a middleware (the descriptor itself lives in a `const`).
+pub struct MiddlewareRegistration(pub &'static MiddlewareDef);
+
+inventory::collect!(RouteDef);
+inventory::collect!(MiddlewareRegistration);

@@ -1,0 +1,265 @@
+//! The server: accepts connections, speaks HTTP/1.1 and HTTP/2 (h2c) through hyper, and runs
+//! each request through the route's middleware and handler.
+//!
+//! Limits come from [`Config`](crate::app::Config). Graceful shutdown (Ctrl-C or SIGTERM with
+//! [`App::serve`](crate::App::serve), or the future given to
+//! [`App::serve_with`](crate::App::serve_with)) stops accepting, lets open requests finish,
+//! and closes what is still open after the shutdown timeout.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{header, HeaderValue, Method, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
+use tokio::sync::{oneshot, Semaphore};
+use tracing::Instrument;
+
+use crate::app::Shared;
+use crate::response::{prefers_json, ErrorMark};
+use crate::routing::{Handler, Lookup};
+use crate::{Body, Context, Error, IntoResponse, Response};
+
+/// Listen backlog: tokio's `bind` uses 128, and a burst of connects then loses SYNs for a second.
+pub const BACKLOG: u32 = 1024;
+
+/// Binds a listener with a backlog of [`BACKLOG`] and `SO_REUSEADDR`.
+pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing")))
+}
+
+/// Completes on Ctrl-C, or SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let config = shared.config.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_headers(config.max_headers)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    tracing::info!(addr = %listener.local_addr()?, routes = shared.router.infos().len(), "fratello serving");
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: not fatal.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(dispatch(shared, req, peer).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: draining open connections");
+    match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown timeout: closing what is still open"),
+    }
+    Ok(())
+}
+
+/// One request: route, middleware, handler, after-middleware, error rendering.
+async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: SocketAddr) -> Response {
+    let start = Instant::now();
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        status = tracing::field::Empty,
+        latency_us = tracing::field::Empty,
+    );
+    async move {
+        let (head, body) = req.into_parts();
+        let accept_json = prefers_json(head.headers.get(header::ACCEPT));
+        let is_head = head.method == Method::HEAD;
+        let mut res = route(shared, head, body, peer).await;
+        if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
+            if e.status().is_server_error() {
+                tracing::error!(error = %e, "request failed");
+            } else {
+                tracing::debug!(error = %e, "request refused");
+            }
+            if accept_json && res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain")) {
+                *res.body_mut() = Body::from(e.to_json());
+                res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+        }
+        if is_head {
+            // Keep the length the GET would have had, then drop the body.
+            if let Some(len) = http_body::Body::size_hint(res.body()).exact() {
+                res.headers_mut().entry(header::CONTENT_LENGTH).or_insert(HeaderValue::from(len));
+            }
+            *res.body_mut() = Body::empty();
+        }
+        let span = tracing::Span::current();
+        span.record("status", res.status().as_u16());
+        span.record("latency_us", start.elapsed().as_micros() as u64);
+        tracing::debug!("response");
+        res
+    }
+    .instrument(span)
+    .await
+}
+
+async fn route(shared: Arc<Shared>, head: http::request::Parts, body: Incoming, peer: SocketAddr) -> Response {
+    let (endpoint, params) = match shared.router.lookup(&head.method, head.uri.path()) {
+        Lookup::Found { endpoint, params } => (endpoint.clone(), params),
+        Lookup::NotFound => {
+            return Error::not_found(format!("no route for {} {}", head.method, head.uri.path())).into_response()
+        }
+        Lookup::MethodNotAllowed(allow) => {
+            let mut res =
+                Error::method_not_allowed(format!("{} is not allowed here; allowed: {}", head.method, allow.to_str().unwrap_or("")))
+                    .into_response();
+            res.headers_mut().insert(header::ALLOW, allow.clone());
+            return res;
+        }
+        Lookup::BadParam(name) => {
+            return Error::bad_request(format!("path parameter `{name}` is not valid percent-encoded UTF-8")).into_response()
+        }
+        Lookup::Redirect(to) => {
+            let location = match head.uri.query() {
+                Some(q) => format!("{to}?{q}"),
+                None => to,
+            };
+            let mut res = StatusCode::PERMANENT_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            return res;
+        }
+    };
+
+    let def = endpoint.def;
+    let (head_tx, head_rx) = oneshot::channel();
+    let ctx = Context::new_http(head, body, params, peer, shared, Some(endpoint), head_tx);
+
+    let work = {
+        let ctx = ctx.clone();
+        async move {
+            crate::middleware::run_before(&ctx).await?;
+            match def.handler {
+                Handler::Http(h) => Ok(h(ctx).await),
+                Handler::Stream(_) => Err(Error::internal(format!(
+                    "`{}` routes are not served yet by this version of fratello",
+                    def.kind.as_str()
+                ))),
+            }
+        }
+    };
+    let work = crate::panic::catch(work, move || format!("handler `{}` ({}:{})", def.name, def.file, def.line));
+    let mut work = Box::pin(work);
+    let mut head_rx = head_rx;
+
+    let outcome = tokio::select! {
+        biased;
+        outcome = &mut work => outcome,
+        Ok(res) = &mut head_rx => {
+            // The handler streams: its head is committed; it goes on in its own task.
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let outcome = work.await;
+                finish_stream(&ctx, outcome).await;
+            });
+            return res;
+        }
+    };
+    if let Ok(res) = head_rx.try_recv() {
+        // Streamed and finished before we looked.
+        finish_stream(&ctx, outcome).await;
+        return res;
+    }
+    let mut res = match outcome {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    };
+    ctx.apply_response_parts(&mut res);
+    ctx.run_after(res).await
+}
+
+/// Ends a streamed response: cleanly when the handler succeeded, with an aborted body when it
+/// failed (so the client sees a truncated response, not a complete one).
+async fn finish_stream(ctx: &Context, outcome: crate::Result<Response>) {
+    if let Some(tx) = ctx.streamed().await {
+        if let Err(e) = outcome.and_then(|res| match res.extensions().get::<ErrorMark>() {
+            Some(ErrorMark(e)) => Err(Error::new(e.status(), e.message().to_owned())),
+            None => Ok(()),
+        }) {
+            tracing::error!(error = %e, "streamed response failed after its head was sent");
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+    ctx.finish_stream().await;
+}

@@ -27,6 +27,7 @@ enum Kind {
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Result<Bytes, Error>>),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
+    Chunks(Box<dyn Iterator<Item = Bytes> + Send + 'static>),
 }
 
 impl Body {
@@ -43,6 +44,16 @@ impl Body {
     {
         use http_body_util::BodyExt;
         Body(Kind::Boxed(Box::pin(body.map_err(Into::into))))
+    }
+
+    /// A body produced lazily, chunk by chunk, from an iterator (sent chunked): large bodies
+    /// are generated as they are sent, never held in memory.
+    pub fn chunks<I>(chunks: I) -> Self
+    where
+        I: IntoIterator<Item = Bytes>,
+        I::IntoIter: Send + 'static,
+    {
+        Body(Kind::Chunks(Box::new(chunks.into_iter())))
     }
 
     pub(crate) fn channel(rx: mpsc::Receiver<Result<Bytes, Error>>) -> Self {
@@ -63,6 +74,7 @@ impl std::fmt::Debug for Body {
             Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
             Kind::Channel(_) => f.write_str("Body::Stream"),
             Kind::Boxed(_) => f.write_str("Body::Boxed"),
+            Kind::Chunks(_) => f.write_str("Body::Chunks"),
         }
     }
 }
@@ -82,6 +94,7 @@ impl http_body::Body for Body {
                 Poll::Pending => Poll::Pending,
             },
             Kind::Boxed(b) => b.as_mut().poll_frame(cx),
+            Kind::Chunks(it) => Poll::Ready(it.find(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -91,6 +104,7 @@ impl http_body::Body for Body {
             Kind::Full(b) => b.is_none(),
             Kind::Channel(_) => false,
             Kind::Boxed(b) => b.is_end_stream(),
+            Kind::Chunks(_) => false,
         }
     }
 
@@ -98,7 +112,7 @@ impl http_body::Body for Body {
         match &self.0 {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Channel(_) => SizeHint::default(),
+            Kind::Channel(_) | Kind::Chunks(_) => SizeHint::default(),
             Kind::Boxed(b) => b.size_hint(),
         }
     }

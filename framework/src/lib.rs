@@ -36,3 +36,8 @@ pub mod prelude {
         Event, IntoResponse, Json, Message, Result, StatusCode,
     };
 }
+
+/// Compiles the README's quick start as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

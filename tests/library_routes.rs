@@ -9,7 +9,10 @@ async fn routes_from_a_dependency_are_registered() {
     assert_eq!(fratello_test_routes::NAME, "fratello-test-routes");
     let app = App::new();
     let routes = app.routes();
-    assert!(routes.iter().any(|r| r.path == "/lib/ping" && r.module_path == "fratello_test_routes"), "{routes:?}");
+    assert!(
+        routes.iter().any(|r| r.path == "/lib/ping" && r.module_path == "fratello_test_routes"),
+        "{routes:?}"
+    );
     let c = TestClient::start(App::new()).await;
     let res = c.get("/lib/ping").send().await;
     assert_eq!(res.status(), StatusCode::OK);

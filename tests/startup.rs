@@ -28,7 +28,10 @@ mod fine {
 
 #[tokio::test]
 async fn clashing_routes_fail_at_startup_naming_both() {
-    let err = TestClient::try_start(App::only(concat!(module_path!(), "::clash"))).await.err().expect("a clash must not start");
+    let err = TestClient::try_start(App::only(concat!(module_path!(), "::clash")))
+        .await
+        .err()
+        .expect("a clash must not start");
     let msg = err.to_string();
     assert!(msg.contains("two routes answer GET /things/"), "{msg}");
     assert!(msg.contains("tests/startup.rs:9"), "first declaration missing: {msg}");

@@ -31,7 +31,8 @@ async fn upload(ctx: Context) -> Result<String> {
 
 /// Peak resident set size of this process so far, in KiB.
 fn vm_hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status is readable on Linux");
+    let status =
+        std::fs::read_to_string("/proc/self/status").expect("/proc/self/status is readable on Linux");
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM is reported");
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
@@ -61,7 +62,12 @@ async fn hundred_mib_upload_streams_with_bounded_memory() {
 
     let grown_kib = vm_hwm_kib().saturating_sub(before);
     let peak_held = PEAK_HELD.load(Ordering::SeqCst);
-    eprintln!("peak RSS growth during a {} MiB upload: {} KiB; peak bytes held by the handler: {}", TOTAL >> 20, grown_kib, peak_held);
+    eprintln!(
+        "peak RSS growth during a {} MiB upload: {} KiB; peak bytes held by the handler: {}",
+        TOTAL >> 20,
+        grown_kib,
+        peak_held
+    );
     assert!(grown_kib < 16 * 1024, "peak RSS grew by {grown_kib} KiB during the upload");
     assert!(peak_held <= 1024 * 1024, "the handler held {peak_held} bytes at once");
 }

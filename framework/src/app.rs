@@ -211,7 +211,11 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, then shuts down gracefully.
-    pub async fn serve_with(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
         let shared = self.into_shared()?;
         crate::server::run(shared, listener, shutdown).await
     }

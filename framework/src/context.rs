@@ -164,9 +164,9 @@ impl Context {
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        let raw = self.param(name).ok_or_else(|| {
-            Error::internal(format!("the route has no path parameter `{name}`"))
-        })?;
+        let raw = self
+            .param(name)
+            .ok_or_else(|| Error::internal(format!("the route has no path parameter `{name}`")))?;
         raw.parse().map_err(|e| Error::bad_request(format!("invalid path parameter `{name}` = `{raw}`: {e}")))
     }
 
@@ -308,7 +308,8 @@ impl Context {
     /// The whole request body, at most the app's body limit (413 over it).
     pub async fn body(&self) -> Result<Bytes> {
         let limit = self.inner.app.config.max_body;
-        let too_large = || Error::payload_too_large(format!("the request body is larger than the {limit}-byte limit"));
+        let too_large =
+            || Error::payload_too_large(format!("the request body is larger than the {limit}-byte limit"));
         let declared = self.header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
@@ -385,7 +386,8 @@ impl Context {
             parts.headers = std::mem::take(res.headers_mut());
         }
         for mw in endpoint.after.iter() {
-            let r = crate::panic::catch((mw.run)(self.clone()), || format!("after-middleware `{}`", mw.name)).await;
+            let r = crate::panic::catch((mw.run)(self.clone()), || format!("after-middleware `{}`", mw.name))
+                .await;
             if let Err(e) = r {
                 // The response is replaced by the error's, but keeps the headers set so far.
                 let headers = std::mem::take(&mut self.response().headers);
@@ -437,14 +439,14 @@ impl HttpIo {
         let mut stream = self.stream.lock().await;
         if let Stream::Idle(head_tx) = &mut *stream {
             let Some(head_tx) = head_tx.take() else {
-                return Err(Error::internal("the response was already sent: `send` must be called before the handler returns"));
+                return Err(Error::internal(
+                    "the response was already sent: `send` must be called before the handler returns",
+                ));
             };
             let (tx, rx) = mpsc::channel(STREAM_QUEUE);
             let mut res = http::Response::new(Body::channel(rx));
             ctx.apply_response_parts(&mut res);
-            res.headers_mut()
-                .entry(CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static(content_type));
+            res.headers_mut().entry(CONTENT_TYPE).or_insert(HeaderValue::from_static(content_type));
             let res = ctx.run_after(res).await;
             head_tx.send(res).map_err(|_| peer_gone())?;
             *stream = Stream::Open(tx);

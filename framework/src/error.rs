@@ -78,7 +78,10 @@ impl Error {
     }
 
     /// Attaches the underlying error. It is logged with the response, never sent.
-    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
         self.source = Some(source.into());
         self
     }
@@ -101,7 +104,8 @@ impl Error {
 
     /// The status and message as a JSON document, the form used when the client asks for JSON.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "error": { "status": self.status.as_u16(), "message": &*self.message } }).to_string()
+        serde_json::json!({ "error": { "status": self.status.as_u16(), "message": &*self.message } })
+            .to_string()
     }
 }
 

@@ -44,7 +44,8 @@ impl Message {
 
     /// The payload as text: a 400 error (close 1007 on a socket) when it is not UTF-8.
     pub fn as_text(&self) -> Result<&str> {
-        std::str::from_utf8(&self.bytes).map_err(|_| Error::bad_request("the message is not valid UTF-8 text"))
+        std::str::from_utf8(&self.bytes)
+            .map_err(|_| Error::bad_request("the message is not valid UTF-8 text"))
     }
 
     /// The payload.
@@ -147,7 +148,9 @@ impl<T: serde::Serialize> From<Json<T>> for Outbound {
     fn from(Json(v): Json<T>) -> Self {
         match serde_json::to_vec(&v) {
             Ok(v) => Outbound(Out::Text(Bytes::from(v))),
-            Err(e) => Outbound(Out::Invalid(format!("the value could not be serialized as JSON: {e}").into())),
+            Err(e) => {
+                Outbound(Out::Invalid(format!("the value could not be serialized as JSON: {e}").into()))
+            }
         }
     }
 }

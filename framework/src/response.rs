@@ -220,7 +220,9 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(v) => with_type(v, JSON),
-            Err(e) => Error::internal("the response could not be serialized as JSON").with_source(e).into_response(),
+            Err(e) => {
+                Error::internal("the response could not be serialized as JSON").with_source(e).into_response()
+            }
         }
     }
 }

@@ -40,7 +40,8 @@ pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
             Err(e) => last = Some(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing")))
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing")))
 }
 
 /// Completes on Ctrl-C, or SIGTERM on Unix.
@@ -125,7 +126,9 @@ pub(crate) async fn run(
     tracing::info!("shutting down: draining open connections");
     match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections closed"),
-        Err(_) => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown timeout: closing what is still open"),
+        Err(_) => {
+            tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown timeout: closing what is still open")
+        }
     }
     Ok(())
 }
@@ -151,7 +154,12 @@ async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: Socke
             } else {
                 tracing::debug!(error = %e, "request refused");
             }
-            if accept_json && res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain")) {
+            if accept_json
+                && res
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+            {
                 *res.body_mut() = Body::from(e.to_json());
                 res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             }
@@ -173,21 +181,31 @@ async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: Socke
     .await
 }
 
-async fn route(shared: Arc<Shared>, head: http::request::Parts, body: Incoming, peer: SocketAddr) -> Response {
+async fn route(
+    shared: Arc<Shared>,
+    head: http::request::Parts,
+    body: Incoming,
+    peer: SocketAddr,
+) -> Response {
     let (endpoint, params) = match shared.router.lookup(&head.method, head.uri.path()) {
         Lookup::Found { endpoint, params } => (endpoint.clone(), params),
         Lookup::NotFound => {
-            return Error::not_found(format!("no route for {} {}", head.method, head.uri.path())).into_response()
+            return Error::not_found(format!("no route for {} {}", head.method, head.uri.path()))
+                .into_response()
         }
         Lookup::MethodNotAllowed(allow) => {
-            let mut res =
-                Error::method_not_allowed(format!("{} is not allowed here; allowed: {}", head.method, allow.to_str().unwrap_or("")))
-                    .into_response();
+            let mut res = Error::method_not_allowed(format!(
+                "{} is not allowed here; allowed: {}",
+                head.method,
+                allow.to_str().unwrap_or("")
+            ))
+            .into_response();
             res.headers_mut().insert(header::ALLOW, allow.clone());
             return res;
         }
         Lookup::BadParam(name) => {
-            return Error::bad_request(format!("path parameter `{name}` is not valid percent-encoded UTF-8")).into_response()
+            return Error::bad_request(format!("path parameter `{name}` is not valid percent-encoded UTF-8"))
+                .into_response()
         }
         Lookup::Redirect(to) => {
             let location = match head.uri.query() {
@@ -219,7 +237,8 @@ async fn route(shared: Arc<Shared>, head: http::request::Parts, body: Incoming, 
             }
         }
     };
-    let work = crate::panic::catch(work, move || format!("handler `{}` ({}:{})", def.name, def.file, def.line));
+    let work =
+        crate::panic::catch(work, move || format!("handler `{}` ({}:{})", def.name, def.file, def.line));
     let mut work = Box::pin(work);
     let mut head_rx = head_rx;
 

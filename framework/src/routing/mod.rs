@@ -40,7 +40,15 @@ pub struct RouteInfo {
 
 impl fmt::Display for RouteInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<4} {:<12} {:<32} {}::{}", self.kind.as_str(), self.methods.join(","), self.path, self.module_path, self.name)?;
+        write!(
+            f,
+            "{:<4} {:<12} {:<32} {}::{}",
+            self.kind.as_str(),
+            self.methods.join(","),
+            self.path,
+            self.module_path,
+            self.name
+        )?;
         if !self.middleware.is_empty() {
             write!(f, " [{}]", self.middleware.join(" → "))?;
         }
@@ -123,10 +131,12 @@ impl Router {
         middleware: &[&'static MiddlewareDef],
     ) -> Result<Router, BuildError> {
         // A middleware named in some route's `with(...)` is route-only: it runs where named.
-        let route_only = |mw: &MiddlewareDef| all_routes.iter().any(|r| r.middleware.iter().any(|m| m.same_as(mw)));
-        let mut global: Vec<&'static MiddlewareDef> = middleware.iter().copied().filter(|m| !route_only(m)).collect();
+        let route_only =
+            |mw: &MiddlewareDef| all_routes.iter().any(|r| r.middleware.iter().any(|m| m.same_as(mw)));
+        let mut global: Vec<&'static MiddlewareDef> =
+            middleware.iter().copied().filter(|m| !route_only(m)).collect();
         global.sort_by(|a, b| (a.order, a.name, a.module_path).cmp(&(b.order, b.name, b.module_path)));
-        for mw in middleware.iter().filter(|m| route_only(m) && m.path.is_some()) {
+        if let Some(mw) = middleware.iter().find(|m| route_only(m) && m.path.is_some()) {
             return Err(format!(
                 "middleware `{}` ({}) has `path = {:?}` but is also named in a route's `with(...)`: \
                  use one or the other",
@@ -218,7 +228,8 @@ impl Router {
                 names.push("HEAD");
             }
             names.sort_unstable();
-            entry.allow = HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text");
+            entry.allow =
+                HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text");
         }
         infos.sort_by(|a, b| (a.path, &a.methods).cmp(&(b.path, &b.methods)));
         Ok(Router { matcher, paths, infos })
@@ -256,7 +267,12 @@ impl Router {
             None => format!("{path}/"),
         };
         match self.matcher.at(&other) {
-            Ok(m) if self.paths[*m.value].methods.iter().any(|(em, _)| em == method || (method == Method::HEAD && em == Method::GET)) => {
+            Ok(m)
+                if self.paths[*m.value]
+                    .methods
+                    .iter()
+                    .any(|(em, _)| em == method || (method == Method::HEAD && em == Method::GET)) =>
+            {
                 Lookup::Redirect(other)
             }
             _ => Lookup::NotFound,

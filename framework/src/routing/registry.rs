@@ -81,7 +81,10 @@ impl MiddlewareDef {
     /// Two descriptors are the same middleware when they were declared at the same place.
     /// (A `const` reference may be duplicated by the compiler, so addresses are not used.)
     pub(crate) fn same_as(&self, other: &MiddlewareDef) -> bool {
-        self.name == other.name && self.module_path == other.module_path && self.line == other.line && self.file == other.file
+        self.name == other.name
+            && self.module_path == other.module_path
+            && self.line == other.line
+            && self.file == other.file
     }
 }
 

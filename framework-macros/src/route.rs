@@ -1,0 +1,360 @@
+//! `#[get]`, `#[post]`, ..., `#[route]`, `#[ws]` and `#[sse]`: parse, validate into a
+//! [`Route`], then expand into one `inventory::submit!` of a `RouteDef`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, ItemFn, Lit, LitStr};
+
+use crate::args::{self, Arg, Seen, Value};
+use crate::errors::Errors;
+use crate::item::{self, OutputSpan};
+use crate::path::{self, PathKind};
+use crate::{debug, signature};
+
+/// The HTTP methods `#[route(.., method = ..)]` accepts.
+const METHODS: [&str; 9] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"];
+
+/// Which route attribute is being expanded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `#[get]`, `#[post]`, ...: the attribute's name and its one method (upper case).
+    Method { name: &'static str, method: &'static str },
+    /// `#[route(PATH, method = ..)]`.
+    Route,
+    /// `#[ws(PATH)]`: a WebSocket upgrade, always `GET`.
+    Ws,
+    /// `#[sse(PATH)]`: an event stream, always `GET`.
+    Sse,
+}
+
+impl Kind {
+    /// The attribute's name: `get`.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Method { name, .. } => name,
+            Kind::Route => "route",
+            Kind::Ws => "ws",
+            Kind::Sse => "sse",
+        }
+    }
+
+    /// The attribute as the user wrote it, for messages: `#[get]`.
+    fn attr(self) -> String {
+        format!("#[{}]", self.name())
+    }
+
+    /// What the attribute accepts, for messages about an argument it does not.
+    fn usage(self) -> String {
+        match self {
+            Kind::Route => "`#[route]` takes a path, `method = \"GET\"` (or `method = [\"GET\", \"POST\"]`) and an optional \
+                            `with(mw, ...)`, e.g. `#[route(\"/users/{id}\", method = [\"GET\", \"HEAD\"], with(auth))]`"
+                .to_owned(),
+            _ => {
+                let (attr, name) = (self.attr(), self.name());
+                format!("`{attr}` takes a path and an optional `with(mw, ...)`, e.g. `#[{name}(\"/users/{{id}}\", with(auth))]`")
+            }
+        }
+    }
+}
+
+/// A validated route, ready to expand.
+struct Route {
+    kind: Kind,
+    methods: Vec<String>,
+    path: LitStr,
+    with: Vec<syn::Path>,
+    name: Ident,
+    /// Where a return-type error should point.
+    output: OutputSpan,
+}
+
+/// Expands one route attribute; on any error, the user's item is kept as written next to
+/// the errors, so that nothing else breaks in the meantime.
+pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = kind.attr();
+    let mut errors = Errors::new();
+    let func = item::parse_fn(item.clone(), &attr, &mut errors);
+    let args = Args::validate(kind, args, &mut errors);
+    if let Some(func) = &func {
+        signature::check(&func.sig, &attr, "handler", &mut errors);
+    }
+    let generated = match (func, args) {
+        (Some(func), Some(args)) if errors.is_empty() => Route::new(kind, args, &func).into_token_stream(),
+        _ => errors.to_compile_errors(),
+    };
+    let expanded = quote!(#item #generated);
+    debug::print(&attr, &expanded);
+    expanded
+}
+
+/// The arguments of a route attribute, validated.
+struct Args {
+    path: LitStr,
+    methods: Vec<String>,
+    with: Vec<syn::Path>,
+}
+
+impl Args {
+    /// `None` when an argument needed for the expansion is missing or broken; every
+    /// problem found is in `errors`.
+    fn validate(kind: Kind, input: TokenStream, errors: &mut Errors) -> Option<Args> {
+        let (args, parse_errors) = args::parse(input);
+        errors.append(parse_errors);
+        let attr = kind.attr();
+
+        let mut path: Option<LitStr> = None;
+        let mut methods = match kind {
+            Kind::Method { method, .. } => Some(vec![method.to_owned()]),
+            Kind::Ws | Kind::Sse => Some(vec!["GET".to_owned()]),
+            Kind::Route => None,
+        };
+        let mut with = Some(Vec::new());
+        // A path or a `method` that was given but is broken has its own error already:
+        // "missing path" / "missing method" would only repeat it.
+        let mut path_broken = false;
+        let mut method_given = false;
+        let mut seen = Seen::default();
+
+        for arg in args {
+            match arg {
+                Arg::Lit(Lit::Str(lit)) if path.is_none() => {
+                    path::validate(&lit, PathKind::Route, errors);
+                    path = Some(lit);
+                }
+                Arg::Lit(Lit::Str(lit)) => errors.at(
+                    lit.span(),
+                    "the route path is already given: a route has exactly one path; remove this one",
+                ),
+                Arg::Lit(_) | Arg::Other(_) if path.is_none() => {
+                    path_broken = true;
+                    errors.spanned(
+                        &arg,
+                        format!(
+                            "the route path must be a string literal (the macro checks it, so it cannot be a const or an \
+                             expression), e.g. `{}`",
+                            example(kind)
+                        ),
+                    );
+                }
+                Arg::Lit(_) | Arg::Other(_) => {
+                    errors.spanned(&arg, format!("unexpected argument: {}", kind.usage()))
+                }
+                Arg::Named { key, value } => match key.to_string().as_str() {
+                    "with" => {
+                        if seen.first(&key, errors) {
+                            with = parse_with(&key, value, errors);
+                        }
+                    }
+                    "method" if kind == Kind::Route => {
+                        if seen.first(&key, errors) {
+                            methods = parse_methods(&key, value, errors);
+                            method_given = true;
+                        }
+                    }
+                    "method" => {
+                        let why = match kind {
+                            Kind::Method { method, .. } => format!("`{attr}` already answers `{method}`"),
+                            _ => format!("a `{attr}` route is always entered with `GET`"),
+                        };
+                        errors.at(
+                            key.span(),
+                            format!("`method` is only for `#[route]`: {why}; remove `method` or use `#[route(\"/path\", method = ..)]`"),
+                        );
+                    }
+                    _ if matches!(value, Value::Flag) && path.is_none() => {
+                        // A bare name where the path goes: most likely a const meant as the path.
+                        path_broken = true;
+                        errors.at(
+                            key.span(),
+                            format!(
+                                "the route path must be a string literal, not `{key}` (the macro checks the path, so it \
+                                 cannot come from a const): write it out, e.g. `{}`",
+                                example(kind)
+                            ),
+                        );
+                    }
+                    _ => errors.at(key.span(), format!("unknown argument `{key}`: {}", kind.usage())),
+                },
+            }
+        }
+
+        if path.is_none() && !path_broken {
+            errors.at(Span::call_site(), format!("`{attr}` needs a path: write `{}`", example(kind)));
+        }
+        if kind == Kind::Route && !method_given {
+            errors.at(
+                Span::call_site(),
+                "`#[route]` needs `method`: write `#[route(\"/path\", method = \"GET\")]` or `method = [\"GET\", \"POST\"]` \
+                 (for one method, `#[get(\"/path\")]` and its siblings are shorter)",
+            );
+        }
+        Some(Args { path: path?, methods: methods?, with: with? })
+    }
+}
+
+fn example(kind: Kind) -> String {
+    match kind {
+        Kind::Route => "#[route(\"/users/{id}\", method = \"GET\")]".to_owned(),
+        _ => format!("#[{}(\"/users/{{id}}\")]", kind.name()),
+    }
+}
+
+/// `with(auth, crate::mw::limit)`: the middleware of this route only, in order.
+fn parse_with(key: &Ident, value: Value, errors: &mut Errors) -> Option<Vec<syn::Path>> {
+    let group = match value {
+        Value::List(group) if group.delimiter() == proc_macro2::Delimiter::Parenthesis => group,
+        _ => {
+            errors.at(
+                key.span(),
+                "`with` lists middleware in parentheses: write `with(auth)` or `with(auth, limit)`",
+            );
+            return None;
+        }
+    };
+    let parser = Punctuated::<syn::Path, syn::Token![,]>::parse_terminated;
+    let list = match syn::parse::Parser::parse2(parser, group.stream()) {
+        Ok(list) => list,
+        Err(error) => {
+            errors.push(syn::Error::new(
+                error.span(),
+                "`with(...)` takes the names of `#[middleware]` fns, separated by commas, e.g. `with(auth, crate::mw::limit)`",
+            ));
+            return None;
+        }
+    };
+    if list.is_empty() {
+        errors.at(
+            group.span(),
+            "`with()` is empty: name at least one middleware, e.g. `with(auth)`, or remove `with()`",
+        );
+        return None;
+    }
+    let mut paths: Vec<syn::Path> = Vec::new();
+    for path in list {
+        let text = path.to_token_stream().to_string().replace(' ', "");
+        if paths.iter().any(|seen| seen.to_token_stream().to_string().replace(' ', "") == text) {
+            errors.spanned(
+                &path,
+                format!("middleware `{text}` is already listed in `with(...)`; remove this one"),
+            );
+        } else {
+            paths.push(path);
+        }
+    }
+    Some(paths)
+}
+
+/// `method = "GET"` or `method = ["GET", "POST"]`.
+fn parse_methods(key: &Ident, value: Value, errors: &mut Errors) -> Option<Vec<String>> {
+    const USAGE: &str = "`method` takes a method name or a list of them: `method = \"GET\"` or `method = [\"GET\", \"POST\"]`";
+    let expr = match value {
+        Value::Eq { expr, .. } => expr,
+        _ => {
+            errors.at(key.span(), USAGE);
+            return None;
+        }
+    };
+    let expr = args::unwrap_expr(&expr);
+    let elems: Vec<&Expr> = match expr {
+        Expr::Array(array) if array.elems.is_empty() => {
+            errors.spanned(
+                expr,
+                "`method = []` names no method: write at least one, e.g. `method = [\"GET\"]`",
+            );
+            return None;
+        }
+        Expr::Array(array) => array.elems.iter().map(args::unwrap_expr).collect(),
+        _ => vec![expr],
+    };
+    let mut methods: Vec<String> = Vec::new();
+    let mut ok = true;
+    for elem in elems {
+        let Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) = elem else {
+            errors.spanned(elem, USAGE);
+            ok = false;
+            continue;
+        };
+        let method = lit.value();
+        if methods.contains(&method) {
+            errors.at(lit.span(), format!("method `{method}` is already listed; remove this one"));
+        } else if METHODS.contains(&method.as_str()) {
+            methods.push(method);
+        } else if METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+            ok = false;
+            errors.at(
+                lit.span(),
+                format!("HTTP methods are written in upper case: write \"{}\"", method.to_ascii_uppercase()),
+            );
+        } else {
+            ok = false;
+            errors.at(
+                lit.span(),
+                format!("unknown HTTP method `{method}`: expected one of {}", METHODS.join(", ")),
+            );
+        }
+    }
+    ok.then_some(methods)
+}
+
+impl Route {
+    fn new(kind: Kind, args: Args, func: &ItemFn) -> Route {
+        let output = OutputSpan::of(&func.sig);
+        Route {
+            kind,
+            methods: args.methods,
+            path: args.path,
+            with: args.with,
+            name: func.sig.ident.clone(),
+            output,
+        }
+    }
+}
+
+impl ToTokens for Route {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let Route { kind, methods, path, with, name, output } = self;
+        let ctx = Ident::new("__fratello_ctx", Span::mixed_site());
+        let name_str = name.unraw().to_string();
+        let (route_kind, erase, variant) = match kind {
+            Kind::Method { .. } | Kind::Route => (quote!(Http), "http_handler", quote!(Http)),
+            Kind::Ws => (quote!(Ws), "stream_handler", quote!(Stream)),
+            Kind::Sse => (quote!(Sse), "stream_handler", quote!(Stream)),
+        };
+        // A return type the protocol does not accept is reported at the return type, with
+        // the message of the runtime trait's `#[diagnostic::on_unimplemented]`.
+        let call = output.erased_call(erase, name, &ctx);
+        // Spanned at each name: a name that is not in scope, or not a middleware, is an
+        // error at that name.
+        let middleware = with
+            .iter()
+            .map(|mw| quote_spanned!(mw.span()=> <#mw as ::fratello::__private::MiddlewareDecl>::DEF));
+        let line = quote_spanned!(Span::call_site()=> ::core::line!());
+
+        let handler = Ident::new("__FRATELLO_HANDLER", Span::mixed_site());
+
+        tokens.extend(quote! {
+            const _: () = {
+                // A non-capturing closure coerces to the `fn` pointer the variant holds,
+                // without this code having to spell the result type. It stays outside of
+                // `submit!` so that diagnostics about it are not attributed to that macro.
+                const #handler: ::fratello::__private::Handler = ::fratello::__private::Handler::#variant(|#ctx| #call);
+                ::fratello::__private::inventory::submit! {
+                    ::fratello::__private::RouteDef {
+                        kind: ::fratello::__private::RouteKind::#route_kind,
+                        methods: &[#(#methods),*],
+                        path: #path,
+                        handler: #handler,
+                        middleware: &[#(#middleware),*],
+                        name: #name_str,
+                        module_path: ::core::module_path!(),
+                        file: ::core::file!(),
+                        line: #line,
+                    }
+                }
+            };
+        });
+    }
+}

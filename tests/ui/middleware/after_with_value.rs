@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[middleware(after = true)]
+async fn stamp(_ctx: Context) -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[middleware]
+async fn auth(_req: u32) -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[get("/files/{*}")]
+async fn file(_ctx: Context) -> &'static str {
+    "file"
+}
+
+fn main() {}

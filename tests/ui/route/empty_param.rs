@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[get("/users/{}")]
+async fn user(_ctx: Context) -> &'static str {
+    "user"
+}
+
+fn main() {}

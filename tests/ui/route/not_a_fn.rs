@@ -1,0 +1,6 @@
+use fratello::prelude::*;
+
+#[get("/hello")]
+struct Hello;
+
+fn main() {}

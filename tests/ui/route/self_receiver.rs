@@ -1,0 +1,12 @@
+use fratello::prelude::*;
+
+struct Api;
+
+impl Api {
+    #[get("/hello")]
+    async fn hello(&self) -> &'static str {
+        "hello"
+    }
+}
+
+fn main() {}

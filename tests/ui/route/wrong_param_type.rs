@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[get("/hello")]
+async fn hello(_req: String) -> &'static str {
+    "hello"
+}
+
+fn main() {}

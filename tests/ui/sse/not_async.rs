@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[sse("/prices")]
+fn prices(_ctx: Context) -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

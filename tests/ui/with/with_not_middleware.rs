@@ -1,0 +1,12 @@
+use fratello::prelude::*;
+
+async fn auth(_ctx: Context) -> Result<()> {
+    Ok(())
+}
+
+#[get("/hello", with(auth))]
+async fn hello(_ctx: Context) -> &'static str {
+    "hello"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[ws("/chat")]
+async fn chat() -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -54,8 +54,13 @@ async fn hello(ctx: Context) -> String {
 /// Every route under /api needs `authorization: Bearer NAME`; the handler finds the user in ctx.
 #[middleware(path = "/api", order = 10)]
 async fn auth(ctx: Context) -> Result<()> {
-    let header = ctx.header("authorization").ok_or_else(|| Error::unauthorized("missing `authorization: Bearer NAME`"))?;
-    let name = header.strip_prefix("Bearer ").filter(|n| !n.is_empty()).ok_or_else(|| Error::unauthorized("expected `Bearer NAME`"))?;
+    let header = ctx
+        .header("authorization")
+        .ok_or_else(|| Error::unauthorized("missing `authorization: Bearer NAME`"))?;
+    let name = header
+        .strip_prefix("Bearer ")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::unauthorized("expected `Bearer NAME`"))?;
     ctx.set(User { name: name.to_owned() });
     Ok(())
 }
@@ -119,7 +124,9 @@ async fn countdown(ctx: Context) -> Result<()> {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let app = App::new().state(Notes::default());

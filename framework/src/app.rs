@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
 
-use crate::routing::{MiddlewareDef, MiddlewareRegistration, RouteDef, RouteInfo, Router};
+use crate::routing::{MiddlewareDef, MiddlewareRegistration, RouteDef, RouteInfo, RouteKind, Router};
+use crate::ws::WsConfig;
 
 /// Server limits and timeouts. Every field has a builder method on [`App`].
 #[derive(Debug, Clone)]
@@ -46,9 +47,19 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) states: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     pub(crate) config: Config,
+    ws_default: Arc<WsConfig>,
+    ws_routes: HashMap<String, Arc<WsConfig>>,
+    /// Flips to `true` when graceful shutdown begins; sockets and streams watch it.
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    /// Open WebSocket sessions and SSE streams, which shutdown waits for.
+    pub(crate) sessions: crate::ws::Sessions,
 }
 
 impl Shared {
+    pub(crate) fn ws_config(&self, route: &str) -> Arc<WsConfig> {
+        self.ws_routes.get(route).unwrap_or(&self.ws_default).clone()
+    }
+
     pub(crate) fn state<T: 'static>(&self) -> Option<&T> {
         self.states.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref())
     }
@@ -74,6 +85,8 @@ pub struct App {
     only: Option<String>,
     states: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     config: Config,
+    ws_default: WsConfig,
+    ws_routes: Vec<(String, WsConfig)>,
 }
 
 impl Default for App {
@@ -95,7 +108,13 @@ impl App {
     /// which it is once the binary uses any item of it (a `use` alone is not enough: call a
     /// function, or write `use mylib as _;` *and* reference one item, e.g. `mylib::init()`).
     pub fn new() -> Self {
-        App { only: None, states: HashMap::new(), config: Config::default() }
+        App {
+            only: None,
+            states: HashMap::new(),
+            config: Config::default(),
+            ws_default: WsConfig::default(),
+            ws_routes: Vec::new(),
+        }
     }
 
     /// An app with only the routes declared in modules whose path starts with `module_prefix`
@@ -139,6 +158,19 @@ impl App {
     /// Time graceful shutdown waits before closing what is still open.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// WebSocket limits and timeouts for every `#[ws]` route without its own.
+    pub fn ws_config(mut self, config: WsConfig) -> Self {
+        self.ws_default = config;
+        self
+    }
+
+    /// WebSocket limits and timeouts for the `#[ws]` route declared with `path` (the pattern as
+    /// written, e.g. `"/rooms/{id}"`). Naming a path that is not a `#[ws]` route fails at startup.
+    pub fn ws_route_config(mut self, path: impl Into<String>, config: WsConfig) -> Self {
+        self.ws_routes.push((path.into(), config));
         self
     }
 
@@ -199,8 +231,26 @@ impl App {
     }
 
     pub(crate) fn into_shared(self) -> io::Result<Arc<Shared>> {
-        let router = self.router().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        Ok(Arc::new(Shared { router, states: self.states, config: self.config }))
+        let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let router = self.router().map_err(invalid)?;
+        let mut ws_routes = HashMap::new();
+        for (path, config) in self.ws_routes {
+            if !router.infos().iter().any(|r| r.kind == RouteKind::Ws && r.path == path) {
+                return Err(invalid(format!(
+                    "App::ws_route_config({path:?}): this app has no #[ws] route with that path"
+                )));
+            }
+            ws_routes.insert(path, Arc::new(config));
+        }
+        Ok(Arc::new(Shared {
+            router,
+            states: self.states,
+            config: self.config,
+            ws_default: Arc::new(self.ws_default),
+            ws_routes,
+            shutdown: tokio::sync::watch::Sender::new(false),
+            sessions: Default::default(),
+        }))
     }
 
     /// Binds `addr` (listen backlog 1024) and serves until Ctrl-C or SIGTERM, then shuts down

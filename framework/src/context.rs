@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::app::Shared;
 use crate::message::{Message, Out, Outbound};
 use crate::response::{Body, Response};
-use crate::routing::Endpoint;
+use crate::routing::{Endpoint, RouteKind};
 use crate::{Error, Result};
 
 /// The request, its attributes, the app's state and the way to answer, whatever the protocol.
@@ -64,6 +64,7 @@ pub(crate) struct ResponseParts {
 /// The protocol-specific half of a Context.
 pub(crate) enum Io {
     Http(HttpIo),
+    Ws(crate::ws::WsIo),
 }
 
 pub(crate) struct HttpIo {
@@ -86,7 +87,7 @@ pub(crate) fn peer_gone() -> Error {
 }
 
 impl Context {
-    pub(crate) fn new_http(
+    pub(crate) fn new(
         head: http::request::Parts,
         body: Incoming,
         params: Vec<(&'static str, Box<str>)>,
@@ -95,10 +96,15 @@ impl Context {
         endpoint: Option<Arc<Endpoint>>,
         head_tx: oneshot::Sender<Response>,
     ) -> Self {
-        let io = Io::Http(HttpIo {
-            body: tokio::sync::Mutex::new(Some(body)),
-            stream: tokio::sync::Mutex::new(Stream::Idle(Some(head_tx))),
-        });
+        let io = match endpoint.as_ref().map(|e| e.def.kind) {
+            Some(RouteKind::Ws) => {
+                Io::Ws(crate::ws::WsIo::new(app.ws_config(endpoint.as_ref().map_or("", |e| e.def.path))))
+            }
+            _ => Io::Http(HttpIo {
+                body: tokio::sync::Mutex::new(Some(body)),
+                stream: tokio::sync::Mutex::new(Stream::Idle(Some(head_tx))),
+            }),
+        };
         Context {
             inner: Arc::new(Inner {
                 head,
@@ -293,6 +299,7 @@ impl Context {
         let item = item.into();
         match &self.inner.io {
             Io::Http(io) => io.send(self, item).await,
+            Io::Ws(io) => io.send(item).await,
         }
     }
 
@@ -302,6 +309,7 @@ impl Context {
     pub async fn recv(&self) -> Result<Option<Message>> {
         match &self.inner.io {
             Io::Http(io) => io.recv().await,
+            Io::Ws(io) => io.recv().await,
         }
     }
 
@@ -412,19 +420,60 @@ impl Context {
                 Stream::Open(tx) => Some(tx.clone()),
                 Stream::Idle(_) => None,
             },
+            Io::Ws(_) => None,
         }
     }
 
     /// Closes a streamed response: drops the sender so the body ends.
     pub(crate) async fn finish_stream(&self) {
-        match &self.inner.io {
-            Io::Http(io) => {
-                let mut s = io.stream.lock().await;
-                if let Stream::Open(_) = &*s {
-                    *s = Stream::Idle(None);
-                }
+        if let Io::Http(io) = &self.inner.io {
+            let mut s = io.stream.lock().await;
+            if let Stream::Open(_) = &*s {
+                *s = Stream::Idle(None);
             }
         }
+    }
+
+    pub(crate) fn ws_io(&self) -> Option<&crate::ws::WsIo> {
+        match &self.inner.io {
+            Io::Ws(io) => Some(io),
+            Io::Http(_) => None,
+        }
+    }
+
+    // ----------------------------------------------------------------- WebSocket
+
+    /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+    pub fn protocols(&self) -> Vec<&str> {
+        self.inner
+            .head
+            .headers
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
+    /// Chooses the WebSocket subprotocol, from a before-middleware of a `#[ws]` route: it must
+    /// be one the client offered (a 400 otherwise). Without a choice, the first of
+    /// [`WsConfig::protocols`](crate::ws::WsConfig::protocols) that the client offers is used.
+    pub fn set_protocol(&self, protocol: &str) -> Result<()> {
+        let Some(io) = self.ws_io() else {
+            return Err(Error::internal("set_protocol is for #[ws] routes"));
+        };
+        if !self.protocols().contains(&protocol) {
+            return Err(Error::bad_request(format!("the client did not offer the subprotocol `{protocol}`")));
+        }
+        io.lock().protocol = Some(protocol.to_owned());
+        Ok(())
+    }
+
+    /// The WebSocket subprotocol in use, if one was chosen.
+    pub fn protocol(&self) -> Option<String> {
+        self.ws_io().and_then(|io| io.lock().protocol.clone())
     }
 }
 
@@ -432,7 +481,7 @@ impl HttpIo {
     async fn send(&self, ctx: &Context, item: Outbound) -> Result<()> {
         let content_type = match &item.0 {
             Out::Text(_) => "text/plain; charset=utf-8",
-            Out::Event(_) => "text/event-stream",
+            Out::Event { .. } => "text/event-stream",
             Out::Binary(_) | Out::Invalid(_) => "application/octet-stream",
         };
         let chunk = item.into_chunk()?;

@@ -10,6 +10,7 @@ pub mod response;
 pub mod routing;
 pub mod server;
 pub mod test;
+pub mod ws;
 
 mod panic;
 

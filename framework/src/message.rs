@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use tungstenite::Utf8Bytes;
 
 use crate::{Error, Result};
 
@@ -30,6 +31,10 @@ impl Message {
     /// A text message.
     pub fn text(s: impl Into<String>) -> Self {
         Message { text: true, bytes: Bytes::from(s.into()) }
+    }
+
+    pub(crate) fn from_ws_text(t: Utf8Bytes) -> Self {
+        Message { text: true, bytes: t.into() }
     }
 
     /// A binary message.
@@ -92,9 +97,13 @@ pub struct Outbound(pub(crate) Out);
 
 #[derive(Clone, Debug)]
 pub(crate) enum Out {
-    Text(Bytes),
+    Text(Utf8Bytes),
     Binary(Bytes),
-    Event(Bytes),
+    /// The wire form for SSE and HTTP, and the data alone for a WebSocket text message.
+    Event {
+        wire: Bytes,
+        data: Utf8Bytes,
+    },
     /// A value that could not be encoded (a `Json` whose `Serialize` failed); sending it fails.
     Invalid(std::sync::Arc<str>),
 }
@@ -103,7 +112,8 @@ impl Outbound {
     /// The encoded bytes as an HTTP body chunk or an SSE stream would carry them.
     pub(crate) fn into_chunk(self) -> Result<Bytes> {
         match self.0 {
-            Out::Text(b) | Out::Binary(b) | Out::Event(b) => Ok(b),
+            Out::Text(t) => Ok(t.into()),
+            Out::Binary(b) | Out::Event { wire: b, .. } => Ok(b),
             Out::Invalid(why) => Err(Error::internal(why.to_string())),
         }
     }
@@ -111,12 +121,12 @@ impl Outbound {
 
 impl From<String> for Outbound {
     fn from(s: String) -> Self {
-        Outbound(Out::Text(Bytes::from(s)))
+        Outbound(Out::Text(s.into()))
     }
 }
 impl From<&str> for Outbound {
     fn from(s: &str) -> Self {
-        Outbound(Out::Text(Bytes::copy_from_slice(s.as_bytes())))
+        Outbound(Out::Text(s.into()))
     }
 }
 impl From<&String> for Outbound {
@@ -141,13 +151,17 @@ impl From<&[u8]> for Outbound {
 }
 impl From<Message> for Outbound {
     fn from(m: Message) -> Self {
-        Outbound(if m.text { Out::Text(m.bytes) } else { Out::Binary(m.bytes) })
+        match (m.text, Utf8Bytes::try_from(m.bytes.clone())) {
+            (true, Ok(t)) => Outbound(Out::Text(t)),
+            _ => Outbound(Out::Binary(m.bytes)),
+        }
     }
 }
 impl<T: serde::Serialize> From<Json<T>> for Outbound {
     fn from(Json(v): Json<T>) -> Self {
         match serde_json::to_vec(&v) {
-            Ok(v) => Outbound(Out::Text(Bytes::from(v))),
+            // serde_json writes UTF-8 only.
+            Ok(v) => Outbound(Out::Text(String::from_utf8(v).expect("serde_json emits UTF-8").into())),
             Err(e) => {
                 Outbound(Out::Invalid(format!("the value could not be serialized as JSON: {e}").into()))
             }
@@ -156,7 +170,8 @@ impl<T: serde::Serialize> From<Json<T>> for Outbound {
 }
 impl From<Event> for Outbound {
     fn from(e: Event) -> Self {
-        Outbound(Out::Event(e.encode()))
+        let data = e.data.as_deref().unwrap_or("").into();
+        Outbound(Out::Event { wire: e.encode(), data })
     }
 }
 

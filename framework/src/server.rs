@@ -23,8 +23,9 @@ use tracing::Instrument;
 
 use crate::app::Shared;
 use crate::response::{prefers_json, ErrorMark};
-use crate::routing::{Handler, Lookup};
+use crate::routing::{Handler, Lookup, RouteKind};
 use crate::{Body, Context, Error, IntoResponse, Response};
+use hyper::upgrade::OnUpgrade;
 
 /// Listen backlog: tokio's `bind` uses 128, and a burst of connects then loses SYNs for a second.
 pub const BACKLOG: u32 = 1024;
@@ -124,7 +125,12 @@ pub(crate) async fn run(
 
     drop(listener);
     tracing::info!("shutting down: draining open connections");
-    match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
+    // Sockets and streams hear it from here; HTTP connections from `graceful`.
+    shared.shutdown.send_replace(true);
+    let drained = async {
+        tokio::join!(graceful.shutdown(), shared.sessions.wait_idle());
+    };
+    match tokio::time::timeout(config.shutdown_timeout, drained).await {
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => {
             tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown timeout: closing what is still open")
@@ -221,18 +227,31 @@ async fn route(
     };
 
     let def = endpoint.def;
+    let mut head = head;
+    let mut on_upgrade = None;
+    if def.kind == RouteKind::Ws {
+        // The handshake is checked before middleware runs, so middleware sees only real upgrades.
+        if let Err(res) = crate::ws::check(&head, &shared.ws_config(def.path)) {
+            return res;
+        }
+        on_upgrade = head.extensions.remove::<OnUpgrade>();
+    }
     let (head_tx, head_rx) = oneshot::channel();
-    let ctx = Context::new_http(head, body, params, peer, shared, Some(endpoint), head_tx);
+    let ctx = Context::new(head, body, params, peer, shared, Some(endpoint), head_tx);
 
     let work = {
         let ctx = ctx.clone();
         async move {
             crate::middleware::run_before(&ctx).await?;
-            match def.handler {
-                Handler::Http(h) => Ok(h(ctx).await),
-                Handler::Stream(_) => Err(Error::internal(format!(
+            match (def.handler, def.kind) {
+                (Handler::Http(h), _) => Ok(h(ctx).await),
+                (Handler::Stream(_), RouteKind::Ws) => {
+                    let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
+                    Ok(crate::ws::accept(&ctx, &config))
+                }
+                (Handler::Stream(_), kind) => Err(Error::internal(format!(
                     "`{}` routes are not served yet by this version of fratello",
-                    def.kind.as_str()
+                    kind.as_str()
                 ))),
             }
         }
@@ -265,7 +284,13 @@ async fn route(
         Err(e) => e.into_response(),
     };
     ctx.apply_response_parts(&mut res);
-    ctx.run_after(res).await
+    let res = ctx.run_after(res).await;
+    if let (Handler::Stream(handler), Some(on_upgrade)) = (def.handler, on_upgrade) {
+        if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+            tokio::spawn(crate::ws::session(ctx, on_upgrade, handler, def.name));
+        }
+    }
+    res
 }
 
 /// Ends a streamed response: cleanly when the handler succeeded, with an aborted body when it

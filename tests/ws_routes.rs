@@ -1,0 +1,212 @@
+//! WebSocket routes as brothers of HTTP routes: one middleware, one Context, real sockets.
+
+use std::time::Duration;
+
+use fratello::prelude::*;
+use fratello::test::TestClient;
+use fratello::ws::WsConfig;
+
+#[derive(Clone, Debug)]
+struct User {
+    name: String,
+}
+
+/// The same guard for the REST route and the socket.
+#[middleware(path = "/api")]
+async fn auth(ctx: Context) -> Result<()> {
+    let token = ctx.header("authorization").ok_or_else(|| Error::unauthorized("missing token"))?;
+    let name = token.strip_prefix("Bearer ").ok_or_else(|| Error::unauthorized("expected `Bearer NAME`"))?;
+    ctx.set(User { name: name.to_owned() });
+    Ok(())
+}
+
+#[middleware(after, path = "/api/chat")]
+async fn handshake_header(ctx: Context) -> Result<()> {
+    ctx.set_header("x-handshake", ctx.response_status().as_str());
+    Ok(())
+}
+
+#[get("/api/me")]
+async fn me(ctx: Context) -> Result<String> {
+    Ok(ctx.get::<User>().ok_or_else(|| Error::unauthorized("no user"))?.name)
+}
+
+#[ws("/api/chat")]
+async fn chat(ctx: Context) -> Result<()> {
+    let user: User = ctx.get().ok_or_else(|| Error::unauthorized("no user"))?;
+    while let Some(msg) = ctx.recv().await? {
+        ctx.send(format!("{}: {}", user.name, msg.as_text()?)).await?;
+    }
+    Ok(())
+}
+
+#[ws("/echo")]
+async fn echo(ctx: Context) -> Result<()> {
+    while let Some(msg) = ctx.recv().await? {
+        ctx.send(msg).await?;
+    }
+    Ok(())
+}
+
+/// One task receives while a spawned one sends ticks from a clone of the Context.
+#[ws("/ticker")]
+async fn ticker(ctx: Context) -> Result<()> {
+    let sender = ctx.clone();
+    let ticks = tokio::spawn(async move {
+        for i in 0..50 {
+            if sender.send(format!("tick {i}")).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let mut got = 0;
+    while let Some(msg) = ctx.recv().await? {
+        got += 1;
+        ctx.send(Json(serde_json::json!({ "echo": msg.as_text()?, "n": got }))).await?;
+    }
+    ticks.abort();
+    Ok(())
+}
+
+#[ws("/proto")]
+async fn proto(ctx: Context) -> Result<()> {
+    ctx.send(ctx.protocol().unwrap_or_else(|| "none".into())).await
+}
+
+#[ws("/guarded-origin")]
+async fn guarded_origin(ctx: Context) -> Result<()> {
+    ctx.send("welcome").await
+}
+
+async fn client() -> TestClient {
+    TestClient::start(
+        App::only(module_path!())
+            .ws_route_config("/proto", WsConfig::default().protocols(["chat.v2", "chat.v1"]))
+            .ws_route_config(
+                "/guarded-origin",
+                WsConfig::default().allowed_origins(["https://good.example"]),
+            ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn echo_text_and_binary() {
+    let c = client().await;
+    let mut ws = c.ws("/echo").connect().await;
+    ws.send_text("hello").await;
+    assert_eq!(ws.recv_text().await, "hello");
+    ws.send_binary(vec![0u8, 1, 2, 255]).await;
+    let m = ws.recv().await.unwrap();
+    assert!(!m.is_text());
+    assert_eq!(m.as_bytes(), &[0, 1, 2, 255]);
+    // A large message arrives whole, although the read buffer is 1 KiB.
+    let big = "x".repeat(300_000);
+    ws.send_text(&big).await;
+    assert_eq!(ws.recv_text().await.len(), 300_000);
+    ws.close(1000).await;
+    assert_eq!(ws.closed().await.0, 1000);
+}
+
+#[tokio::test]
+async fn one_middleware_guards_rest_and_socket() {
+    let c = client().await;
+    // Without a token: 401 on both, and no socket.
+    assert_eq!(c.get("/api/me").send().await.status(), StatusCode::UNAUTHORIZED);
+    let refused = c.ws("/api/chat").try_connect().await.err().expect("refused");
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.body, "missing token");
+    // With it: the user reaches both handlers.
+    assert_eq!(c.get("/api/me").header("authorization", "Bearer ada").send().await.text(), "ada");
+    let mut ws = c.ws("/api/chat").header("authorization", "Bearer ada").connect().await;
+    assert_eq!(ws.handshake_headers().get("x-handshake").unwrap(), "101");
+    ws.send_text("hi").await;
+    assert_eq!(ws.recv_text().await, "ada: hi");
+}
+
+#[tokio::test]
+async fn send_from_a_spawned_task_while_receiving() {
+    let c = client().await;
+    let mut ws = c.ws("/ticker").connect().await;
+    let (mut ticks, mut echoes) = (Vec::new(), 0);
+    ws.send_text("a").await;
+    ws.send_text("b").await;
+    while ticks.len() < 50 || echoes < 2 {
+        let m = ws.recv().await.expect("the socket stays open");
+        let t = m.as_text().unwrap().to_owned();
+        if let Some(n) = t.strip_prefix("tick ") {
+            ticks.push(n.parse::<u32>().unwrap());
+        } else {
+            echoes += 1;
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            assert_eq!(v["n"], echoes);
+        }
+    }
+    assert_eq!(ticks, (0..50).collect::<Vec<_>>(), "ticks arrive once and in order");
+}
+
+#[tokio::test]
+async fn bad_handshakes_get_clear_http_errors() {
+    let c = client().await;
+    let res = c.get("/echo").send().await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().contains("WebSocket endpoint"), "{}", res.text());
+    let res = c
+        .get("/echo")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "8")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await;
+    assert_eq!(res.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(res.header("sec-websocket-version"), Some("13"));
+    let res = c
+        .get("/echo")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "short")
+        .send()
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().contains("Sec-WebSocket-Key"));
+    let res = c.get("/echo").http2().send().await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().contains("HTTP/2"), "{}", res.text());
+}
+
+#[tokio::test]
+async fn subprotocol_is_chosen_from_the_config() {
+    let c = client().await;
+    let mut ws = c.ws("/proto").header("sec-websocket-protocol", "chat.v1, chat.v2").connect().await;
+    assert_eq!(ws.handshake_headers().get("sec-websocket-protocol").unwrap(), "chat.v2");
+    assert_eq!(ws.recv_text().await, "chat.v2");
+    let mut ws = c.ws("/proto").connect().await;
+    assert_eq!(ws.recv_text().await, "none");
+}
+
+#[tokio::test]
+async fn origin_allowlist() {
+    let c = client().await;
+    let refused =
+        c.ws("/guarded-origin").header("origin", "https://evil.example").try_connect().await.err().unwrap();
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("evil.example"));
+    let mut ws = c.ws("/guarded-origin").header("origin", "https://GOOD.example").connect().await;
+    assert_eq!(ws.recv_text().await, "welcome");
+    // Non-browser clients send no Origin and are let in.
+    let mut ws = c.ws("/guarded-origin").connect().await;
+    assert_eq!(ws.recv_text().await, "welcome");
+}
+
+#[tokio::test]
+async fn ws_route_config_must_name_a_ws_route() {
+    let err =
+        TestClient::try_start(App::only(module_path!()).ws_route_config("/api/me", WsConfig::default()))
+            .await
+            .err()
+            .unwrap();
+    assert!(err.to_string().contains("no #[ws] route"), "{err}");
+}

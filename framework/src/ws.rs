@@ -307,6 +307,9 @@ pub(crate) struct WsState {
     end: Option<Ended>,
     /// The close frame the session asked for when the handler finished.
     close: Option<CloseFrame>,
+    /// The peer broke a rule after the queued messages: they are still delivered (and may be
+    /// answered) before the socket closes with this code.
+    failure: Option<(CloseCode, &'static str)>,
     pub(crate) protocol: Option<String>,
 }
 
@@ -379,6 +382,15 @@ impl WsIo {
                     drop(st);
                     self.to_driver.notify_one();
                     return Ok(Some(m));
+                }
+                if let (None, Some((code, why))) = (&st.end, st.failure) {
+                    st.end = Some(Ended::Failed(code.into(), why));
+                    drop(st);
+                    self.to_driver.notify_one();
+                    return Err(Error::bad_request(format!(
+                        "the WebSocket was closed with {}: {why}",
+                        u16::from(code)
+                    )));
                 }
                 match &st.end {
                     Some(Ended::Closed) => return Ok(None),
@@ -502,6 +514,7 @@ async fn drive<S>(
     // Set once our close frame is out: from then on we only wait for the peer's, until then.
     let mut closing_until: Option<Instant> = None;
     let mut shutting_down = *shutdown.borrow();
+    let mut failed_at: Option<Instant> = None;
 
     loop {
         // 1. Write everything queued, in one flush.
@@ -509,9 +522,18 @@ async fn drive<S>(
             let mut st = io.lock();
             let batch = std::mem::take(&mut st.outbound);
             st.out_bytes = 0;
-            let close = if closing_until.is_none() { st.close.take() } else { None };
-            let want_read =
-                st.inbound.len() < MAX_INBOUND && st.in_bytes < config.max_message_size.max(1 << 20);
+            let mut close = if closing_until.is_none() { st.close.take() } else { None };
+            if let Some((code, why)) = st.failure {
+                // Once the handler has seen the failure (or finished, or is too slow to drain
+                // what came before it), close with the failure's code.
+                let seen = st.end.is_some() || close.is_some();
+                let overdue = failed_at.is_some_and(|t: Instant| t.elapsed() >= config.close_timeout);
+                close = (closing_until.is_none() && (seen || overdue))
+                    .then(|| CloseFrame { code, reason: why.into() });
+            }
+            let want_read = st.failure.is_none()
+                && st.inbound.len() < MAX_INBOUND
+                && st.in_bytes < config.max_message_size.max(1 << 20);
             (batch, close, want_read)
         };
         if !batch.is_empty() {
@@ -533,7 +555,11 @@ async fn drive<S>(
                 .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
         });
         if let Some(frame) = close {
-            io.end(Ended::Closed);
+            io.end(if failed_at.is_some() {
+                Ended::Failed(frame.code.into(), "protocol error")
+            } else {
+                Ended::Closed
+            });
             if ws.close(Some(frame)).await.is_err() {
                 return;
             }
@@ -558,11 +584,9 @@ async fn drive<S>(
                         match close_for(&e) {
                             Some((code, why)) if closing_until.is_none() => {
                                 tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
-                                io.end(Ended::Failed(code.into(), why));
-                                if ws.close(Some(CloseFrame { code, reason: why.into() })).await.is_err() {
-                                    return;
-                                }
-                                closing_until = Some(Instant::now() + config.close_timeout);
+                                io.lock().failure = Some((code, why));
+                                io.to_receivers.notify_waiters();
+                                failed_at = Some(Instant::now());
                                 timer.as_mut().reset(Instant::now() + config.close_timeout);
                             }
                             _ => {

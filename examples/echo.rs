@@ -1,0 +1,65 @@
+//! WebSocket echo, plus a REST route and a socket behind the same token middleware.
+//!
+//! ```text
+//! cargo run --example echo
+//! websocat ws://127.0.0.1:9001/echo                                  # open echo
+//! curl -H 'authorization: Bearer ada' http://127.0.0.1:9001/api/me   # REST, guarded
+//! websocat -H 'authorization: Bearer ada' ws://127.0.0.1:9001/api/ws # socket, same guard
+//! ```
+//! `/echo` is also the server under test for the Autobahn suite (`scripts/autobahn.sh`).
+//! Set `ADDR` to listen elsewhere.
+
+use fratello::prelude::*;
+
+#[derive(Clone)]
+struct User {
+    name: String,
+}
+
+/// One guard for everything under /api: the REST route and the socket's upgrade alike.
+#[middleware(path = "/api")]
+async fn auth(ctx: Context) -> Result<()> {
+    let token = ctx.header("authorization").ok_or_else(|| Error::unauthorized("missing token"))?;
+    let name = token.strip_prefix("Bearer ").ok_or_else(|| Error::unauthorized("expected `Bearer NAME`"))?;
+    ctx.set(User { name: name.to_owned() });
+    Ok(())
+}
+
+/// Echoes every message back as it came: text as text, binary as binary.
+#[ws("/echo")]
+async fn echo(ctx: Context) -> Result<()> {
+    while let Some(msg) = ctx.recv().await? {
+        ctx.send(msg).await?;
+    }
+    Ok(())
+}
+
+#[get("/api/me")]
+async fn me(ctx: Context) -> Result<String> {
+    let user: User = ctx.get().ok_or_else(|| Error::unauthorized("no user"))?;
+    Ok(format!("you are {}\n", user.name))
+}
+
+/// The authenticated socket: replies carry the user that the middleware found.
+#[ws("/api/ws")]
+async fn api_ws(ctx: Context) -> Result<()> {
+    let user: User = ctx.get().ok_or_else(|| Error::unauthorized("no user"))?;
+    while let Some(msg) = ctx.recv().await? {
+        ctx.send(format!("{}: {}", user.name, msg.as_text()?)).await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:9001".to_owned());
+    let listener = fratello::server::bind(&addr).await?;
+    let (local, server) = App::only("echo").bind_with(listener, fratello::server::shutdown_signal())?;
+    println!("echo example listening on ws://{local}/echo");
+    server.await
+}

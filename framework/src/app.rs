@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
 
+use crate::broadcast::Hub;
 use crate::routing::{MiddlewareDef, MiddlewareRegistration, RouteDef, RouteInfo, RouteKind, Router};
+use crate::sse::SseConfig;
 use crate::ws::WsConfig;
 
 /// Server limits and timeouts. Every field has a builder method on [`App`].
@@ -28,6 +30,8 @@ pub struct Config {
     /// Time graceful shutdown waits for open requests and streams before closing them.
     /// Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Settings of SSE streams.
+    pub sse: SseConfig,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(30),
             max_connections: 25_000,
             shutdown_timeout: Duration::from_secs(10),
+            sse: SseConfig::default(),
         }
     }
 }
@@ -53,6 +58,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Open WebSocket sessions and SSE streams, which shutdown waits for.
     pub(crate) sessions: crate::ws::Sessions,
+    pub(crate) hub: Hub,
 }
 
 impl Shared {
@@ -87,6 +93,7 @@ pub struct App {
     config: Config,
     ws_default: WsConfig,
     ws_routes: Vec<(String, WsConfig)>,
+    hub: Hub,
 }
 
 impl Default for App {
@@ -114,6 +121,7 @@ impl App {
             config: Config::default(),
             ws_default: WsConfig::default(),
             ws_routes: Vec::new(),
+            hub: Hub::new(),
         }
     }
 
@@ -172,6 +180,23 @@ impl App {
     pub fn ws_route_config(mut self, path: impl Into<String>, config: WsConfig) -> Self {
         self.ws_routes.push((path.into(), config));
         self
+    }
+
+    /// Settings of SSE streams (keep-alive interval, shutdown retry hint, queue).
+    pub fn sse_config(mut self, config: SseConfig) -> Self {
+        self.config.sse = config;
+        self
+    }
+
+    /// Replaces the app's broadcast hub (e.g. one with other sizes or a multi-instance backend).
+    pub fn with_hub(mut self, hub: Hub) -> Self {
+        self.hub = hub;
+        self
+    }
+
+    /// The app's broadcast hub, e.g. for a task that publishes to rooms while the app serves.
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
     }
 
     /// The current limits.
@@ -250,6 +275,7 @@ impl App {
             ws_routes,
             shutdown: tokio::sync::watch::Sender::new(false),
             sessions: Default::default(),
+            hub: self.hub,
         }))
     }
 

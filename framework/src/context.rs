@@ -65,6 +65,7 @@ pub(crate) struct ResponseParts {
 pub(crate) enum Io {
     Http(HttpIo),
     Ws(crate::ws::WsIo),
+    Sse(crate::sse::SseIo),
 }
 
 pub(crate) struct HttpIo {
@@ -100,6 +101,7 @@ impl Context {
             Some(RouteKind::Ws) => {
                 Io::Ws(crate::ws::WsIo::new(app.ws_config(endpoint.as_ref().map_or("", |e| e.def.path))))
             }
+            Some(RouteKind::Sse) => Io::Sse(crate::sse::SseIo::new(&app.config.sse)),
             _ => Io::Http(HttpIo {
                 body: tokio::sync::Mutex::new(Some(body)),
                 stream: tokio::sync::Mutex::new(Stream::Idle(Some(head_tx))),
@@ -300,6 +302,7 @@ impl Context {
         match &self.inner.io {
             Io::Http(io) => io.send(self, item).await,
             Io::Ws(io) => io.send(item).await,
+            Io::Sse(io) => io.send(item).await,
         }
     }
 
@@ -310,6 +313,7 @@ impl Context {
         match &self.inner.io {
             Io::Http(io) => io.recv().await,
             Io::Ws(io) => io.recv().await,
+            Io::Sse(_) => Ok(None),
         }
     }
 
@@ -420,7 +424,7 @@ impl Context {
                 Stream::Open(tx) => Some(tx.clone()),
                 Stream::Idle(_) => None,
             },
-            Io::Ws(_) => None,
+            Io::Ws(_) | Io::Sse(_) => None,
         }
     }
 
@@ -437,8 +441,52 @@ impl Context {
     pub(crate) fn ws_io(&self) -> Option<&crate::ws::WsIo> {
         match &self.inner.io {
             Io::Ws(io) => Some(io),
-            Io::Http(_) => None,
+            _ => None,
         }
+    }
+
+    pub(crate) fn sse_io(&self) -> Option<&crate::sse::SseIo> {
+        match &self.inner.io {
+            Io::Sse(io) => Some(io),
+            _ => None,
+        }
+    }
+
+    /// Completes once the peer has gone: the socket closed, the SSE client left, the streamed
+    /// HTTP response's client disconnected. (A plain HTTP handler that has not streamed cannot
+    /// tell, and this never completes for it.) Use it to stop work nobody will receive:
+    ///
+    /// ```ignore
+    /// tokio::select! {
+    ///     () = ctx.closed() => return Ok(()),
+    ///     tick = feed.recv() => ctx.send(tick?).await?,
+    /// }
+    /// ```
+    pub async fn closed(&self) {
+        match &self.inner.io {
+            Io::Http(io) => {
+                let tx = match &*io.stream.lock().await {
+                    Stream::Open(tx) => Some(tx.clone()),
+                    Stream::Idle(_) => None,
+                };
+                match tx {
+                    Some(tx) => tx.closed().await,
+                    None => std::future::pending().await,
+                }
+            }
+            Io::Ws(io) => io.closed().await,
+            Io::Sse(io) => io.closed().await,
+        }
+    }
+
+    /// The app's broadcast hub: rooms that any handler can publish to and subscribe to.
+    pub fn hub(&self) -> &crate::broadcast::Hub {
+        &self.inner.app.hub
+    }
+
+    /// The `Last-Event-ID` an SSE client sent when reconnecting, to resume from there.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.header("last-event-id")
     }
 
     // ----------------------------------------------------------------- WebSocket

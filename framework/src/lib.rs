@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app;
+pub mod broadcast;
 pub mod context;
 pub mod error;
 pub mod message;
@@ -9,6 +10,7 @@ pub mod middleware;
 pub mod response;
 pub mod routing;
 pub mod server;
+pub mod sse;
 pub mod test;
 pub mod ws;
 
@@ -19,6 +21,7 @@ mod panic;
 pub mod __private;
 
 pub use app::App;
+pub use broadcast::{Hub, Subscription};
 pub use context::Context;
 pub use error::{Error, Result};
 pub use message::{Event, Json, Message, Outbound};

@@ -249,10 +249,7 @@ async fn route(
                     let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
                     Ok(crate::ws::accept(&ctx, &config))
                 }
-                (Handler::Stream(_), kind) => Err(Error::internal(format!(
-                    "`{}` routes are not served yet by this version of fratello",
-                    kind.as_str()
-                ))),
+                (Handler::Stream(_), _) => crate::sse::response(&ctx, &ctx.inner.app.config.sse),
             }
         }
     };
@@ -285,9 +282,15 @@ async fn route(
     };
     ctx.apply_response_parts(&mut res);
     let res = ctx.run_after(res).await;
-    if let (Handler::Stream(handler), Some(on_upgrade)) = (def.handler, on_upgrade) {
-        if res.status() == StatusCode::SWITCHING_PROTOCOLS {
-            tokio::spawn(crate::ws::session(ctx, on_upgrade, handler, def.name));
+    if let Handler::Stream(handler) = def.handler {
+        match (def.kind, on_upgrade) {
+            (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                tokio::spawn(crate::ws::session(ctx, on_upgrade, handler, def.name));
+            }
+            (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
+                tokio::spawn(crate::sse::session(ctx, handler, def.name));
+            }
+            _ => {}
         }
     }
     res

@@ -121,6 +121,12 @@ impl TestClient {
         WsRequest { url: format!("ws://{}{}", self.addr, path), headers: Vec::new() }
     }
 
+    /// Opens an SSE stream at `path` (a GET with `accept: text/event-stream`); add headers
+    /// (e.g. `last-event-id`) with [`SseRequest::header`], then [`connect`](SseRequest::connect).
+    pub fn sse(&self, path: &str) -> SseRequest<'_> {
+        SseRequest { req: self.get(path).header(http::header::ACCEPT, "text/event-stream") }
+    }
+
     /// Stops the server gracefully and waits for it (bounded by the app's shutdown timeout).
     pub async fn shutdown(mut self) {
         self.stop_server().await;
@@ -197,11 +203,17 @@ impl TestRequest<'_> {
         }
     }
 
-    /// Sends the request and reads the whole response, returning transport errors.
-    pub async fn try_send(self) -> Result<TestResponse, Box<dyn std::error::Error + Send + Sync>> {
+    async fn start(
+        self,
+    ) -> Result<http::Response<hyper::body::Incoming>, Box<dyn std::error::Error + Send + Sync>> {
         let req = self.builder.body(self.body)?;
         let client = if self.http2 { &self.client.h2 } else { &self.client.h1 };
-        let res = client.request(req).await?;
+        Ok(client.request(req).await?)
+    }
+
+    /// Sends the request and reads the whole response, returning transport errors.
+    pub async fn try_send(self) -> Result<TestResponse, Box<dyn std::error::Error + Send + Sync>> {
+        let res = self.start().await?;
         let (head, body) = res.into_parts();
         let body = body.collect().await?.to_bytes();
         Ok(TestResponse { status: head.status, version: head.version, headers: head.headers, body })
@@ -395,4 +407,115 @@ impl WsClient {
     pub fn stream_mut(&mut self) -> &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
         &mut self.stream
     }
+}
+
+/// An SSE request being built.
+pub struct SseRequest<'a> {
+    req: TestRequest<'a>,
+}
+
+impl SseRequest<'_> {
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.req = self.req.header(name, value);
+        self
+    }
+
+    /// Connects and returns the stream once the response head has arrived (whatever its
+    /// status: a refused request has its status and an empty stream).
+    pub async fn connect(self) -> SseClient {
+        let res = self.req.start().await.expect("the SSE request is sent");
+        let (head, body) = res.into_parts();
+        SseClient { status: head.status, headers: head.headers, body, buf: String::new() }
+    }
+}
+
+/// One block of an SSE stream (the lines up to a blank line), parsed per the HTML spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// `event:`
+    pub event: Option<String>,
+    /// The `data:` lines joined by `\n`; `None` when the block had none.
+    pub data: Option<String>,
+    /// `id:`
+    pub id: Option<String>,
+    /// `retry:` in milliseconds.
+    pub retry: Option<u64>,
+    /// Comment lines (`: text`), without the colon and the space after it.
+    pub comments: Vec<String>,
+}
+
+/// The client side of an SSE stream.
+pub struct SseClient {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: hyper::body::Incoming,
+    buf: String,
+}
+
+impl SseClient {
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A response header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next block, comments included; `None` when the stream ends.
+    pub async fn next_block(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                return Some(parse_block(&block));
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.buf.push_str(&String::from_utf8_lossy(&data));
+                // Normalise line ends so that only "\n" separates lines.
+                if self.buf.contains('\r') {
+                    self.buf = self.buf.replace("\r\n", "\n").replace('\r', "\n");
+                }
+            }
+        }
+    }
+
+    /// The next event with data (comment-only and retry-only blocks are skipped, as a browser
+    /// does); `None` when the stream ends.
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            let block = self.next_block().await?;
+            if block.data.is_some() {
+                return Some(block);
+            }
+        }
+    }
+}
+
+fn parse_block(block: &str) -> SseEvent {
+    let mut ev = SseEvent::default();
+    for line in block.lines() {
+        if let Some(comment) = line.strip_prefix(':') {
+            ev.comments.push(comment.strip_prefix(' ').unwrap_or(comment).to_owned());
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => ev.event = Some(value.to_owned()),
+            "id" => ev.id = Some(value.to_owned()),
+            "retry" => ev.retry = value.parse().ok(),
+            "data" => match &mut ev.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => ev.data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
+    }
+    ev
 }

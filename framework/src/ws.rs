@@ -406,6 +406,18 @@ impl WsIo {
         }
     }
 
+    pub(crate) async fn closed(&self) {
+        loop {
+            let notified = self.to_receivers.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.lock().end.is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Asks the driver to close with `frame` once everything queued is written.
     fn finish(&self, frame: CloseFrame) {
         let mut st = self.lock();

@@ -56,7 +56,12 @@ impl TestClient {
 
     /// Starts `app` on `127.0.0.1:0`, returning the startup error instead of panicking.
     pub async fn try_start(app: App) -> io::Result<TestClient> {
-        let listener = crate::server::bind("127.0.0.1:0").await?;
+        Self::start_on(app, crate::server::bind("127.0.0.1:0").await?).await
+    }
+
+    /// Starts `app` on a listener bound beforehand (when the app must know its address, e.g.
+    /// for an origin allowlist).
+    pub async fn start_on(app: App, listener: tokio::net::TcpListener) -> io::Result<TestClient> {
         let (stop, stopped) = oneshot::channel::<()>();
         let (addr, server) = app.bind_with(listener, async move {
             let _ = stopped.await;

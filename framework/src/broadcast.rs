@@ -18,15 +18,17 @@
 //! [`Outbound`] (JSON serialized, SSE event framed) and the room keeps one copy; every
 //! receiver gets a reference-counted handle to the same bytes.
 //!
-//! **Slow receivers.** Each room keeps the last [`HubConfig::capacity`] messages (256 by
-//! default) in one ring shared by all its receivers; that ring is every receiver's buffer, so a
-//! room costs the same memory whether its receivers are fast or slow. A receiver that falls
-//! more than `capacity` messages behind loses the oldest ones: it skips to the oldest message
-//! still kept, and [`Subscription::lagged`] tells how many it lost. One that has lost more than
-//! [`HubConfig::max_lag`] messages in total is dropped: its `recv` returns an error, and
-//! [`Subscription::forward`] ends, which ends the handler's forwarding (a WebSocket handler
-//! then typically returns and the socket closes). One slow client can therefore neither grow
-//! the server's memory nor slow the others down: publishing never waits for a receiver.
+//! **Slow receivers.** Publishing never waits for a receiver, and every buffer is bounded.
+//! Each room keeps the last [`HubConfig::capacity`] messages (256 by default) in one ring
+//! shared by all its receivers. [`Subscription::forward`] moves them into the client's own
+//! queue (a socket's [`max_send_queue`](crate::ws::WsConfig::max_send_queue), an SSE stream's
+//! [`queue`](crate::sse::SseConfig::queue)); while that queue is full because the client reads
+//! more slowly than the room talks, up to `capacity` more wait for that client, and beyond that
+//! the oldest are lost for that client only. Every loss is counted
+//! ([`Subscription::lagged`]); a receiver that has lost more than [`HubConfig::max_lag`]
+//! messages (1024 by default) is dropped: `recv`/`forward` return an error (429, "fell too
+//! far behind"), and the handler's usual `?` closes its socket (1011) or ends its stream. One
+//! slow client therefore neither grows the server's memory nor slows the others down.
 //!
 //! **Rooms** are created by their first subscriber and freed when the last one leaves;
 //! publishing to a room without subscribers drops the message and returns 0.
@@ -34,7 +36,7 @@
 //! **Several instances.** A [`Backend`] carries messages between instances (e.g. Redis
 //! pub/sub behind a load balancer); handlers do not change. The default is in-process only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::broadcast;
@@ -208,18 +210,11 @@ impl Subscription {
     /// [`lagged`](Self::lagged)); past the hub's `max_lag` this returns an error (429) and the
     /// subscription is over.
     pub async fn recv(&mut self) -> Result<Outbound> {
-        let rx = self.rx.as_mut().ok_or_else(too_slow)?;
         loop {
+            let rx = self.rx.as_mut().ok_or_else(too_slow)?;
             match rx.recv().await {
                 Ok(m) => return Ok(m),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    self.lagged += n;
-                    tracing::debug!(room = %self.room, lost = n, total = self.lagged, "a receiver fell behind");
-                    if self.lagged > self.hub.inner.config.max_lag {
-                        self.leave();
-                        return Err(too_slow());
-                    }
-                }
+                Err(broadcast::error::RecvError::Lagged(n)) => self.lost(n)?,
                 // The hub keeps the sender while a receiver exists, so this only happens if
                 // the room was removed under us: treat it as the end.
                 Err(broadcast::error::RecvError::Closed) => {
@@ -229,19 +224,45 @@ impl Subscription {
         }
     }
 
-    /// Sends every message of the room to `ctx` (`ctx.send`) until the client goes away
-    /// (`Ok`), or this receiver is dropped for being too slow (`Err`).
+    /// Sends every message of the room to `ctx` until the client goes away (`Ok`), or this
+    /// receiver is dropped for being too slow (`Err`).
+    ///
+    /// While the client's own queue is full (it reads more slowly than the room talks), up to
+    /// the hub's `capacity` messages wait here; beyond that the oldest are lost for this client
+    /// and counted in [`lagged`](Self::lagged).
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
+        let capacity = self.hub.inner.config.capacity;
+        let mut pending: VecDeque<Outbound> = VecDeque::new();
         loop {
-            let msg = tokio::select! {
+            tokio::select! {
                 biased;
                 () = ctx.closed() => return Ok(()),
-                m = self.recv() => m?,
-            };
-            if ctx.send(msg).await.is_err() {
-                return Ok(());
+                sent = send_next(&ctx, pending.front()) => {
+                    if sent.is_err() {
+                        return Ok(());
+                    }
+                    pending.pop_front();
+                }
+                m = self.recv() => {
+                    pending.push_back(m?);
+                    if pending.len() > capacity {
+                        pending.pop_front();
+                        self.lost(1)?;
+                    }
+                }
             }
         }
+    }
+
+    /// Counts `n` lost messages; past the hub's `max_lag` the receiver is dropped.
+    fn lost(&mut self, n: u64) -> Result<()> {
+        self.lagged += n;
+        if self.lagged > self.hub.inner.config.max_lag {
+            tracing::debug!(room = %self.room, lost = self.lagged, "dropping a receiver that does not keep up");
+            self.leave();
+            return Err(too_slow());
+        }
+        Ok(())
     }
 
     fn leave(&mut self) {
@@ -257,6 +278,15 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+/// `ctx.send(front)`, or never when there is nothing to send (a disabled `select!` branch).
+/// Cancel-safe: a send that does not complete has queued nothing.
+async fn send_next(ctx: &Context, front: Option<&Outbound>) -> Result<()> {
+    match front {
+        Some(m) => ctx.send(m.clone()).await,
+        None => std::future::pending().await,
     }
 }
 

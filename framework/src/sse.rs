@@ -101,9 +101,8 @@ impl SseIo {
     }
 
     pub(crate) async fn closed(&self) {
-        match self.sender() {
-            Some(tx) => tx.closed().await,
-            None => {}
+        if let Some(tx) = self.sender() {
+            tx.closed().await;
         }
     }
 

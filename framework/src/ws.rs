@@ -38,7 +38,6 @@
 //! upgrade request's head and one task. See BENCHMARKS.md for the measured bytes per socket.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -199,6 +198,7 @@ impl WsConfig {
 
 /// Checks that a request is a valid upgrade (before middleware runs): the rejection is the
 /// response to send.
+#[allow(clippy::result_large_err)] // the rejection is the response itself, built once per bad request
 pub(crate) fn check(head: &http::request::Parts, config: &WsConfig) -> std::result::Result<(), Response> {
     use crate::IntoResponse;
     if head.version != Version::HTTP_11 {
@@ -627,11 +627,10 @@ async fn drive<S>(
                     ).await;
                     return;
                 }
-                if closing_until.is_none() && config.ping_interval.is_some_and(|p| now.duration_since(last_seen) >= p) {
-                    if ws.send(tungstenite::Message::Ping(Default::default())).await.is_err() {
-                        io.end(Ended::Closed);
-                        return;
-                    }
+                let ping_due = closing_until.is_none() && config.ping_interval.is_some_and(|p| now.duration_since(last_seen) >= p);
+                if ping_due && ws.send(tungstenite::Message::Ping(Default::default())).await.is_err() {
+                    io.end(Ended::Closed);
+                    return;
                 }
                 timer.as_mut().reset(now + tick);
             }
@@ -669,17 +668,15 @@ impl Sessions {
     }
 
     /// Completes once no session is open.
-    pub(crate) fn wait_idle(&self) -> impl Future<Output = ()> + '_ {
-        async move {
-            loop {
-                let notified = self.idle.notified();
-                let mut notified = std::pin::pin!(notified);
-                notified.as_mut().enable();
-                if self.open.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                    return;
-                }
-                notified.await;
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.open.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
             }
+            notified.await;
         }
     }
 }

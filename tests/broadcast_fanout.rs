@@ -1,0 +1,157 @@
+//! The hub over real sockets: fan-out to 1,000 WebSocket and 1,000 SSE subscribers, the
+//! slow-receiver policy, and rooms freed when empty.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fratello::broadcast::HubConfig;
+use fratello::prelude::*;
+use fratello::test::TestClient;
+use fratello::ws::WsConfig;
+use fratello::Hub;
+
+/// A member: receives the room, and publishes nothing (the test publishes).
+#[ws("/rooms/{room}")]
+async fn member(ctx: Context) -> Result<()> {
+    let feed = ctx.hub().subscribe(ctx.param("room").unwrap_or_default()).forward(ctx.clone());
+    let drain = async {
+        while ctx.recv().await?.is_some() {}
+        Ok(())
+    };
+    tokio::select! {
+        r = feed => r,
+        r = drain => r,
+    }
+}
+
+#[sse("/rooms/{room}/events")]
+async fn member_sse(ctx: Context) -> Result<()> {
+    ctx.hub().subscribe(ctx.param("room").unwrap_or_default()).forward(ctx).await
+}
+
+async fn wait_for_subscribers(hub: &Hub, room: &str, n: usize) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while hub.subscribers(room) != n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{room}: {} subscribers, expected {n}", hub.subscribers(room)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_reaches_a_thousand_sockets_and_a_thousand_streams_once_in_order() {
+    const N: usize = 1000;
+    const MESSAGES: usize = 20;
+    let app = App::only(module_path!());
+    let hub = app.hub();
+    let c = TestClient::start(app).await;
+
+    let mut readers = Vec::new();
+    for _ in 0..N {
+        let mut ws = c.ws("/rooms/fan").connect().await;
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::with_capacity(MESSAGES);
+            for _ in 0..MESSAGES {
+                got.push(ws.recv_text().await);
+            }
+            got
+        }));
+    }
+    for _ in 0..N {
+        let mut sse = c.sse("/rooms/fan/events").connect().await;
+        assert_eq!(sse.status(), StatusCode::OK);
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::with_capacity(MESSAGES);
+            for _ in 0..MESSAGES {
+                got.push(sse.next_event().await.expect("the stream stays open").data.unwrap());
+            }
+            got
+        }));
+    }
+    wait_for_subscribers(&hub, "fan", 2 * N).await;
+
+    for i in 0..MESSAGES {
+        assert_eq!(hub.publish("fan", Json(serde_json::json!({ "n": i }))), 2 * N);
+    }
+    let want: Vec<String> = (0..MESSAGES).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    for r in readers {
+        let got =
+            tokio::time::timeout(Duration::from_secs(60), r).await.expect("every receiver finishes").unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() {
+    const FAST: usize = 5;
+    const MESSAGES: u64 = 4000;
+    let hub = Hub::with_config(HubConfig::default().capacity(256).max_lag(512));
+    let app = App::only(module_path!())
+        .with_hub(hub.clone())
+        .ws_config(WsConfig::default().max_send_queue(8 * 1024));
+    let c = TestClient::start(app).await;
+
+    // The slow one connects and then never reads.
+    let mut slow = c.ws("/rooms/busy").connect().await;
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..FAST).map(|_| AtomicU64::new(0)).collect());
+    let mut fast = Vec::new();
+    for i in 0..FAST {
+        let mut ws = c.ws("/rooms/busy").connect().await;
+        let progress = progress.clone();
+        fast.push(tokio::spawn(async move {
+            for n in 0..MESSAGES {
+                let m = ws.recv().await.expect("a fast member stays connected");
+                assert_eq!(
+                    u64::from_le_bytes(m.as_bytes()[..8].try_into().unwrap()),
+                    n,
+                    "in order, none lost"
+                );
+                progress[i].store(n + 1, Ordering::Relaxed);
+            }
+            ws
+        }));
+    }
+    wait_for_subscribers(&hub, "busy", FAST + 1).await;
+
+    let payload = vec![0u8; 8 * 1024];
+    for n in 0..MESSAGES {
+        // Pace by the fast members only: they must never fall behind; the slow one may.
+        while progress.iter().any(|p| n.saturating_sub(p.load(Ordering::Relaxed)) > 128) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut msg = payload.clone();
+        msg[..8].copy_from_slice(&n.to_le_bytes());
+        hub.publish("busy", Bytes::from(msg));
+    }
+    let mut members = Vec::new();
+    for f in fast {
+        members.push(
+            tokio::time::timeout(Duration::from_secs(60), f).await.expect("fast members finish").unwrap(),
+        );
+    }
+    // The slow member was dropped from the room and its socket closed with 1011.
+    wait_for_subscribers(&hub, "busy", FAST).await;
+    let (code, reason) = tokio::time::timeout(Duration::from_secs(30), slow.closed()).await.unwrap();
+    assert_eq!(code, 1011);
+    assert!(reason.contains("behind"), "{reason}");
+}
+
+#[tokio::test]
+async fn rooms_are_freed_when_their_last_member_leaves() {
+    let app = App::only(module_path!());
+    let hub = app.hub();
+    let c = TestClient::start(app).await;
+    let mut a = c.ws("/rooms/short-lived").connect().await;
+    let mut b = c.ws("/rooms/short-lived").connect().await;
+    wait_for_subscribers(&hub, "short-lived", 2).await;
+    assert_eq!(hub.rooms(), ["short-lived"]);
+    a.close(1000).await;
+    a.closed().await;
+    wait_for_subscribers(&hub, "short-lived", 1).await;
+    b.close(1000).await;
+    b.closed().await;
+    wait_for_subscribers(&hub, "short-lived", 0).await;
+    assert!(hub.rooms().is_empty());
+}

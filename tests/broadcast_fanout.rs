@@ -30,6 +30,14 @@ async fn member_sse(ctx: Context) -> Result<()> {
     ctx.hub().subscribe(ctx.param("room").unwrap_or_default()).forward(ctx).await
 }
 
+/// An HTTP long-poll subscriber: answers with the room's next message.
+#[get("/rooms/{room}/next")]
+async fn long_poll(ctx: Context) -> Result<Bytes> {
+    let mut sub = ctx.hub().subscribe(ctx.param("room").unwrap_or_default());
+    ctx.set_header("x-subscribed", "1");
+    Ok(Bytes::copy_from_slice(sub.recv().await?.as_bytes()))
+}
+
 async fn wait_for_subscribers(hub: &Hub, room: &str, n: usize) {
     tokio::time::timeout(Duration::from_secs(60), async {
         while hub.subscribers(room) != n {
@@ -154,4 +162,30 @@ async fn rooms_are_freed_when_their_last_member_leaves() {
     b.closed().await;
     wait_for_subscribers(&hub, "short-lived", 0).await;
     assert!(hub.rooms().is_empty());
+}
+
+#[tokio::test]
+async fn sockets_streams_long_polls_and_plain_code_share_a_room() {
+    let app = App::only(module_path!());
+    let hub = app.hub();
+    let c = TestClient::start(app).await;
+    let mut ws = c.ws("/rooms/mixed").connect().await;
+    let mut sse = c.sse("/rooms/mixed/events").connect().await;
+    let mut code = hub.subscribe("mixed");
+    let poll = tokio::spawn({
+        let url = c.url("/rooms/mixed/next");
+        async move {
+            let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<Bytes>>();
+            let res = client.get(url.parse().unwrap()).await.unwrap();
+            use http_body_util::BodyExt;
+            res.into_body().collect().await.unwrap().to_bytes()
+        }
+    });
+    wait_for_subscribers(&hub, "mixed", 4).await;
+    assert_eq!(hub.publish("mixed", "to everyone"), 4);
+    assert_eq!(ws.recv_text().await, "to everyone");
+    assert_eq!(sse.next_event().await.unwrap().data.as_deref(), Some("to everyone"));
+    assert_eq!(code.recv().await.unwrap().as_text(), Some("to everyone"));
+    assert_eq!(poll.await.unwrap(), "to everyone");
 }

@@ -74,6 +74,20 @@ async fn proto(ctx: Context) -> Result<()> {
     ctx.send(ctx.protocol().unwrap_or_else(|| "none".into())).await
 }
 
+/// Chooses the subprotocol itself, from the offer, before the 101 is sent.
+#[middleware(path = "/picky")]
+async fn pick_protocol(ctx: Context) -> Result<()> {
+    let offered = ctx.protocols().iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    let best =
+        offered.iter().find(|p| p.starts_with("json.")).ok_or_else(|| Error::bad_request("speak json.*"))?;
+    ctx.set_protocol(best)
+}
+
+#[ws("/picky")]
+async fn picky(ctx: Context) -> Result<()> {
+    ctx.send(ctx.protocol().unwrap_or_default()).await
+}
+
 #[ws("/guarded-origin")]
 async fn guarded_origin(ctx: Context) -> Result<()> {
     ctx.send("welcome").await
@@ -185,6 +199,17 @@ async fn subprotocol_is_chosen_from_the_config() {
     assert_eq!(ws.recv_text().await, "chat.v2");
     let mut ws = c.ws("/proto").connect().await;
     assert_eq!(ws.recv_text().await, "none");
+}
+
+#[tokio::test]
+async fn middleware_chooses_the_subprotocol() {
+    let c = client().await;
+    let mut ws = c.ws("/picky").header("sec-websocket-protocol", "xml.v1, json.v3").connect().await;
+    assert_eq!(ws.handshake_headers().get("sec-websocket-protocol").unwrap(), "json.v3");
+    assert_eq!(ws.recv_text().await, "json.v3");
+    let refused =
+        c.ws("/picky").header("sec-websocket-protocol", "xml.v1").try_connect().await.err().unwrap();
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -109,6 +109,26 @@ pub(crate) enum Out {
 }
 
 impl Outbound {
+    /// The payload: the text, the bytes, a `Json` value's JSON, or an `Event`'s data (what a
+    /// WebSocket client receives).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Out::Text(t) => t.as_bytes(),
+            Out::Binary(b) => b,
+            Out::Event { data, .. } => data.as_bytes(),
+            Out::Invalid(_) => &[],
+        }
+    }
+
+    /// The payload as text, unless it is binary.
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.0 {
+            Out::Text(t) => Some(t.as_str()),
+            Out::Event { data, .. } => Some(data.as_str()),
+            Out::Binary(_) | Out::Invalid(_) => None,
+        }
+    }
+
     /// The encoded bytes as an HTTP body chunk or an SSE stream would carry them.
     pub(crate) fn into_chunk(self) -> Result<Bytes> {
         match self.0 {

@@ -160,9 +160,9 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-impl IntoResponse for Response {
+impl<B: Into<Body>> IntoResponse for http::Response<B> {
     fn into_response(self) -> Response {
-        self
+        self.map(Into::into)
     }
 }
 

@@ -48,6 +48,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
@@ -483,7 +484,9 @@ pub(crate) async fn session(
         };
         io.finish(frame);
     };
-    tokio::join!(run_handler, drive(stream, io, &config, shutdown));
+    let span = tracing::info_span!("ws", route = name, peer = %ctx.peer_addr());
+    async { tokio::join!(run_handler, drive(stream, io, &config, shutdown)) }.instrument(span).await;
+    tracing::debug!(route = name, "WebSocket session ended");
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary (close reasons are ≤ 123 bytes).

@@ -233,23 +233,41 @@ impl Subscription {
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
         let capacity = self.hub.inner.config.capacity;
         let mut pending: VecDeque<Outbound> = VecDeque::new();
+        let closed = ctx.closed();
+        let mut closed = std::pin::pin!(closed);
         loop {
             tokio::select! {
                 biased;
-                () = ctx.closed() => return Ok(()),
-                sent = send_next(&ctx, pending.front()) => {
+                () = &mut closed => return Ok(()),
+                sent = ctx.send_batch(&mut pending), if !pending.is_empty() => {
                     if sent.is_err() {
                         return Ok(());
                     }
-                    pending.pop_front();
                 }
                 m = self.recv() => {
                     pending.push_back(m?);
-                    if pending.len() > capacity {
+                    // Take whatever else is already published, so that a burst costs one
+                    // hand-over to the socket (and one write), not one per message.
+                    while let Some(m) = self.try_recv()? {
+                        pending.push_back(m);
+                    }
+                    while pending.len() > capacity {
                         pending.pop_front();
                         self.lost(1)?;
                     }
                 }
+            }
+        }
+    }
+
+    /// The next message if one is already there.
+    fn try_recv(&mut self) -> Result<Option<Outbound>> {
+        loop {
+            let Some(rx) = self.rx.as_mut() else { return Err(too_slow()) };
+            match rx.try_recv() {
+                Ok(m) => return Ok(Some(m)),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.lost(n)?,
+                Err(_) => return Ok(None),
             }
         }
     }
@@ -278,15 +296,6 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.leave();
-    }
-}
-
-/// `ctx.send(front)`, or never when there is nothing to send (a disabled `select!` branch).
-/// Cancel-safe: a send that does not complete has queued nothing.
-async fn send_next(ctx: &Context, front: Option<&Outbound>) -> Result<()> {
-    match front {
-        Some(m) => ctx.send(m.clone()).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -300,9 +300,25 @@ impl Context {
     pub async fn send(&self, item: impl Into<Outbound>) -> Result<()> {
         let item = item.into();
         match &self.inner.io {
-            Io::Http(io) => io.send(self, item).await,
+            // Boxed: the HTTP path's future is large, and an unboxed one would be part of
+            // every handler's future, a long-lived socket's included.
+            Io::Http(io) => Box::pin(io.send(self, item)).await,
             Io::Ws(io) => io.send(item).await,
             Io::Sse(io) => io.send(item).await,
+        }
+    }
+
+    /// Sends the front of `pending` (as much of it as the peer's queue takes at once, for a
+    /// WebSocket), removing what was sent. Cancel-safe: what was not sent stays in `pending`.
+    pub(crate) async fn send_batch(&self, pending: &mut std::collections::VecDeque<Outbound>) -> Result<()> {
+        match &self.inner.io {
+            Io::Ws(io) => io.send_batch(pending).await,
+            _ => {
+                let Some(front) = pending.front() else { return Ok(()) };
+                self.send(front.clone()).await?;
+                pending.pop_front();
+                Ok(())
+            }
         }
     }
 
@@ -311,7 +327,7 @@ impl Context {
     /// next text or binary message. `None` at the end.
     pub async fn recv(&self) -> Result<Option<Message>> {
         match &self.inner.io {
-            Io::Http(io) => io.recv().await,
+            Io::Http(io) => Box::pin(io.recv()).await,
             Io::Ws(io) => io.recv().await,
             Io::Sse(_) => Ok(None),
         }

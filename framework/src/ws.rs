@@ -342,12 +342,10 @@ impl WsIo {
 
     pub(crate) async fn send(&self, item: Outbound) -> Result<()> {
         let limit = self.config.max_send_queue;
-        let msg = match item.0 {
-            Out::Text(t) => tungstenite::Message::Text(t),
-            Out::Binary(b) => tungstenite::Message::Binary(b),
-            Out::Event { data, .. } => tungstenite::Message::Text(data),
-            Out::Invalid(why) => return Err(Error::internal(why.to_string())),
-        };
+        if let Out::Invalid(why) = &item.0 {
+            return Err(Error::internal(why.to_string()));
+        }
+        let msg = to_ws(item).expect("valid outbound values convert");
         let len = msg.len();
         let mut msg = Some(msg);
         loop {
@@ -362,6 +360,37 @@ impl WsIo {
                 if st.out_bytes < limit || st.outbound.is_empty() {
                     st.out_bytes += len;
                     st.outbound.push_back(msg.take().expect("queued once"));
+                    drop(st);
+                    self.to_driver.notify_one();
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues as much of `pending` as the send queue takes (at least one message, waiting
+    /// for room if needed), under one lock and with one wake-up of the driver.
+    pub(crate) async fn send_batch(&self, pending: &mut VecDeque<Outbound>) -> Result<()> {
+        let limit = self.config.max_send_queue;
+        loop {
+            let notified = self.to_senders.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.end.is_some() || st.close.is_some() {
+                    return Err(crate::context::peer_gone());
+                }
+                let mut queued = false;
+                while st.out_bytes < limit || st.outbound.is_empty() {
+                    let Some(item) = pending.pop_front() else { break };
+                    let Some(msg) = to_ws(item) else { continue };
+                    st.out_bytes += msg.len();
+                    st.outbound.push_back(msg);
+                    queued = true;
+                }
+                if queued || pending.is_empty() {
                     drop(st);
                     self.to_driver.notify_one();
                     return Ok(());
@@ -440,6 +469,16 @@ impl WsIo {
         self.to_receivers.notify_waiters();
         self.to_senders.notify_waiters();
     }
+}
+
+/// The WebSocket message for an outbound value (`None` for one that failed to encode).
+fn to_ws(item: Outbound) -> Option<tungstenite::Message> {
+    Some(match item.0 {
+        Out::Text(t) => tungstenite::Message::Text(t),
+        Out::Binary(b) => tungstenite::Message::Binary(b),
+        Out::Event { data, .. } => tungstenite::Message::Text(data),
+        Out::Invalid(_) => return None,
+    })
 }
 
 // --------------------------------------------------------------------------- session

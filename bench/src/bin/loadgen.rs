@@ -1,0 +1,509 @@
+//! The load generator: WebSocket and SSE clients for the benchmark scenarios.
+//!
+//! ```text
+//! loadgen idle --addr 127.0.0.1:8080 --conns 10000 --sources 127.1.0.1,127.1.0.2 --hold-secs 60
+//! loadgen echo --addr 127.0.0.1:8080 --conns 100 --secs 5
+//! loadgen room --addr 127.0.0.1:8080 --receivers 1000 --messages 200
+//! loadgen sse  --addr 127.0.0.1:8080 --receivers 10000 --events 20
+//! ```
+//!
+//! Each prints one line `RESULT key=value ...` (idle prints it once every socket is open, then
+//! holds them for `--hold-secs` or until killed). Every loop is bounded in count and time.
+//! Connections are spread round-robin over `--sources` (loopback addresses), so that more
+//! sockets fit than one source address has ephemeral ports. Runs on one thread unless
+//! `--threads N`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinSet;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::Message;
+
+type Ws = WebSocketStream<TcpStream>;
+
+struct Args {
+    cmd: String,
+    opts: HashMap<String, String>,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let mut it = std::env::args().skip(1);
+        let cmd = it.next().unwrap_or_default();
+        let mut opts = HashMap::new();
+        while let Some(k) = it.next() {
+            let k = k.trim_start_matches("--").to_owned();
+            let v = it.next().unwrap_or_else(|| die(&format!("--{k} needs a value")));
+            opts.insert(k, v);
+        }
+        Args { cmd, opts }
+    }
+    fn get<T: std::str::FromStr>(&self, k: &str, default: T) -> T {
+        match self.opts.get(k) {
+            Some(v) => v.parse().unwrap_or_else(|_| die(&format!("bad value for --{k}: {v}"))),
+            None => default,
+        }
+    }
+    fn addr(&self) -> SocketAddr {
+        self.get("addr", "127.0.0.1:8080".parse().expect("addr"))
+    }
+    fn sources(&self) -> Vec<IpAddr> {
+        self.opts
+            .get("sources")
+            .map(|s| s.split(',').map(|a| a.parse().unwrap_or_else(|_| die("bad --sources"))).collect())
+            .unwrap_or_else(|| vec!["127.0.0.1".parse().expect("ip")])
+    }
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("loadgen: {msg}");
+    std::process::exit(2)
+}
+
+async fn connect(src: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = TcpSocket::new_v4()?;
+    sock.bind(SocketAddr::new(src, 0))?;
+    let s = sock.connect(addr).await?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A WebSocket handshake by hand, keeping only the TCP stream (an idle socket costs the
+/// client nothing but the socket).
+async fn raw_ws(src: IpAddr, addr: SocketAddr, path: &str) -> std::io::Result<TcpStream> {
+    let mut s = connect(src, addr).await?;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 || buf.len() > 8192 {
+            return Err(std::io::Error::other("handshake: connection closed"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    if !buf.starts_with(b"HTTP/1.1 101") {
+        return Err(std::io::Error::other(format!(
+            "handshake refused: {}",
+            String::from_utf8_lossy(&buf[..buf.len().min(80)])
+        )));
+    }
+    Ok(s)
+}
+
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
+}
+
+async fn ws(src: IpAddr, addr: SocketAddr, path: &str) -> Result<Ws, String> {
+    let s = connect(src, addr).await.map_err(|e| format!("connect: {e}"))?;
+    let url = format!("ws://{addr}{path}");
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url.as_str(), s, Some(client_config()))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    Ok(ws)
+}
+
+/// Opens `n` connections with at most `parallel` handshakes in flight, each within `timeout`.
+async fn open_many<T, F, Fut>(
+    n: usize,
+    parallel: usize,
+    sources: &[IpAddr],
+    timeout: Duration,
+    f: F,
+) -> (Vec<T>, usize, String)
+where
+    T: Send + 'static,
+    F: Fn(usize, IpAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    let mut out = Vec::with_capacity(n);
+    let (mut failed, mut last_err) = (0, String::new());
+    let mut next = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while out.len() + failed < n {
+        while next < n && set.len() < parallel {
+            let fut = f(next, sources[next % sources.len()]);
+            set.spawn(async move {
+                tokio::time::timeout(timeout, fut).await.unwrap_or_else(|_| Err("timed out".to_owned()))
+            });
+            next += 1;
+        }
+        match set.join_next().await {
+            Some(Ok(Ok(t))) => out.push(t),
+            Some(Ok(Err(e))) => {
+                failed += 1;
+                last_err = e;
+            }
+            Some(Err(e)) => {
+                failed += 1;
+                last_err = e.to_string();
+            }
+            None => break,
+        }
+        if Instant::now() > deadline {
+            last_err = "gave up after 120 s".to_owned();
+            failed += n - out.len() - failed;
+            break;
+        }
+    }
+    (out, failed, last_err)
+}
+
+async fn idle(a: &Args) {
+    let addr = a.addr();
+    let n: usize = a.get("conns", 1000);
+    let path: String = a.get("path", "/echo".to_owned());
+    let hold = Duration::from_secs_f64(a.get("hold-secs", 30.0));
+    let start = Instant::now();
+    let path = Arc::new(path);
+    let (socks, failed, err) =
+        open_many(n, a.get("parallel", 128), &a.sources(), Duration::from_secs(20), |_, src| {
+            let path = path.clone();
+            async move { raw_ws(src, addr, &path).await.map_err(|e| e.to_string()) }
+        })
+        .await;
+    println!(
+        "RESULT connected={} failed={failed} secs={:.2}{}",
+        socks.len(),
+        start.elapsed().as_secs_f64(),
+        if failed > 0 { format!(" error=\"{err}\"") } else { String::new() }
+    );
+    tokio::time::sleep(hold).await;
+    drop(socks);
+}
+
+async fn echo(a: &Args) {
+    let addr = a.addr();
+    let n: usize = a.get("conns", 100);
+    let secs: f64 = a.get("secs", 5.0);
+    let warm: f64 = a.get("warmup-secs", 1.0);
+    let size: usize = a.get("size", 32);
+    let (socks, failed, err) =
+        open_many(n, 64, &a.sources(), Duration::from_secs(20), |_, src| ws(src, addr, "/echo")).await;
+    if failed > 0 {
+        println!("RESULT error=\"{failed} connections failed: {err}\"");
+        return;
+    }
+    let payload: String = "x".repeat(size);
+    let t0 = Instant::now();
+    let measure_from = t0 + Duration::from_secs_f64(warm);
+    let end = measure_from + Duration::from_secs_f64(secs);
+    let mut set = JoinSet::new();
+    for mut ws in socks {
+        let payload = payload.clone();
+        set.spawn(async move {
+            let mut lat: Vec<u32> = Vec::with_capacity(1 << 14);
+            let mut errors = 0usize;
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                if ws.send(Message::text(payload.clone())).await.is_err() {
+                    errors += 1;
+                    break;
+                }
+                let got = tokio::time::timeout(Duration::from_secs(5), async {
+                    loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Text(_) | Message::Binary(_))) => return true,
+                            Some(Ok(_)) => continue,
+                            _ => return false,
+                        }
+                    }
+                })
+                .await;
+                if got != Ok(true) {
+                    errors += 1;
+                    break;
+                }
+                if now >= measure_from {
+                    lat.push(now.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                }
+            }
+            let _ = ws.close(None).await;
+            (lat, errors)
+        });
+    }
+    let mut all: Vec<u32> = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = set.join_next().await {
+        if let Ok((lat, e)) = r {
+            all.extend(lat);
+            errors += e;
+        }
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0)
+    };
+    println!(
+        "RESULT rate={:.0} p50_us={} p99_us={} count={} errors={errors}",
+        all.len() as f64 / secs,
+        pct(0.50),
+        pct(0.99),
+        all.len()
+    );
+}
+
+/// Shared progress of fan-out receivers.
+#[derive(Default)]
+struct Progress {
+    warm: AtomicUsize,
+    done: AtomicUsize,
+}
+
+async fn room(a: &Args) {
+    let addr = a.addr();
+    let n: usize = a.get("receivers", 1000);
+    let m: usize = a.get("messages", 200);
+    let size: usize = a.get("size", 32);
+    let sources = a.sources();
+    let (socks, failed, err) =
+        open_many(n, 128, &sources, Duration::from_secs(20), |_, src| ws(src, addr, "/room")).await;
+    if failed > 0 {
+        println!("RESULT error=\"{failed} receivers failed: {err}\"");
+        return;
+    }
+    let progress = Arc::new(Progress::default());
+    let mut set = JoinSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for mut ws in socks {
+        let progress = progress.clone();
+        set.spawn(async move {
+            let (mut warm, mut got) = (false, 0usize);
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline.into(), ws.next()).await {
+                if let Message::Text(t) = msg {
+                    if t.starts_with('w') && !warm {
+                        warm = true;
+                        progress.warm.fetch_add(1, Ordering::Relaxed);
+                    } else if t.starts_with('m') {
+                        got += 1;
+                        if got == m {
+                            progress.done.fetch_add(1, Ordering::Relaxed);
+                            return Some(Instant::now());
+                        }
+                    }
+                }
+            }
+            None
+        });
+    }
+    // The sender is a member too; its own copies are drained and ignored.
+    let sender = match ws(sources[0], addr, "/room").await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("RESULT error=\"sender: {e}\"");
+            return;
+        }
+    };
+    let (mut tx, mut rx) = sender.split();
+    let drain = tokio::spawn(async move {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline.into(), rx.next()).await {}
+    });
+    // Warm-up: until every receiver has seen a message, so all are subscribed.
+    let warm_until = Instant::now() + Duration::from_secs(20);
+    while progress.warm.load(Ordering::Relaxed) < n && Instant::now() < warm_until {
+        let _ = tx.send(Message::text("w")).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warm = progress.warm.load(Ordering::Relaxed);
+    if warm < n {
+        println!("RESULT error=\"only {warm} of {n} receivers joined\"");
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pad = "m".repeat(size.saturating_sub(8));
+    let t0 = Instant::now();
+    for i in 0..m {
+        if tx.send(Message::text(format!("m{i:07}{pad}"))).await.is_err() {
+            break;
+        }
+    }
+    let mut last: Option<Instant> = None;
+    let mut complete = 0;
+    while let Some(r) = set.join_next().await {
+        if let Ok(Some(t)) = r {
+            complete += 1;
+            last = Some(last.map_or(t, |l: Instant| l.max(t)));
+        }
+    }
+    drain.abort();
+    let secs = last.map_or(0.0, |l| l.duration_since(t0).as_secs_f64());
+    let delivered = complete * m;
+    println!(
+        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} messages={m}",
+        delivered as f64 / secs.max(1e-9),
+        secs * 1000.0
+    );
+}
+
+/// Counts `needle` in a byte stream read in pieces (`tail` carries the last bytes over).
+fn count(tail: &mut Vec<u8>, chunk: &[u8], needle: &[u8]) -> usize {
+    tail.extend_from_slice(chunk);
+    let c = tail.windows(needle.len()).filter(|w| *w == needle).count();
+    let keep = needle.len() - 1;
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+    }
+    c
+}
+
+async fn publish(client: &mut TcpStream, addr: SocketAddr, body: &str) -> std::io::Result<()> {
+    let req = format!(
+        "POST /publish HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(req.as_bytes()).await?;
+    // The answer: a head and a short body (its length, or chunked until `0\r\n\r\n`).
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("publish: connection closed"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let body_len = buf.len() - end - 4;
+            if let Some(cl) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
+                if body_len >= cl.trim().parse::<usize>().unwrap_or(0) {
+                    return Ok(());
+                }
+            } else if buf.ends_with(b"0\r\n\r\n") {
+                return Ok(());
+            }
+        }
+        if buf.len() > 1 << 16 {
+            return Err(std::io::Error::other("publish: answer too long"));
+        }
+    }
+}
+
+async fn sse(a: &Args) {
+    let addr = a.addr();
+    let n: usize = a.get("receivers", 1000);
+    let m: usize = a.get("events", 20);
+    let size: usize = a.get("size", 32);
+    let sources = a.sources();
+    let (socks, failed, err) = open_many(n, 128, &sources, Duration::from_secs(20), |_, src| async move {
+        let mut s = connect(src, addr).await.map_err(|e| e.to_string())?;
+        let req = format!("GET /sse HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        Ok(s)
+    })
+    .await;
+    if failed > 0 {
+        println!("RESULT error=\"{failed} receivers failed: {err}\"");
+        return;
+    }
+    let progress = Arc::new(Progress::default());
+    let mut set = JoinSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for mut s in socks {
+        let progress = progress.clone();
+        set.spawn(async move {
+            let (mut warm, mut got) = (false, 0usize);
+            let (mut tail_w, mut tail_m) = (Vec::new(), Vec::new());
+            let mut buf = vec![0u8; 4096];
+            while let Ok(Ok(k)) = tokio::time::timeout_at(deadline.into(), s.read(&mut buf)).await {
+                if k == 0 {
+                    break;
+                }
+                if !warm && count(&mut tail_w, &buf[..k], b"data: w") > 0 {
+                    warm = true;
+                    progress.warm.fetch_add(1, Ordering::Relaxed);
+                }
+                got += count(&mut tail_m, &buf[..k], b"data: m");
+                if got >= m {
+                    progress.done.fetch_add(1, Ordering::Relaxed);
+                    return Some(Instant::now());
+                }
+            }
+            if std::env::var_os("LOADGEN_DEBUG").is_some() {
+                eprintln!("sse receiver ended with {got} of {m} events (warm: {warm})");
+            }
+            None
+        });
+    }
+    let mut publisher = match connect(sources[0], addr).await {
+        Ok(p) => p,
+        Err(e) => {
+            println!("RESULT error=\"publisher: {e}\"");
+            return;
+        }
+    };
+    let warm_until = Instant::now() + Duration::from_secs(20);
+    while progress.warm.load(Ordering::Relaxed) < n && Instant::now() < warm_until {
+        if let Err(e) = publish(&mut publisher, addr, "w").await {
+            println!("RESULT error=\"publish: {e}\"");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warm = progress.warm.load(Ordering::Relaxed);
+    if warm < n {
+        println!("RESULT error=\"only {warm} of {n} receivers subscribed\"");
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pad = "m".repeat(size.saturating_sub(8));
+    let t0 = Instant::now();
+    for i in 0..m {
+        if let Err(e) = publish(&mut publisher, addr, &format!("m{i:07}{pad}")).await {
+            println!("RESULT error=\"publish: {e}\"");
+            return;
+        }
+    }
+    let mut last: Option<Instant> = None;
+    let mut complete = 0;
+    while let Some(r) = set.join_next().await {
+        if let Ok(Some(t)) = r {
+            complete += 1;
+            last = Some(last.map_or(t, |l: Instant| l.max(t)));
+        }
+    }
+    let secs = last.map_or(0.0, |l| l.duration_since(t0).as_secs_f64());
+    println!(
+        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} events={m}",
+        (complete * m) as f64 / secs.max(1e-9),
+        secs * 1000.0
+    );
+}
+
+fn main() {
+    let a = Args::parse();
+    let threads: usize = a.get("threads", 1);
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    }
+    .expect("runtime");
+    rt.block_on(async {
+        match a.cmd.as_str() {
+            "idle" => idle(&a).await,
+            "echo" => echo(&a).await,
+            "room" => room(&a).await,
+            "sse" => sse(&a).await,
+            _ => die("usage: loadgen idle|echo|room|sse [--addr IP:PORT] [options]; see the source's docs"),
+        }
+    });
+}

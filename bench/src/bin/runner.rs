@@ -1,0 +1,685 @@
+//! Runs every scenario against every server in turn and prints one table (what
+//! `bench/run.sh` calls after building). `--smoke`: every scenario once at a tiny size, for CI.
+//!
+//! ```text
+//! runner [--smoke] [--repeats N] [--servers hyper,axum,...] [--scenarios plaintext,echo,...]
+//!        [--with-axum-default-50k]
+//! ```
+//!
+//! Exit status: non-zero when a scenario produced no figure (an error), never because of a
+//! bar: the table says which bars fratello clears.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Server {
+    name: &'static str,
+    bin: &'static str,
+    env: &'static [(&'static str, &'static str)],
+}
+
+const SERVERS: &[Server] = &[
+    Server { name: "hyper", bin: "srv_hyper", env: &[] },
+    Server { name: "axum", bin: "srv_axum", env: &[] },
+    Server { name: "axum-4k", bin: "srv_axum", env: &[("AXUM_WS_BUF", "4096")] },
+    Server { name: "actix", bin: "srv_actix", env: &[] },
+    Server { name: "hyperlane", bin: "srv_hyperlane", env: &[] },
+    Server { name: "fratello", bin: "srv_fratello", env: &[] },
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Bar {
+    /// ≥ 0.95 × hyper and ≥ max(axum, actix).
+    Http,
+    /// Lower than every peer and ≤ 3 KiB.
+    Memory,
+    /// At least the best peer (higher is better).
+    AtLeastBest,
+    /// At most the best peer (lower is better).
+    AtMostBest,
+    /// Reported only (higher is better).
+    Reported,
+}
+
+struct Row {
+    key: &'static str,
+    label: String,
+    bar: Bar,
+    /// server name -> figures of each repeat
+    values: HashMap<&'static str, Vec<f64>>,
+    errors: Vec<String>,
+}
+
+struct Runner {
+    dir: PathBuf,
+    smoke: bool,
+    repeats: usize,
+    next_port: u16,
+    next_ip: u32,
+    failures: usize,
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    Some(if s.len() % 2 == 1 { s[s.len() / 2] } else { (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0 })
+}
+
+fn parse_result(out: &str) -> Option<HashMap<String, String>> {
+    let line = out.lines().find(|l| l.starts_with("RESULT "))?;
+    parse_tail(&line[7..], HashMap::new())
+}
+
+/// `key=value` pairs separated by spaces; a value may be `"quoted with spaces"`.
+fn parse_tail(rest: &str, mut map: HashMap<String, String>) -> Option<HashMap<String, String>> {
+    let mut s = rest.trim_start();
+    while !s.is_empty() {
+        let eq = s.find('=')?;
+        let key = s[..eq].trim().to_owned();
+        let after = &s[eq + 1..];
+        let (val, rem) = if let Some(q) = after.strip_prefix('"') {
+            let close = q.find('"').unwrap_or(q.len());
+            (q[..close].to_owned(), q.get(close + 1..).unwrap_or(""))
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        map.insert(key, val);
+        s = rem.trim_start();
+    }
+    Some(map)
+}
+
+fn rss_kib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits for `child` at most `limit`; kills it past that. Returns its stdout.
+fn wait_output(mut child: Child, limit: Duration) -> Result<String, String> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {limit:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    }
+    Ok(out)
+}
+
+impl Runner {
+    fn bin(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn port(&mut self) -> u16 {
+        self.next_port += 1;
+        self.next_port
+    }
+
+    /// `k` loopback source addresses never used before in this run (ports of closed
+    /// connections stay in TIME_WAIT for a minute, so each run takes fresh ones).
+    fn sources(&mut self, k: usize) -> String {
+        (0..k)
+            .map(|_| {
+                self.next_ip += 1;
+                let n = self.next_ip;
+                format!("127.{}.{}.{}", 1 + (n >> 16) % 254, (n >> 8) & 255, 1 + (n & 255) % 254)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn start(&mut self, s: &Server) -> Result<(Child, String), String> {
+        let port = self.port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(self.bin(s.bin));
+        cmd.arg(&addr)
+            .env("WORKERS", "2")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in s.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", s.bin))?;
+        let start = Instant::now();
+        while TcpStream::connect(&addr).is_err() {
+            if start.elapsed() > Duration::from_secs(10) || matches!(child.try_wait(), Ok(Some(_))) {
+                let _ = child.kill();
+                return Err(format!("{} did not start listening on {addr}", s.name));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok((child, addr))
+    }
+
+    fn loadgen(&mut self, args: &[String], limit: Duration) -> Result<HashMap<String, String>, String> {
+        let child = Command::new(self.bin("loadgen"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let out = wait_output(child, limit)?;
+        let map = parse_result(&out).ok_or_else(|| format!("no RESULT from loadgen: {out}"))?;
+        if let Some(e) = map.get("error") {
+            return Err(e.clone());
+        }
+        Ok(map)
+    }
+
+    fn wrk(&mut self, url: &str, secs: u32) -> Result<f64, String> {
+        let child = Command::new("wrk")
+            .args(["-t1", "-c64", &format!("-d{secs}s"), url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("wrk: {e} (bench/run.sh installs it)"))?;
+        let out = wait_output(child, Duration::from_secs(u64::from(secs) + 20))?;
+        if out.contains("Non-2xx") || out.contains("Socket errors") {
+            return Err(format!("wrk saw errors: {}", out.replace('\n', " ")));
+        }
+        out.lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("cannot read wrk output: {out}"))
+    }
+
+    // ------------------------------------------------------------------ scenarios
+
+    fn http(&mut self, s: &Server, path: &str, row: &mut Row) {
+        let secs = if self.smoke { 1 } else { 4 };
+        let (mut child, addr) = match self.start(s) {
+            Ok(x) => x,
+            Err(e) => return row.errors.push(e),
+        };
+        let url = format!("http://{addr}{path}");
+        if !self.smoke {
+            let _ = self.wrk(&url, 1); // warm-up
+        }
+        for _ in 0..self.repeats {
+            match self.wrk(&url, secs) {
+                Ok(v) => row.values.entry(s.name).or_default().push(v),
+                Err(e) => row.errors.push(format!("{}: {e}", s.name)),
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// KiB of server RSS per idle WebSocket: `conns` sockets over `instances` servers, with
+    /// client processes of at most `per_client` sockets each.
+    fn idle(&mut self, s: &Server, conns: usize, instances: usize, per_client: usize) -> Result<f64, String> {
+        let mut servers = Vec::new();
+        let result = (|| {
+            for _ in 0..instances {
+                servers.push(self.start(s)?);
+            }
+            // Warm-up: runtime threads, allocator arenas and lazy statics are not per socket.
+            for (_, addr) in &servers {
+                let src = self.sources(1);
+                let args = ["idle", "--addr", addr, "--conns", "200", "--hold-secs", "0", "--sources", &src];
+                self.loadgen(&args.map(String::from), Duration::from_secs(60))?;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let before: f64 = servers.iter().map(|(c, _)| rss_kib(c.id())).sum();
+            // Clients: spread each instance's share over processes of ≤ per_client sockets.
+            let mut clients = Vec::new();
+            let (tx, rx) = mpsc::channel::<Result<usize, String>>();
+            for (i, (_, addr)) in servers.iter().enumerate() {
+                let share = conns / instances + usize::from(i < conns % instances);
+                let procs = share.div_ceil(per_client);
+                for p in 0..procs {
+                    let n = share / procs + usize::from(p < share % procs);
+                    let src = self.sources(n.div_ceil(10_000));
+                    let mut child = Command::new(self.bin("loadgen"))
+                        .args(["idle", "--addr", addr, "--conns", &n.to_string(), "--hold-secs", "120"])
+                        .args(["--sources", &src])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::inherit())
+                        .spawn()
+                        .map_err(|e| e.to_string())?;
+                    let out = child.stdout.take().expect("piped");
+                    let tx = tx.clone();
+                    std::thread::spawn(move || {
+                        let line = BufReader::new(out)
+                            .lines()
+                            .map_while(Result::ok)
+                            .find(|l| l.starts_with("RESULT"));
+                        let r = match line.as_deref().and_then(parse_result) {
+                            Some(m) if m.get("failed").map(String::as_str) == Some("0") => {
+                                Ok(m.get("connected").and_then(|c| c.parse().ok()).unwrap_or(0))
+                            }
+                            Some(m) => Err(format!(
+                                "{} of {n} sockets failed: {}",
+                                m.get("failed").cloned().unwrap_or_default(),
+                                m.get("error").cloned().unwrap_or_default()
+                            )),
+                            None => Err("idle client ended without a result".to_owned()),
+                        };
+                        let _ = tx.send(r);
+                    });
+                    clients.push(child);
+                }
+            }
+            drop(tx);
+            let mut connected = 0;
+            let mut err = None;
+            for _ in 0..clients.len() {
+                match rx.recv_timeout(Duration::from_secs(150)) {
+                    Ok(Ok(n)) => connected += n,
+                    Ok(Err(e)) => err = Some(e),
+                    Err(_) => err = Some("idle clients timed out".to_owned()),
+                }
+            }
+            // Let the sessions settle (handshake buffers freed, tasks parked).
+            std::thread::sleep(Duration::from_millis(if self.smoke { 300 } else { 1500 }));
+            let after: f64 = servers.iter().map(|(c, _)| rss_kib(c.id())).sum();
+            for mut c in clients {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if let Some(e) = err {
+                return Err(e);
+            }
+            Ok((after - before) / connected.max(1) as f64)
+        })();
+        for (mut c, _) in servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        result
+    }
+
+    fn run_scenario(
+        &mut self,
+        key: &'static str,
+        servers: &[&Server],
+        with_axum_default_50k: bool,
+    ) -> Vec<Row> {
+        let smoke = self.smoke;
+        let row = |key: &'static str, label: String, bar: Bar| Row {
+            key,
+            label,
+            bar,
+            values: HashMap::new(),
+            errors: Vec::new(),
+        };
+        match key {
+            "plaintext" | "json" => {
+                let mut r = row(key, format!("GET /{key}, req/s, 64 keep-alive conns (wrk -t1)"), Bar::Http);
+                for s in servers {
+                    eprintln!("  {key} · {}", s.name);
+                    self.http(s, &format!("/{key}"), &mut r);
+                }
+                vec![r]
+            }
+            "idle10k" | "idle19k" | "idle50k" => {
+                let (conns, instances, per_client) = match (key, smoke) {
+                    ("idle10k", false) => (10_000, 1, 10_000),
+                    ("idle19k", false) => (19_500, 1, 9_750),
+                    ("idle50k", false) => (50_000, 3, 16_667),
+                    ("idle10k", true) => (200, 1, 200),
+                    ("idle19k", true) => (390, 1, 195),
+                    _ => (600, 3, 200),
+                };
+                let label = if instances == 1 {
+                    format!("idle WebSocket, KiB/conn, {conns} conns, 1 instance")
+                } else {
+                    format!("idle WebSocket, KiB/conn, {conns} conns, {instances} instances")
+                };
+                let mut r = row(key, label, Bar::Memory);
+                for s in servers {
+                    if key == "idle50k" && s.name == "axum" && !with_axum_default_50k && !smoke {
+                        r.errors
+                            .push("axum (default buffers) skipped at 50k: ~6.5 GB; see 10k/19.5k".to_owned());
+                        continue;
+                    }
+                    for _ in 0..self.repeats {
+                        eprintln!("  {key} · {}", s.name);
+                        match self.idle(s, conns, instances, per_client) {
+                            Ok(v) => r.values.entry(s.name).or_default().push(v),
+                            Err(e) => r.errors.push(format!("{}: {e}", s.name)),
+                        }
+                    }
+                }
+                vec![r]
+            }
+            "echo" => {
+                let (conns, secs, warm) = if smoke { (10, "1", "0.2") } else { (100, "4", "1") };
+                let mut rate =
+                    row("echo", format!("WebSocket echo, round trips/s, {conns} conns"), Bar::AtLeastBest);
+                let mut p99 = row(
+                    "echo-p99",
+                    format!("WebSocket echo, p99 latency µs, {conns} conns"),
+                    Bar::AtMostBest,
+                );
+                for s in servers {
+                    eprintln!("  echo · {}", s.name);
+                    let (mut child, addr) = match self.start(s) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            rate.errors.push(e);
+                            continue;
+                        }
+                    };
+                    for _ in 0..self.repeats {
+                        let src = self.sources(1);
+                        let args = ["echo", "--addr", &addr, "--conns", &conns.to_string(), "--secs", secs];
+                        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                        args.extend(["--warmup-secs", warm, "--sources", &src].map(String::from));
+                        match self.loadgen(&args, Duration::from_secs(60)) {
+                            Ok(m) => {
+                                let get =
+                                    |k: &str| m.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                                if m.get("errors").map(String::as_str) != Some("0") {
+                                    rate.errors.push(format!(
+                                        "{}: {} connections failed",
+                                        s.name,
+                                        get("errors")
+                                    ));
+                                }
+                                rate.values.entry(s.name).or_default().push(get("rate"));
+                                p99.values.entry(s.name).or_default().push(get("p99_us"));
+                            }
+                            Err(e) => rate.errors.push(format!("{}: {e}", s.name)),
+                        }
+                    }
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                vec![rate, p99]
+            }
+            "room1k" | "room10k" | "sse10k" => {
+                let (cmd, receivers, messages) = match (key, smoke) {
+                    ("room1k", false) => ("room", 1_000usize, 200usize),
+                    ("room10k", false) => ("room", 10_000, 50),
+                    ("sse10k", false) => ("sse", 10_000, 20),
+                    ("room1k", true) => ("room", 50, 10),
+                    ("room10k", true) => ("room", 200, 5),
+                    _ => ("sse", 200, 5),
+                };
+                let (label, bar) = if cmd == "room" {
+                    (
+                        format!("room fan-out, deliveries/s, {receivers} WS receivers × {messages} msgs"),
+                        Bar::AtLeastBest,
+                    )
+                } else {
+                    (
+                        format!("SSE fan-out, deliveries/s, {receivers} receivers × {messages} events"),
+                        Bar::Reported,
+                    )
+                };
+                let mut r = row(key, label, bar);
+                let mut last = row("", String::new(), Bar::Reported);
+                for s in servers {
+                    for _ in 0..self.repeats {
+                        eprintln!("  {key} · {}", s.name);
+                        let (mut child, addr) = match self.start(s) {
+                            Ok(x) => x,
+                            Err(e) => {
+                                r.errors.push(e);
+                                continue;
+                            }
+                        };
+                        let src = self.sources(receivers.div_ceil(10_000) + 1);
+                        let count_flag = if cmd == "room" { "--messages" } else { "--events" };
+                        let args = [
+                            cmd,
+                            "--addr",
+                            &addr,
+                            "--receivers",
+                            &receivers.to_string(),
+                            count_flag,
+                            &messages.to_string(),
+                            "--sources",
+                            &src,
+                        ]
+                        .map(String::from);
+                        match self.loadgen(&args, Duration::from_secs(120)) {
+                            Ok(m) => {
+                                let get =
+                                    |k: &str| m.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                                if get("complete") < receivers as f64 {
+                                    r.errors.push(format!(
+                                        "{}: only {} receivers got every message",
+                                        s.name,
+                                        get("complete")
+                                    ));
+                                }
+                                r.values.entry(s.name).or_default().push(get("deliveries_per_s"));
+                                last.values.entry(s.name).or_default().push(get("last_ms"));
+                            }
+                            Err(e) => r.errors.push(format!("{}: {e}", s.name)),
+                        }
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                }
+                last.key = match key {
+                    "room1k" => "room1k-last",
+                    "room10k" => "room10k-last",
+                    _ => "sse10k-last",
+                };
+                last.label =
+                    format!("  … time until the last receiver has the last message, ms ({receivers})");
+                vec![r, last]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn lock_version(name: &str) -> String {
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap_or_default();
+    let needle = format!("name = \"{name}\"\nversion = \"");
+    let versions: Vec<&str> = lock
+        .match_indices(&needle)
+        .map(|(i, _)| {
+            let rest = &lock[i + needle.len()..];
+            &rest[..rest.find('"').unwrap_or(0)]
+        })
+        .collect();
+    if versions.is_empty() {
+        "?".to_owned()
+    } else {
+        versions.join(" and ")
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1048576.0)
+        })
+        .unwrap_or(0.0);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "Machine: {cores} cores ({cpu}), {mem:.0} GiB, Linux {kernel}. Client and server share this machine \
+         (loopback only); every server runs 2 worker threads."
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let value = |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1)).cloned();
+    let smoke = flag("--smoke");
+    let repeats = value("--repeats").and_then(|r| r.parse().ok()).unwrap_or(if smoke { 1 } else { 3 });
+    let all = ["plaintext", "json", "idle10k", "idle19k", "idle50k", "echo", "room1k", "room10k", "sse10k"];
+    let scenarios: Vec<String> = value("--scenarios").map_or_else(
+        || all.iter().map(|s| s.to_string()).collect(),
+        |s| s.split(',').map(String::from).collect(),
+    );
+    let only: Option<Vec<String>> = value("--servers").map(|s| s.split(',').map(String::from).collect());
+    let servers: Vec<&Server> =
+        SERVERS.iter().filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.name))).collect();
+    let dir = std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf();
+    let mut r = Runner { dir, smoke, repeats, next_port: 20_000, next_ip: 0, failures: 0 };
+
+    let started = Instant::now();
+    let mut rows: Vec<Row> = Vec::new();
+    for key in all.iter().filter(|k| scenarios.iter().any(|s| s == *k)) {
+        let t = Instant::now();
+        eprintln!("== {key}");
+        rows.extend(r.run_scenario(key, &servers, flag("--with-axum-default-50k")));
+        eprintln!("   ({:.0} s)", t.elapsed().as_secs_f64());
+    }
+
+    // ------------------------------------------------------------------ the table
+    println!();
+    println!("{}", machine());
+    println!(
+        "Peers: hyper {}, axum {} (ws: tokio-tungstenite {}; hyper and fratello use the newer one), actix-web {} + actix-ws {}, hyperlane {}; fratello {} \
+         (tungstenite {}). Medians of {repeats} run(s){}; total {:.0} s.",
+        lock_version("hyper"),
+        lock_version("axum"),
+        lock_version("tokio-tungstenite"),
+        lock_version("actix-web"),
+        lock_version("actix-ws"),
+        lock_version("hyperlane"),
+        lock_version("fratello"),
+        lock_version("tungstenite"),
+        if smoke { ", SMOKE SIZES (not a measurement)" } else { "" },
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    println!("| scenario | {} | fratello ÷ best peer | bar | verdict |", names.join(" | "));
+    println!("|---|{}---|---|---|", "---:|".repeat(names.len()));
+    for row in &rows {
+        let med: HashMap<&str, f64> =
+            row.values.iter().filter_map(|(k, v)| median(v).map(|m| (*k, m))).collect();
+        let cells: Vec<String> =
+            names.iter().map(|n| med.get(n).map_or("n/a".to_owned(), |v| fmt(*v))).collect();
+        let peers: Vec<(&str, f64)> =
+            med.iter().filter(|(k, _)| **k != "fratello").map(|(k, v)| (*k, *v)).collect();
+        let f = med.get("fratello").copied();
+        let lower_better = matches!(row.bar, Bar::Memory | Bar::AtMostBest) || row.key.ends_with("-last");
+        let best = if lower_better {
+            peers.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))
+        } else {
+            peers.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        let ratio = match (f, best) {
+            (Some(f), Some((n, b))) if b > 0.0 => format!("{:.2} (vs {n})", f / b),
+            _ => "n/a".to_owned(),
+        };
+        let get = |n: &str| med.get(n).copied();
+        let (bar, verdict) = match (row.bar, f) {
+            (_, None) if !row.key.ends_with("-last") && row.bar != Bar::Reported => ("", "n/a".to_owned()),
+            (Bar::Http, Some(f)) => {
+                let h = get("hyper").unwrap_or(0.0);
+                let aa = get("axum").unwrap_or(0.0).max(get("actix").unwrap_or(0.0));
+                let ok = f >= 0.95 * h && f >= aa;
+                (
+                    "≥0.95×hyper, ≥axum/actix",
+                    format!(
+                        "{} ({:.2}×hyper, {:.2}×best of axum/actix)",
+                        if ok { "PASS" } else { "MISS" },
+                        f / h.max(1e-9),
+                        f / aa.max(1e-9)
+                    ),
+                )
+            }
+            (Bar::Memory, Some(f)) => {
+                let lowest = best.map_or(f64::MAX, |b| b.1);
+                let ok = f < lowest && f <= 3.0;
+                ("< every peer, ≤ 3 KiB", if ok { "PASS".to_owned() } else { "MISS".to_owned() })
+            }
+            (Bar::AtLeastBest, Some(f)) => {
+                let ok = best.is_none_or(|b| f >= b.1);
+                ("≥ best peer", if ok { "PASS".to_owned() } else { "MISS".to_owned() })
+            }
+            (Bar::AtMostBest, Some(f)) => {
+                let ok = best.is_none_or(|b| f <= b.1);
+                ("≤ best peer", if ok { "PASS".to_owned() } else { "MISS".to_owned() })
+            }
+            _ => ("reported", String::new()),
+        };
+        println!("| {} | {} | {ratio} | {bar} | {verdict} |", row.label, cells.join(" | "));
+    }
+    let mut notes = Vec::new();
+    for row in &rows {
+        for e in &row.errors {
+            notes.push(format!("- {}: {e}", row.key));
+        }
+    }
+    if !notes.is_empty() {
+        println!();
+        println!("Notes and errors:");
+        for n in &notes {
+            println!("{n}");
+        }
+    }
+    println!();
+    println!("Every repeat:");
+    for row in &rows {
+        let mut parts: Vec<String> = Vec::new();
+        for n in &names {
+            if let Some(v) = row.values.get(n) {
+                parts.push(format!("{n} [{}]", v.iter().map(|x| fmt(*x)).collect::<Vec<_>>().join(", ")));
+            }
+        }
+        println!("- {}: {}", row.key, parts.join("; "));
+    }
+    for row in &rows {
+        let skipped = |e: &String| e.contains("skipped");
+        r.failures += row.errors.iter().filter(|e| !skipped(e)).count();
+        if !row.key.ends_with("-last") && row.values.is_empty() && !row.errors.iter().all(skipped) {
+            r.failures += 1;
+        }
+    }
+    if r.failures > 0 {
+        eprintln!("{} scenario error(s); see the notes above", r.failures);
+        std::process::exit(1);
+    }
+}

@@ -34,11 +34,17 @@
 //! down or the peer stays silent past the idle timeout.
 //!
 //! **Memory.** An idle socket holds its read buffer ([`WsConfig::read_buffer_size`], 1 KiB by
-//! default; it grows only while a larger message is in flight), tungstenite's state, the
-//! upgrade request's head and one task. See BENCHMARKS.md for the measured bytes per socket.
+//! default; it grows only while a larger message is in flight), tungstenite's state, one task
+//! and its Context: the upgrade request's head, copied out of hyper's read buffer, without the
+//! headers only the handshake reads (`Connection`, `Upgrade`, `Sec-WebSocket-Key`,
+//! `Sec-WebSocket-Version`, `Sec-WebSocket-Extensions`; middleware does not see them either).
+//! See BENCHMARKS.md for the measured bytes per socket.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -200,7 +206,10 @@ impl WsConfig {
 /// Checks that a request is a valid upgrade (before middleware runs): the rejection is the
 /// response to send.
 #[allow(clippy::result_large_err)] // the rejection is the response itself, built once per bad request
-pub(crate) fn check(head: &http::request::Parts, config: &WsConfig) -> std::result::Result<(), Response> {
+pub(crate) fn check(
+    head: &http::request::Parts,
+    config: &WsConfig,
+) -> std::result::Result<HeaderValue, Response> {
     use crate::IntoResponse;
     if head.version != Version::HTTP_11 {
         return Err(Error::bad_request(
@@ -255,22 +264,27 @@ pub(crate) fn check(head: &http::request::Parts, config: &WsConfig) -> std::resu
             );
         }
     }
-    Ok(())
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    Ok(HeaderValue::from_str(&accept).expect("base64 is a valid header value"))
 }
 
+/// Headers that only the handshake reads; a socket's Context does not keep them.
+pub(crate) const HANDSHAKE_HEADERS: [header::HeaderName; 5] = [
+    header::CONNECTION,
+    header::UPGRADE,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SEC_WEBSOCKET_EXTENSIONS,
+];
+
 /// The 101 response for a checked upgrade (after-middleware still runs on it).
-pub(crate) fn accept(ctx: &Context, config: &WsConfig) -> Response {
-    let key = ctx.header(header::SEC_WEBSOCKET_KEY).unwrap_or("");
+pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> Response {
     let mut res = http::Response::new(crate::Body::empty());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    h.insert(
-        header::SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
-    );
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     let chosen = ctx.protocol().or_else(|| {
         let offered = ctx.protocols();
         config.protocols.iter().find(|p| offered.contains(&p.as_str())).cloned()
@@ -293,6 +307,8 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig) -> Response {
 pub(crate) struct WsIo {
     pub(crate) config: Arc<WsConfig>,
     state: Mutex<WsState>,
+    /// Counts hand-overs between the handler and the driver (see [`together`]).
+    exchanged: AtomicU64,
     to_driver: Notify,
     to_receivers: Notify,
     to_senders: Notify,
@@ -329,10 +345,17 @@ impl WsIo {
         WsIo {
             config,
             state: Mutex::new(WsState::default()),
+            exchanged: AtomicU64::new(0),
             to_driver: Notify::new(),
             to_receivers: Notify::new(),
             to_senders: Notify::new(),
         }
+    }
+
+    /// Tells the driver there is work (queued output, room for input, a close to send).
+    fn handed_over(&self) {
+        self.exchanged.fetch_add(1, Ordering::Release);
+        self.to_driver.notify_one();
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
@@ -361,7 +384,7 @@ impl WsIo {
                     st.out_bytes += len;
                     st.outbound.push_back(msg.take().expect("queued once"));
                     drop(st);
-                    self.to_driver.notify_one();
+                    self.handed_over();
                     return Ok(());
                 }
             }
@@ -392,7 +415,7 @@ impl WsIo {
                 }
                 if queued || pending.is_empty() {
                     drop(st);
-                    self.to_driver.notify_one();
+                    self.handed_over();
                     return Ok(());
                 }
             }
@@ -410,13 +433,13 @@ impl WsIo {
                 if let Some(m) = st.inbound.pop_front() {
                     st.in_bytes -= m.len();
                     drop(st);
-                    self.to_driver.notify_one();
+                    self.handed_over();
                     return Ok(Some(m));
                 }
                 if let (None, Some((code, why))) = (&st.end, st.failure) {
                     st.end = Some(Ended::Failed(code.into(), why));
                     drop(st);
-                    self.to_driver.notify_one();
+                    self.handed_over();
                     return Err(Error::bad_request(format!(
                         "the WebSocket was closed with {}: {why}",
                         u16::from(code)
@@ -455,7 +478,7 @@ impl WsIo {
             st.close = Some(frame);
         }
         drop(st);
-        self.to_driver.notify_one();
+        self.handed_over();
     }
 
     fn end(&self, how: Ended) {
@@ -466,6 +489,7 @@ impl WsIo {
         st.outbound.clear();
         st.out_bytes = 0;
         drop(st);
+        self.exchanged.fetch_add(1, Ordering::Release);
         self.to_receivers.notify_waiters();
         self.to_senders.notify_waiters();
     }
@@ -524,8 +548,41 @@ pub(crate) async fn session(
         io.finish(frame);
     };
     let span = tracing::info_span!("ws", route = name, peer = %ctx.peer_addr());
-    async { tokio::join!(run_handler, drive(stream, io, &config, shutdown)) }.instrument(span).await;
+    together(io, run_handler, drive(stream, io, &config, shutdown)).instrument(span).await;
     tracing::debug!(route = name, "WebSocket session ended");
+}
+
+/// Runs the handler and the socket's driver in one task, polling both again at once while
+/// one hands work to the other (a message in, a reply out).
+///
+/// With `join!`, a hand-over would only wake the task, and a task that wakes itself goes to the
+/// back of the run queue: every echo then waited behind every other busy socket once more,
+/// which tripled p99 latency at 100 connections.
+async fn together(io: &WsIo, handler: impl Future<Output = ()>, driver: impl Future<Output = ()>) {
+    let mut handler = std::pin::pin!(handler);
+    let mut driver = std::pin::pin!(driver);
+    let (mut handler_done, mut driver_done) = (false, false);
+    std::future::poll_fn(|cx| {
+        // Bounded, so that a chatty socket still lets others run; every hand-over also woke
+        // this task, so stopping early never loses work.
+        for _ in 0..16 {
+            let before = io.exchanged.load(Ordering::Acquire);
+            if !handler_done && handler.as_mut().poll(cx).is_ready() {
+                handler_done = true;
+            }
+            if !driver_done && driver.as_mut().poll(cx).is_ready() {
+                driver_done = true;
+            }
+            if handler_done && driver_done {
+                return Poll::Ready(());
+            }
+            if io.exchanged.load(Ordering::Acquire) == before {
+                break;
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary (close reasons are ≤ 123 bytes).
@@ -569,6 +626,8 @@ async fn drive<S>(
     let mut closing_until: Option<Instant> = None;
     let mut shutting_down = *shutdown.borrow();
     let mut failed_at: Option<Instant> = None;
+    // Kept across iterations: a fresh `Notified` per loop would re-register every time.
+    let mut wake = std::pin::pin!(io.to_driver.notified());
 
     loop {
         // 1. Write everything queued, in one flush.
@@ -627,7 +686,7 @@ async fn drive<S>(
             changed = shutdown.changed(), if !shutting_down => {
                 shutting_down = changed.is_err() || *shutdown.borrow();
             }
-            () = io.to_driver.notified() => {}
+            () = wake.as_mut() => wake.set(io.to_driver.notified()),
             frame = ws.next(), if want_read || closing_until.is_some() => {
                 last_seen = Instant::now();
                 match frame {
@@ -688,6 +747,7 @@ fn push(io: &WsIo, m: Message) {
     st.in_bytes += m.len();
     st.inbound.push_back(m);
     drop(st);
+    io.exchanged.fetch_add(1, Ordering::Release);
     io.to_receivers.notify_waiters();
 }
 

@@ -548,7 +548,9 @@ pub(crate) async fn session(
         io.finish(frame);
     };
     let span = tracing::info_span!("ws", route = name, peer = %ctx.peer_addr());
-    together(io, run_handler, drive(stream, io, &config, shutdown)).instrument(span).await;
+    let handler = std::pin::pin!(run_handler);
+    let driver = std::pin::pin!(drive(stream, io, &config, shutdown));
+    together(io, handler, driver).instrument(span).await;
     tracing::debug!(route = name, "WebSocket session ended");
 }
 
@@ -558,9 +560,13 @@ pub(crate) async fn session(
 /// With `join!`, a hand-over would only wake the task, and a task that wakes itself goes to the
 /// back of the run queue: every echo then waited behind every other busy socket once more,
 /// which tripled p99 latency at 100 connections.
-async fn together(io: &WsIo, handler: impl Future<Output = ()>, driver: impl Future<Output = ()>) {
-    let mut handler = std::pin::pin!(handler);
-    let mut driver = std::pin::pin!(driver);
+///
+/// Takes the futures pinned by the caller: moved into this fn, each would be stored twice.
+async fn together<H, D>(io: &WsIo, mut handler: std::pin::Pin<&mut H>, mut driver: std::pin::Pin<&mut D>)
+where
+    H: Future<Output = ()>,
+    D: Future<Output = ()>,
+{
     let (mut handler_done, mut driver_done) = (false, false);
     std::future::poll_fn(|cx| {
         // Bounded, so that a chatty socket still lets others run; every hand-over also woke
@@ -673,7 +679,8 @@ async fn drive<S>(
             } else {
                 Ended::Closed
             });
-            if ws.close(Some(frame)).await.is_err() {
+            // Rare paths are boxed so that their futures do not enlarge every idle socket's.
+            if Box::pin(ws.close(Some(frame))).await.is_err() {
                 return;
             }
             closing_until = Some(Instant::now() + config.close_timeout);
@@ -722,14 +729,15 @@ async fn drive<S>(
                 if config.idle_timeout.is_some_and(|idle| now.duration_since(last_seen) >= idle) {
                     tracing::debug!("closing an idle WebSocket");
                     io.end(Ended::Closed);
-                    let _ = tokio::time::timeout(
+                    let _ = Box::pin(tokio::time::timeout(
                         config.close_timeout,
                         ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })),
-                    ).await;
+                    ))
+                    .await;
                     return;
                 }
                 let ping_due = closing_until.is_none() && config.ping_interval.is_some_and(|p| now.duration_since(last_seen) >= p);
-                if ping_due && ws.send(tungstenite::Message::Ping(Default::default())).await.is_err() {
+                if ping_due && Box::pin(ws.send(tungstenite::Message::Ping(Default::default()))).await.is_err() {
                     io.end(Ended::Closed);
                     return;
                 }

@@ -42,7 +42,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
@@ -307,8 +307,6 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> R
 pub(crate) struct WsIo {
     pub(crate) config: Arc<WsConfig>,
     state: Mutex<WsState>,
-    /// Counts hand-overs between the handler and the driver (see [`together`]).
-    exchanged: AtomicU64,
     to_driver: Notify,
     to_receivers: Notify,
     to_senders: Notify,
@@ -345,7 +343,6 @@ impl WsIo {
         WsIo {
             config,
             state: Mutex::new(WsState::default()),
-            exchanged: AtomicU64::new(0),
             to_driver: Notify::new(),
             to_receivers: Notify::new(),
             to_senders: Notify::new(),
@@ -354,7 +351,6 @@ impl WsIo {
 
     /// Tells the driver there is work (queued output, room for input, a close to send).
     fn handed_over(&self) {
-        self.exchanged.fetch_add(1, Ordering::Release);
         self.to_driver.notify_one();
     }
 
@@ -489,7 +485,6 @@ impl WsIo {
         st.outbound.clear();
         st.out_bytes = 0;
         drop(st);
-        self.exchanged.fetch_add(1, Ordering::Release);
         self.to_receivers.notify_waiters();
         self.to_senders.notify_waiters();
     }
@@ -550,45 +545,86 @@ pub(crate) async fn session(
     let span = tracing::info_span!("ws", route = name, peer = %ctx.peer_addr());
     let handler = std::pin::pin!(run_handler);
     let driver = std::pin::pin!(drive(stream, io, &config, shutdown));
-    together(io, handler, driver).instrument(span).await;
+    together(handler, driver).instrument(span).await;
     tracing::debug!(route = name, "WebSocket session ended");
 }
 
-/// Runs the handler and the socket's driver in one task, polling both again at once while
-/// one hands work to the other (a message in, a reply out).
+/// Runs the handler and the socket's driver in one task, and lets them hand work to each other
+/// (a message in, a reply out) within one poll of the task.
 ///
-/// With `join!`, a hand-over would only wake the task, and a task that wakes itself goes to the
-/// back of the run queue: every echo then waited behind every other busy socket once more,
-/// which tripled p99 latency at 100 connections.
+/// Both are polled with a waker of our own: a wake while they are being polled (the handler
+/// queued a reply for the driver, the driver a message for the handler) makes this poll go
+/// round again, instead of waking the task, which would put it at the back of the run queue
+/// and make every echo wait behind every other busy socket once more. Wakes from elsewhere
+/// (the socket became readable, another task sent) pass through to the task as usual.
 ///
 /// Takes the futures pinned by the caller: moved into this fn, each would be stored twice.
-async fn together<H, D>(io: &WsIo, mut handler: std::pin::Pin<&mut H>, mut driver: std::pin::Pin<&mut D>)
+async fn together<H, D>(mut handler: std::pin::Pin<&mut H>, mut driver: std::pin::Pin<&mut D>)
 where
     H: Future<Output = ()>,
     D: Future<Output = ()>,
 {
+    let inner = Arc::new(InnerWake { state: AtomicU8::new(IDLE), task: Mutex::new(None) });
+    let waker = std::task::Waker::from(inner.clone());
     let (mut handler_done, mut driver_done) = (false, false);
     std::future::poll_fn(|cx| {
-        // Bounded, so that a chatty socket still lets others run; every hand-over also woke
-        // this task, so stopping early never loses work.
+        {
+            let mut task = inner.task.lock().unwrap_or_else(|p| p.into_inner());
+            if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        let mut inner_cx = std::task::Context::from_waker(&waker);
+        // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
-            let before = io.exchanged.load(Ordering::Acquire);
-            if !handler_done && handler.as_mut().poll(cx).is_ready() {
+            inner.state.store(POLLING, Ordering::SeqCst);
+            if !handler_done && handler.as_mut().poll(&mut inner_cx).is_ready() {
                 handler_done = true;
             }
-            if !driver_done && driver.as_mut().poll(cx).is_ready() {
+            if !driver_done && driver.as_mut().poll(&mut inner_cx).is_ready() {
                 driver_done = true;
             }
             if handler_done && driver_done {
+                inner.state.store(IDLE, Ordering::SeqCst);
                 return Poll::Ready(());
             }
-            if io.exchanged.load(Ordering::Acquire) == before {
-                break;
+            if inner.state.compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                return Poll::Pending; // nobody woke us while polling: wait for a wake
             }
         }
+        // Still busy after 16 rounds: yield, and come back.
+        inner.state.store(IDLE, Ordering::SeqCst);
+        cx.waker().wake_by_ref();
         Poll::Pending
     })
     .await
+}
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const WOKEN: u8 = 2;
+
+/// The waker [`together`] polls with.
+struct InnerWake {
+    state: AtomicU8,
+    task: Mutex<Option<std::task::Waker>>,
+}
+
+impl std::task::Wake for InnerWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.state.fetch_or(WOKEN, Ordering::SeqCst) & POLLING == 0 {
+            // Not being polled: wake the task. (Being polled: that poll sees WOKEN and goes
+            // round again.)
+            self.state.fetch_and(!WOKEN, Ordering::SeqCst);
+            if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                task.wake_by_ref();
+            }
+        }
+    }
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary (close reasons are ≤ 123 bytes).
@@ -630,7 +666,11 @@ async fn drive<S>(
     let mut timer = std::pin::pin!(timer);
     // Set once our close frame is out: from then on we only wait for the peer's, until then.
     let mut closing_until: Option<Instant> = None;
-    let mut shutting_down = *shutdown.borrow();
+    let mut shutting_down = *shutdown.borrow_and_update();
+    // One long-lived registration with the app-wide shutdown signal: a fresh `changed()` per
+    // loop would take the signal's shared lock twice per message on every socket.
+    let stop = shutdown.changed();
+    let mut stop = std::pin::pin!(stop);
     let mut failed_at: Option<Instant> = None;
     // Kept across iterations: a fresh `Notified` per loop would re-register every time.
     let mut wake = std::pin::pin!(io.to_driver.notified());
@@ -690,8 +730,9 @@ async fn drive<S>(
         // 2. Wait for the next thing to do.
         tokio::select! {
             biased;
-            changed = shutdown.changed(), if !shutting_down => {
-                shutting_down = changed.is_err() || *shutdown.borrow();
+            _ = stop.as_mut(), if !shutting_down => {
+                // The only change ever made is to `true` (or the app is gone).
+                shutting_down = true;
             }
             () = wake.as_mut() => wake.set(io.to_driver.notified()),
             frame = ws.next(), if want_read || closing_until.is_some() => {
@@ -755,7 +796,6 @@ fn push(io: &WsIo, m: Message) {
     st.in_bytes += m.len();
     st.inbound.push_back(m);
     drop(st);
-    io.exchanged.fetch_add(1, Ordering::Release);
     io.to_receivers.notify_waiters();
 }
 

@@ -325,6 +325,8 @@ pub(crate) struct WsState {
     /// The peer broke a rule after the queued messages: they are still delivered (and may be
     /// answered) before the socket closes with this code.
     failure: Option<(CloseCode, &'static str)>,
+    /// The server is shutting down: close with 1001.
+    stopping: bool,
     pub(crate) protocol: Option<String>,
 }
 
@@ -347,6 +349,12 @@ impl WsIo {
             to_receivers: Notify::new(),
             to_senders: Notify::new(),
         }
+    }
+
+    /// Server shutdown: the driver closes the socket with 1001.
+    fn stop(&self) {
+        self.lock().stopping = true;
+        self.handed_over();
     }
 
     /// Tells the driver there is work (queued output, room for input, a close to send).
@@ -510,8 +518,7 @@ pub(crate) async fn session(
     name: &'static str,
 ) {
     let app = ctx.inner.app.clone();
-    let _session = app.sessions.enter();
-    let shutdown = app.shutdown.subscribe();
+    let _session = app.sessions.enter_socket(&ctx);
     let Some(io) = ctx.ws_io() else { return };
     let upgraded = match on_upgrade.await {
         Ok(u) => u,
@@ -544,7 +551,7 @@ pub(crate) async fn session(
     };
     let span = tracing::info_span!("ws", route = name, peer = %ctx.peer_addr());
     let handler = std::pin::pin!(run_handler);
-    let driver = std::pin::pin!(drive(stream, io, &config, shutdown));
+    let driver = std::pin::pin!(drive(stream, io, &config));
     together(handler, driver).instrument(span).await;
     tracing::debug!(route = name, "WebSocket session ended");
 }
@@ -564,36 +571,50 @@ where
     H: Future<Output = ()>,
     D: Future<Output = ()>,
 {
-    let inner = Arc::new(InnerWake { state: AtomicU8::new(IDLE), task: Mutex::new(None) });
-    let waker = std::task::Waker::from(inner.clone());
+    let shared = Arc::new(WakeState { state: AtomicU8::new(IDLE), task: Mutex::new(None) });
+    let handler_waker =
+        std::task::Waker::from(Arc::new(InnerWake { shared: shared.clone(), bit: WOKE_HANDLER }));
+    let driver_waker =
+        std::task::Waker::from(Arc::new(InnerWake { shared: shared.clone(), bit: WOKE_DRIVER }));
     let (mut handler_done, mut driver_done) = (false, false);
+    let mut first = true;
     std::future::poll_fn(|cx| {
         {
-            let mut task = inner.task.lock().unwrap_or_else(|p| p.into_inner());
+            let mut task = shared.task.lock().unwrap_or_else(|p| p.into_inner());
             if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *task = Some(cx.waker().clone());
             }
         }
-        let mut inner_cx = std::task::Context::from_waker(&waker);
+        // Whoever was woken since the last poll (both, the first time).
+        let mut todo = shared.state.swap(POLLING, Ordering::SeqCst) & BOTH;
+        if std::mem::take(&mut first) {
+            todo = BOTH;
+        }
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
-            inner.state.store(POLLING, Ordering::SeqCst);
-            if !handler_done && handler.as_mut().poll(&mut inner_cx).is_ready() {
-                handler_done = true;
+            if todo & WOKE_HANDLER != 0 && !handler_done {
+                handler_done =
+                    handler.as_mut().poll(&mut std::task::Context::from_waker(&handler_waker)).is_ready();
             }
-            if !driver_done && driver.as_mut().poll(&mut inner_cx).is_ready() {
-                driver_done = true;
+            if todo & WOKE_DRIVER != 0 && !driver_done {
+                driver_done =
+                    driver.as_mut().poll(&mut std::task::Context::from_waker(&driver_waker)).is_ready();
             }
             if handler_done && driver_done {
-                inner.state.store(IDLE, Ordering::SeqCst);
+                shared.state.store(IDLE, Ordering::SeqCst);
                 return Poll::Ready(());
             }
-            if inner.state.compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                return Poll::Pending; // nobody woke us while polling: wait for a wake
+            // Wakes that came in while polling: the other side was handed work.
+            todo = shared.state.swap(POLLING, Ordering::SeqCst) & BOTH;
+            if todo == 0 {
+                match shared.state.compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => return Poll::Pending,
+                    Err(_) => todo = shared.state.swap(POLLING, Ordering::SeqCst) & BOTH,
+                }
             }
         }
-        // Still busy after 16 rounds: yield, and come back.
-        inner.state.store(IDLE, Ordering::SeqCst);
+        // Still busy after 16 rounds: keep what is to do for the next poll, and yield.
+        shared.state.store(IDLE | todo, Ordering::SeqCst);
         cx.waker().wake_by_ref();
         Poll::Pending
     })
@@ -602,12 +623,20 @@ where
 
 const IDLE: u8 = 0;
 const POLLING: u8 = 1;
-const WOKEN: u8 = 2;
+const WOKE_HANDLER: u8 = 2;
+const WOKE_DRIVER: u8 = 4;
+const BOTH: u8 = WOKE_HANDLER | WOKE_DRIVER;
 
-/// The waker [`together`] polls with.
-struct InnerWake {
+/// What [`together`]'s two wakers share: whether it is polling, who was woken, and the task.
+struct WakeState {
     state: AtomicU8,
     task: Mutex<Option<std::task::Waker>>,
+}
+
+/// The waker [`together`] polls the handler (or the driver) with.
+struct InnerWake {
+    shared: Arc<WakeState>,
+    bit: u8,
 }
 
 impl std::task::Wake for InnerWake {
@@ -616,11 +645,10 @@ impl std::task::Wake for InnerWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.state.fetch_or(WOKEN, Ordering::SeqCst) & POLLING == 0 {
-            // Not being polled: wake the task. (Being polled: that poll sees WOKEN and goes
-            // round again.)
-            self.state.fetch_and(!WOKEN, Ordering::SeqCst);
-            if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if self.shared.state.fetch_or(self.bit, Ordering::SeqCst) & POLLING == 0 {
+            // Not being polled: wake the task, which will poll the one woken. (Being polled:
+            // that poll sees the bit and goes round again.)
+            if let Some(task) = self.shared.task.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                 task.wake_by_ref();
             }
         }
@@ -651,12 +679,8 @@ fn close_for(e: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
 }
 
 /// The socket's driver: writes what is queued, reads into the inbound queue, pings, closes.
-async fn drive<S>(
-    mut ws: WebSocketStream<S>,
-    io: &WsIo,
-    config: &WsConfig,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) where
+async fn drive<S>(mut ws: WebSocketStream<S>, io: &WsIo, config: &WsConfig)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let far = Duration::from_secs(86_400 * 365);
@@ -666,21 +690,22 @@ async fn drive<S>(
     let mut timer = std::pin::pin!(timer);
     // Set once our close frame is out: from then on we only wait for the peer's, until then.
     let mut closing_until: Option<Instant> = None;
-    let mut shutting_down = *shutdown.borrow_and_update();
-    // One long-lived registration with the app-wide shutdown signal: a fresh `changed()` per
-    // loop would take the signal's shared lock twice per message on every socket.
-    let stop = shutdown.changed();
-    let mut stop = std::pin::pin!(stop);
+    let mut shutting_down = false;
     let mut failed_at: Option<Instant> = None;
     // Kept across iterations: a fresh `Notified` per loop would re-register every time.
     let mut wake = std::pin::pin!(io.to_driver.notified());
+    let mut batch: VecDeque<tungstenite::Message> = VecDeque::new();
 
     loop {
         // 1. Write everything queued, in one flush.
-        let (batch, close, want_read) = {
+        let (close, want_read) = {
             let mut st = io.lock();
-            let batch = std::mem::take(&mut st.outbound);
+            // Swap with the (empty) spare, so both keep their capacity: no allocation per batch.
+            std::mem::swap(&mut st.outbound, &mut batch);
             st.out_bytes = 0;
+            // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
+            // so the loop never touches a lock shared with other sockets.
+            shutting_down |= st.stopping;
             let mut close = if closing_until.is_none() { st.close.take() } else { None };
             if let Some((code, why)) = st.failure {
                 // Once the handler has seen the failure (or finished, or is too slow to drain
@@ -693,12 +718,12 @@ async fn drive<S>(
             let want_read = st.failure.is_none()
                 && st.inbound.len() < MAX_INBOUND
                 && st.in_bytes < config.max_message_size.max(1 << 20);
-            (batch, close, want_read)
+            (close, want_read)
         };
         if !batch.is_empty() {
             io.to_senders.notify_waiters();
             let mut failed = false;
-            for m in batch {
+            while let Some(m) = batch.pop_front() {
                 if ws.feed(m).await.is_err() {
                     failed = true;
                     break;
@@ -707,6 +732,9 @@ async fn drive<S>(
             if failed || ws.flush().await.is_err() {
                 io.end(Ended::Closed);
                 return;
+            }
+            if batch.capacity() > 64 {
+                batch = VecDeque::new(); // a burst is over: do not keep its buffer for hours
             }
         }
         let close = close.or_else(|| {
@@ -730,10 +758,6 @@ async fn drive<S>(
         // 2. Wait for the next thing to do.
         tokio::select! {
             biased;
-            _ = stop.as_mut(), if !shutting_down => {
-                // The only change ever made is to `true` (or the app is gone).
-                shutting_down = true;
-            }
             () = wake.as_mut() => wake.set(io.to_driver.notified()),
             frame = ws.next(), if want_read || closing_until.is_some() => {
                 last_seen = Instant::now();
@@ -801,20 +825,54 @@ fn push(io: &WsIo, m: Message) {
 
 // --------------------------------------------------------------------------- session tracking
 
-/// Counts open sessions (sockets, streams) so that shutdown can wait for them.
+/// Counts open sessions (sockets, streams) so that shutdown can wait for them, and knows the
+/// open sockets so that shutdown can close each one.
 #[derive(Default)]
 pub(crate) struct Sessions {
     open: std::sync::atomic::AtomicUsize,
     idle: Notify,
+    sockets: Mutex<std::collections::HashMap<u64, std::sync::Weak<crate::context::Inner>>>,
+    next_id: std::sync::atomic::AtomicU64,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
-/// Leaves the session count when dropped.
-pub(crate) struct SessionGuard<'a>(&'a Sessions);
+/// Leaves the session count (and the socket registry) when dropped.
+pub(crate) struct SessionGuard<'a>(&'a Sessions, Option<u64>);
 
 impl Sessions {
     pub(crate) fn enter(&self) -> SessionGuard<'_> {
-        self.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        SessionGuard(self)
+        self.open.fetch_add(1, Ordering::SeqCst);
+        SessionGuard(self, None)
+    }
+
+    /// Enters a WebSocket session, which [`shutdown`](Self::shutdown) will close.
+    pub(crate) fn enter_socket(&self, ctx: &Context) -> SessionGuard<'_> {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&ctx.inner));
+        if self.stopping.load(Ordering::SeqCst) {
+            if let Some(io) = ctx.ws_io() {
+                io.stop();
+            }
+        }
+        SessionGuard(self, Some(id))
+    }
+
+    /// Tells every open socket to close with 1001 (streams watch the app's shutdown signal).
+    pub(crate) fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let sockets: Vec<_> = self
+            .sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|w| w.upgrade())
+            .collect();
+        for inner in sockets {
+            if let crate::context::Io::Ws(io) = &inner.io {
+                io.stop();
+            }
+        }
     }
 
     /// Completes once no session is open.
@@ -823,7 +881,7 @@ impl Sessions {
             let notified = self.idle.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            if self.open.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            if self.open.load(Ordering::SeqCst) == 0 {
                 return;
             }
             notified.await;
@@ -833,7 +891,10 @@ impl Sessions {
 
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+        if let Some(id) = self.1 {
+            self.0.sockets.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        }
+        if self.0.open.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
     }

@@ -121,7 +121,7 @@ impl WsConfig {
         self
     }
 
-    /// Bytes read from the socket at a time. This buffer is the main cost of an idle socket;
+    /// Bytes read from the socket at a time. Every socket holds this buffer, idle or not;
     /// messages larger than it are still accepted (they are assembled in a buffer that grows
     /// while they arrive). Default 1 KiB.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {

@@ -8,9 +8,8 @@
 //!   middleware, and the same request answered by a bare hyper service (the floor; the
 //!   difference is fratello's per-request cost, routing and middleware included).
 //!
-//! Routing lookup alone, the middleware chain alone and Context creation are not reachable
-//! from outside the crate; `request/*` measures them together with the rest (see
-//! BENCHMARKS.md for the hooks that would isolate them).
+//! - `hot/*`: routing alone (a parameter route among 102), Context creation, and a chain of 5
+//!   middleware, through fratello's `#[doc(hidden)] __bench` hooks, without a connection.
 //!
 //! `cargo bench -p fratello-bench --bench micro`
 
@@ -650,5 +649,21 @@ fn request(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, outbound, hub, request);
+fn hot(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let built = fratello::__bench::build(App::only(module_path!()));
+    let mut g = c.benchmark_group("hot");
+    let get = http::Method::GET;
+    g.bench_function("routing_lookup_of_100", |b| {
+        b.iter(|| built.lookup(&get, std::hint::black_box("/r57/12345")))
+    });
+    g.bench_function("context_create", |b| b.iter(|| built.context(std::hint::black_box("/r57/12345"))));
+    let ctx = built.context("/mw/plaintext");
+    g.bench_function("middleware_chain_of_5", |b| {
+        b.iter(|| rt.block_on(fratello::__bench::run_middleware(&ctx)).expect("the chain passes"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, outbound, hub, hot, request);
 criterion_main!(benches);

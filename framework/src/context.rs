@@ -90,7 +90,7 @@ pub(crate) fn peer_gone() -> Error {
 impl Context {
     pub(crate) fn new(
         head: http::request::Parts,
-        body: Incoming,
+        body: Option<Incoming>,
         params: Vec<(&'static str, Box<str>)>,
         peer: SocketAddr,
         app: Arc<Shared>,
@@ -103,7 +103,7 @@ impl Context {
             }
             Some(RouteKind::Sse) => Io::Sse(crate::sse::SseIo::new(&app.config.sse)),
             _ => Io::Http(HttpIo {
-                body: tokio::sync::Mutex::new(Some(body)),
+                body: tokio::sync::Mutex::new(body),
                 stream: tokio::sync::Mutex::new(Stream::Idle(Some(head_tx))),
             }),
         };

@@ -20,6 +20,9 @@ mod panic;
 #[path = "private.rs"]
 pub mod __private;
 
+#[doc(hidden)]
+pub mod __bench;
+
 pub use app::App;
 pub use broadcast::{Hub, Subscription};
 pub use context::Context;

@@ -243,7 +243,7 @@ async fn route(
         detach(&mut head, def.kind == RouteKind::Ws);
     }
     let (head_tx, head_rx) = oneshot::channel();
-    let ctx = Context::new(head, body, params, peer, shared, Some(endpoint), head_tx);
+    let ctx = Context::new(head, Some(body), params, peer, shared, Some(endpoint), head_tx);
 
     let work = {
         let ctx = ctx.clone();

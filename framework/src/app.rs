@@ -54,8 +54,6 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     ws_default: Arc<WsConfig>,
     ws_routes: HashMap<String, Arc<WsConfig>>,
-    /// Flips to `true` when graceful shutdown begins; sockets and streams watch it.
-    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     /// Open WebSocket sessions and SSE streams, which shutdown waits for.
     pub(crate) sessions: crate::ws::Sessions,
     pub(crate) hub: Hub,
@@ -273,7 +271,6 @@ impl App {
             config: self.config,
             ws_default: Arc::new(self.ws_default),
             ws_routes,
-            shutdown: tokio::sync::watch::Sender::new(false),
             sessions: Default::default(),
             hub: self.hub,
         }))

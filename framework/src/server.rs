@@ -126,7 +126,6 @@ pub(crate) async fn run(
     drop(listener);
     tracing::info!("shutting down: draining open connections");
     // Sockets and streams hear it from here; HTTP connections from `graceful`.
-    shared.shutdown.send_replace(true);
     shared.sessions.shutdown();
     let drained = async {
         tokio::join!(graceful.shutdown(), shared.sessions.wait_idle());

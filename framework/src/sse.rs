@@ -82,12 +82,23 @@ pub(crate) struct SseIo {
     tx: std::sync::Mutex<Option<mpsc::Sender<Bytes>>>,
     /// The body's end, until the response takes it.
     rx: std::sync::Mutex<Option<mpsc::Receiver<Bytes>>>,
+    /// Server shutdown, for this stream alone (no lock shared with other streams).
+    stop: tokio::sync::Notify,
 }
 
 impl SseIo {
     pub(crate) fn new(config: &SseConfig) -> SseIo {
         let (tx, rx) = mpsc::channel(config.queue);
-        SseIo { tx: std::sync::Mutex::new(Some(tx)), rx: std::sync::Mutex::new(Some(rx)) }
+        SseIo {
+            tx: std::sync::Mutex::new(Some(tx)),
+            rx: std::sync::Mutex::new(Some(rx)),
+            stop: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Server shutdown: the session sends the retry hint and ends the stream.
+    pub(crate) fn stop(&self) {
+        self.stop.notify_one(); // stored if the session is not waiting yet
     }
 
     fn sender(&self) -> Option<mpsc::Sender<Bytes>> {
@@ -193,8 +204,7 @@ use std::future::Future;
 /// down.
 pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
     let app = ctx.inner.app.clone();
-    let _session = app.sessions.enter();
-    let mut shutdown = app.shutdown.subscribe();
+    let _session = app.sessions.enter_registered(&ctx);
     let Some(io) = ctx.sse_io() else { return };
     let run = crate::panic::catch(handler(ctx.clone()), || format!("SSE handler `{name}`"));
     tokio::select! {
@@ -208,7 +218,7 @@ pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Resu
             }
         }
         () = io.closed() => tracing::debug!("SSE client left; handler dropped"),
-        () = async { drop(shutdown.wait_for(|down| *down).await) } => {
+        () = io.stop.notified() => {
             let retry = app.config.sse.shutdown_retry;
             let hint = Bytes::from(format!(": server shutting down\nretry: {}\n\n", retry.as_millis()));
             if let Some(tx) = io.sender() {

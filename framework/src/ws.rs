@@ -518,7 +518,7 @@ pub(crate) async fn session(
     name: &'static str,
 ) {
     let app = ctx.inner.app.clone();
-    let _session = app.sessions.enter_socket(&ctx);
+    let _session = app.sessions.enter_registered(&ctx);
     let Some(io) = ctx.ws_io() else { return };
     let upgraded = match on_upgrade.await {
         Ok(u) => u,
@@ -825,8 +825,8 @@ fn push(io: &WsIo, m: Message) {
 
 // --------------------------------------------------------------------------- session tracking
 
-/// Counts open sessions (sockets, streams) so that shutdown can wait for them, and knows the
-/// open sockets so that shutdown can close each one.
+/// Counts open sessions (sockets, streams) so that shutdown can wait for them, and knows them
+/// so that shutdown can end each one.
 #[derive(Default)]
 pub(crate) struct Sessions {
     open: std::sync::atomic::AtomicUsize,
@@ -836,42 +836,43 @@ pub(crate) struct Sessions {
     stopping: std::sync::atomic::AtomicBool,
 }
 
-/// Leaves the session count (and the socket registry) when dropped.
+/// Server shutdown for one session.
+fn stop(inner: &crate::context::Inner) {
+    match &inner.io {
+        crate::context::Io::Ws(io) => io.stop(),
+        crate::context::Io::Sse(io) => io.stop(),
+        crate::context::Io::Http(_) => {}
+    }
+}
+
+/// Leaves the session count (and the registry) when dropped.
 pub(crate) struct SessionGuard<'a>(&'a Sessions, Option<u64>);
 
 impl Sessions {
-    pub(crate) fn enter(&self) -> SessionGuard<'_> {
-        self.open.fetch_add(1, Ordering::SeqCst);
-        SessionGuard(self, None)
-    }
-
-    /// Enters a WebSocket session, which [`shutdown`](Self::shutdown) will close.
-    pub(crate) fn enter_socket(&self, ctx: &Context) -> SessionGuard<'_> {
+    /// Enters a WebSocket or SSE session, which [`shutdown`](Self::shutdown) will end.
+    pub(crate) fn enter_registered(&self, ctx: &Context) -> SessionGuard<'_> {
         self.open.fetch_add(1, Ordering::SeqCst);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.sockets.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&ctx.inner));
         if self.stopping.load(Ordering::SeqCst) {
-            if let Some(io) = ctx.ws_io() {
-                io.stop();
-            }
+            stop(&ctx.inner);
         }
         SessionGuard(self, Some(id))
     }
 
-    /// Tells every open socket to close with 1001 (streams watch the app's shutdown signal).
+    /// Tells every open socket to close with 1001 and every stream to end with a retry hint.
+    /// Each hears it through its own state: nothing per message touches a shared lock.
     pub(crate) fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let sockets: Vec<_> = self
+        let open: Vec<_> = self
             .sockets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .filter_map(|w| w.upgrade())
             .collect();
-        for inner in sockets {
-            if let crate::context::Io::Ws(io) = &inner.io {
-                io.stop();
-            }
+        for inner in open {
+            stop(&inner);
         }
     }
 

@@ -151,7 +151,8 @@ async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: Socke
     );
     async move {
         let (head, body) = req.into_parts();
-        let accept_json = prefers_json(head.headers.get(header::ACCEPT));
+        // Kept (a reference count, not a copy) and parsed only if the answer is an error.
+        let accept = head.headers.get(header::ACCEPT).cloned();
         let is_head = head.method == Method::HEAD;
         let mut res = route(shared, head, body, peer).await;
         if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
@@ -160,7 +161,7 @@ async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: Socke
             } else {
                 tracing::debug!(error = %e, "request refused");
             }
-            if accept_json
+            if prefers_json(accept.as_ref())
                 && res
                     .headers()
                     .get(header::CONTENT_TYPE)

@@ -11,7 +11,8 @@
 //! holds them for `--hold-secs` or until killed). Every loop is bounded in count and time.
 //! Connections are spread round-robin over `--sources` (loopback addresses), so that more
 //! sockets fit than one source address has ephemeral ports. Runs on one thread unless
-//! `--threads N`.
+//! `--threads N`. The protocols are spoken by real clients: tungstenite for WebSocket (idle
+//! sockets with a 256-byte read buffer), hyper for the SSE streams and the publisher.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,8 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
@@ -76,37 +79,20 @@ async fn connect(src: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
-/// A WebSocket handshake by hand, keeping only the TCP stream (an idle socket costs the
-/// client nothing but the socket).
-async fn raw_ws(src: IpAddr, addr: SocketAddr, path: &str) -> std::io::Result<TcpStream> {
-    let mut s = connect(src, addr).await?;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 512];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 || buf.len() > 8192 {
-            return Err(std::io::Error::other("handshake: connection closed"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    if !buf.starts_with(b"HTTP/1.1 101") {
-        return Err(std::io::Error::other(format!(
-            "handshake refused: {}",
-            String::from_utf8_lossy(&buf[..buf.len().min(80)])
-        )));
-    }
-    Ok(s)
-}
-
 fn client_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
+}
+
+/// A socket that will stay idle: tungstenite does the handshake, with the smallest buffers,
+/// so that tens of thousands fit in one client process.
+async fn idle_ws(src: IpAddr, addr: SocketAddr, path: &str) -> Result<Ws, String> {
+    let s = connect(src, addr).await.map_err(|e| format!("connect: {e}"))?;
+    let url = format!("ws://{addr}{path}");
+    let config = WebSocketConfig::default().read_buffer_size(256).write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url.as_str(), s, Some(config))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    Ok(ws)
 }
 
 async fn ws(src: IpAddr, addr: SocketAddr, path: &str) -> Result<Ws, String> {
@@ -175,7 +161,7 @@ async fn idle(a: &Args) {
     let (socks, failed, err) =
         open_many(n, a.get("parallel", 128), &a.sources(), Duration::from_secs(20), |_, src| {
             let path = path.clone();
-            async move { raw_ws(src, addr, &path).await.map_err(|e| e.to_string()) }
+            async move { idle_ws(src, addr, &path).await }
         })
         .await;
     println!(
@@ -365,36 +351,27 @@ fn count(tail: &mut Vec<u8>, chunk: &[u8], needle: &[u8]) -> usize {
     c
 }
 
-async fn publish(client: &mut TcpStream, addr: SocketAddr, body: &str) -> std::io::Result<()> {
-    let req = format!(
-        "POST /publish HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    client.write_all(req.as_bytes()).await?;
-    // The answer: a head and a short body (its length, or chunked until `0\r\n\r\n`).
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = client.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::other("publish: connection closed"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let body_len = buf.len() - end - 4;
-            if let Some(cl) = head.lines().find_map(|l| l.strip_prefix("content-length:")) {
-                if body_len >= cl.trim().parse::<usize>().unwrap_or(0) {
-                    return Ok(());
-                }
-            } else if buf.ends_with(b"0\r\n\r\n") {
-                return Ok(());
-            }
-        }
-        if buf.len() > 1 << 16 {
-            return Err(std::io::Error::other("publish: answer too long"));
-        }
-    }
+type Http = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// An HTTP/1.1 client connection (hyper) from `src` to `addr`.
+async fn http_client(src: IpAddr, addr: SocketAddr) -> Result<Http, String> {
+    let stream = connect(src, addr).await.map_err(|e| e.to_string())?;
+    let (tx, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(tx)
+}
+
+async fn publish(client: &mut Http, addr: SocketAddr, body: &str) -> Result<(), String> {
+    client.ready().await.map_err(|e| e.to_string())?;
+    let req = http::Request::post("/publish")
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::CONTENT_TYPE, "text/plain")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .map_err(|e| e.to_string())?;
+    let res = client.send_request(req).await.map_err(|e| e.to_string())?;
+    res.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 async fn sse(a: &Args) {
@@ -404,10 +381,14 @@ async fn sse(a: &Args) {
     let size: usize = a.get("size", 32);
     let sources = a.sources();
     let (socks, failed, err) = open_many(n, 128, &sources, Duration::from_secs(20), |_, src| async move {
-        let mut s = connect(src, addr).await.map_err(|e| e.to_string())?;
-        let req = format!("GET /sse HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
-        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
-        Ok(s)
+        let mut client = http_client(src, addr).await?;
+        let req = http::Request::get("/sse")
+            .header(http::header::HOST, addr.to_string())
+            .header(http::header::ACCEPT, "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let res = client.send_request(req).await.map_err(|e| e.to_string())?;
+        Ok((client, res.into_body()))
     })
     .await;
     if failed > 0 {
@@ -417,21 +398,19 @@ async fn sse(a: &Args) {
     let progress = Arc::new(Progress::default());
     let mut set = JoinSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    for mut s in socks {
+    for (_client, mut body) in socks {
         let progress = progress.clone();
         set.spawn(async move {
+            let _client = _client; // keeps the connection's request side open
             let (mut warm, mut got) = (false, 0usize);
             let (mut tail_w, mut tail_m) = (Vec::new(), Vec::new());
-            let mut buf = vec![0u8; 4096];
-            while let Ok(Ok(k)) = tokio::time::timeout_at(deadline.into(), s.read(&mut buf)).await {
-                if k == 0 {
-                    break;
-                }
-                if !warm && count(&mut tail_w, &buf[..k], b"data: w") > 0 {
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline.into(), body.frame()).await {
+                let Some(chunk) = frame.data_ref() else { continue };
+                if !warm && count(&mut tail_w, chunk, b"data: w") > 0 {
                     warm = true;
                     progress.warm.fetch_add(1, Ordering::Relaxed);
                 }
-                got += count(&mut tail_m, &buf[..k], b"data: m");
+                got += count(&mut tail_m, chunk, b"data: m");
                 if got >= m {
                     progress.done.fetch_add(1, Ordering::Relaxed);
                     return Some(Instant::now());
@@ -443,7 +422,7 @@ async fn sse(a: &Args) {
             None
         });
     }
-    let mut publisher = match connect(sources[0], addr).await {
+    let mut publisher = match http_client(sources[0], addr).await {
         Ok(p) => p,
         Err(e) => {
             println!("RESULT error=\"publisher: {e}\"");

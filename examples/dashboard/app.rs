@@ -59,8 +59,7 @@ pub async fn feed(hub: Hub, market: Arc<Market>, every: Duration) {
         let quote = Quote { symbol: SYMBOLS[i].0, price: prices[i], seq };
         market.quotes.lock().unwrap().insert(quote.symbol, quote.clone());
         // Encoded once, as an SSE event with an id; WebSocket clients get its data as text.
-        let event =
-            Event::new().event("tick").id(seq.to_string()).json_data(&quote).expect("a quote serializes");
+        let event = Event::new().event("tick").id(seq).json_data(&quote).expect("a quote serializes");
         hub.publish(ROOM, event);
     }
 }

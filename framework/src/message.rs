@@ -199,8 +199,9 @@ impl From<Event> for Outbound {
 ///
 /// ```
 /// use fratello::Event;
-/// let e = Event::new().event("tick").id("42").data("line one\nline two");
+/// let e = Event::new().event("tick").id(42).data("line one\nline two");
 /// assert_eq!(e.to_string(), "event: tick\nid: 42\ndata: line one\ndata: line two\n\n");
+/// assert_eq!(Event::new().data(101.5).to_string(), "data: 101.5\n\n");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Event {
@@ -218,26 +219,27 @@ impl Event {
     }
 
     /// A comment line (`: text`), ignored by browsers; useful as a keep-alive.
-    pub fn comment(mut self, text: impl Into<String>) -> Self {
-        self.comment = Some(text.into());
+    pub fn comment(mut self, text: impl fmt::Display) -> Self {
+        self.comment = Some(text.to_string());
         self
     }
 
     /// The event type (`event:`); browsers dispatch it to `addEventListener(type, ..)`.
-    pub fn event(mut self, name: impl Into<String>) -> Self {
-        self.event = Some(name.into());
+    pub fn event(mut self, name: impl fmt::Display) -> Self {
+        self.event = Some(name.to_string());
         self
     }
 
     /// The event id (`id:`), which the browser sends back as `Last-Event-ID` on reconnect.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
+    pub fn id(mut self, id: impl fmt::Display) -> Self {
+        self.id = Some(id.to_string());
         self
     }
 
-    /// The payload (`data:`); a multi-line string becomes several `data:` lines.
-    pub fn data(mut self, data: impl Into<String>) -> Self {
-        self.data = Some(data.into());
+    /// The payload (`data:`): anything printable, so `.data(price)` works for a number; a
+    /// multi-line text becomes several `data:` lines.
+    pub fn data(mut self, data: impl fmt::Display) -> Self {
+        self.data = Some(data.to_string());
         self
     }
 

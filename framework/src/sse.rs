@@ -6,7 +6,7 @@
 //!     let mut n: u64 = ctx.last_event_id().and_then(|id| id.parse().ok()).unwrap_or(0);
 //!     loop {
 //!         n += 1;
-//!         ctx.send(Event::new().event("tick").id(n.to_string()).data(price(n))).await?;
+//!         ctx.send(Event::new().event("tick").id(n).data(price(n))).await?;
 //!         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 //!     }
 //! }

@@ -2,11 +2,13 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::Either;
 use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
@@ -18,6 +20,9 @@ use crate::message::{Message, Out, Outbound};
 use crate::response::{Body, Response};
 use crate::routing::{Endpoint, RouteKind};
 use crate::{Error, Result};
+
+/// A boxed future borrowing the Context.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The request, its attributes, the app's state and the way to answer, whatever the protocol.
 ///
@@ -43,7 +48,9 @@ pub(crate) struct Inner {
     pub(crate) app: Arc<Shared>,
     pub(crate) endpoint: Option<Arc<Endpoint>>,
     attrs: Mutex<Vec<(Key, Box<dyn Any + Send + Sync>)>>,
-    pub(crate) response: Mutex<ResponseParts>,
+    /// Created when something is set: most requests set nothing, and a socket keeps its
+    /// Context for hours.
+    pub(crate) response: Mutex<Option<Box<ResponseParts>>>,
     pub(crate) io: Io,
 }
 
@@ -59,6 +66,22 @@ pub(crate) struct ResponseParts {
     pub(crate) status: Option<StatusCode>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
+}
+
+/// The response parts behind their lock, created by [`Context::response`].
+struct PartsMut<'a>(MutexGuard<'a, Option<Box<ResponseParts>>>);
+
+impl std::ops::Deref for PartsMut<'_> {
+    type Target = ResponseParts;
+    fn deref(&self) -> &ResponseParts {
+        self.0.as_deref().expect("created by `Context::response`")
+    }
+}
+
+impl std::ops::DerefMut for PartsMut<'_> {
+    fn deref_mut(&mut self) -> &mut ResponseParts {
+        self.0.get_or_insert_with(Default::default)
+    }
 }
 
 /// The protocol-specific half of a Context.
@@ -115,7 +138,7 @@ impl Context {
                 app,
                 endpoint,
                 attrs: Mutex::new(Vec::new()),
-                response: Mutex::new(ResponseParts::default()),
+                response: Mutex::new(None),
                 io,
             }),
         }
@@ -250,8 +273,15 @@ impl Context {
 
     // ----------------------------------------------------------------- response head
 
-    fn response(&self) -> MutexGuard<'_, ResponseParts> {
+    fn response_parts(&self) -> MutexGuard<'_, Option<Box<ResponseParts>>> {
         self.inner.response.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The response parts, created if nothing was set yet.
+    fn response(&self) -> PartsMut<'_> {
+        let mut parts = self.response_parts();
+        parts.get_or_insert_with(Default::default);
+        PartsMut(parts)
     }
 
     /// Sets the response status. It applies when the handler's return value leaves the status
@@ -279,12 +309,13 @@ impl Context {
     /// The response status: in an after-middleware, the status of the response being sent;
     /// before that, what [`set_status`](Self::set_status) set (200 if nothing did).
     pub fn response_status(&self) -> StatusCode {
-        self.response().status.unwrap_or(StatusCode::OK)
+        self.response_parts().as_ref().and_then(|p| p.status).unwrap_or(StatusCode::OK)
     }
 
     /// A response header: in an after-middleware, of the response being sent.
     pub fn response_header(&self, name: impl http::header::AsHeaderName) -> Option<String> {
-        self.response().headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        let parts = self.response_parts();
+        parts.as_ref()?.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     /// Replaces the response body (in an after-middleware; ignored once streaming began).
@@ -297,14 +328,15 @@ impl Context {
     /// Sends to the peer: for HTTP a chunk of a streamed response body (the first call commits
     /// the status and headers, and the handler's return value is then ignored); for a WebSocket
     /// one message; for SSE one event. Fails once the peer has gone.
-    pub async fn send(&self, item: impl Into<Outbound>) -> Result<()> {
+    pub fn send(&self, item: impl Into<Outbound>) -> impl Future<Output = Result<()>> + Send + '_ {
         let item = item.into();
         match &self.inner.io {
-            // Boxed: the HTTP path's future is large, and an unboxed one would be part of
-            // every handler's future, a long-lived socket's included.
-            Io::Http(io) => Box::pin(io.send(self, item)).await,
-            Io::Ws(io) => io.send(item).await,
-            Io::Sse(io) => io.send(item).await,
+            // A socket's send is a small future that holds only the message: it is part of
+            // every socket handler's future, which lives as long as the socket. The others
+            // are boxed so that they do not enlarge it.
+            Io::Ws(io) => Either::Left(io.send(item)),
+            Io::Http(io) => Either::Right(Box::pin(io.send(self, item)) as BoxFuture<'_, _>),
+            Io::Sse(io) => Either::Right(Box::pin(io.send(item)) as BoxFuture<'_, _>),
         }
     }
 
@@ -325,11 +357,11 @@ impl Context {
     /// Receives from the peer: for HTTP the next chunk of the request body (read with
     /// backpressure: nothing more is read from the socket until you ask), for a WebSocket the
     /// next text or binary message. `None` at the end.
-    pub async fn recv(&self) -> Result<Option<Message>> {
+    pub fn recv(&self) -> impl Future<Output = Result<Option<Message>>> + Send + '_ {
         match &self.inner.io {
-            Io::Http(io) => Box::pin(io.recv()).await,
-            Io::Ws(io) => io.recv().await,
-            Io::Sse(_) => Ok(None),
+            Io::Ws(io) => Either::Left(io.recv()),
+            Io::Http(io) => Either::Right(Box::pin(io.recv()) as BoxFuture<'_, _>),
+            Io::Sse(_) => Either::Right(Box::pin(std::future::ready(Ok(None))) as BoxFuture<'_, _>),
         }
     }
 
@@ -389,7 +421,8 @@ impl Context {
 
     /// Moves what the handler said about the response (status, headers) onto `res`.
     pub(crate) fn apply_response_parts(&self, res: &mut Response) {
-        let mut parts = self.response();
+        let mut parts = self.response_parts();
+        let Some(parts) = parts.as_mut() else { return };
         if let Some(status) = parts.status.take() {
             if res.status() == StatusCode::OK || status == StatusCode::INTERNAL_SERVER_ERROR {
                 *res.status_mut() = status;
@@ -478,9 +511,10 @@ impl Context {
     ///     tick = feed.recv() => ctx.send(tick?).await?,
     /// }
     /// ```
-    pub async fn closed(&self) {
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + '_ {
         match &self.inner.io {
-            Io::Http(io) => {
+            Io::Ws(io) => Either::Left(io.closed()),
+            Io::Http(io) => Either::Right(Box::pin(async move {
                 let tx = match &*io.stream.lock().await {
                     Stream::Open(tx) => Some(tx.clone()),
                     Stream::Idle(_) => None,
@@ -489,9 +523,8 @@ impl Context {
                     Some(tx) => tx.closed().await,
                     None => std::future::pending().await,
                 }
-            }
-            Io::Ws(io) => io.closed().await,
-            Io::Sse(io) => io.closed().await,
+            }) as BoxFuture<'_, ()>),
+            Io::Sse(io) => Either::Right(Box::pin(io.closed()) as BoxFuture<'_, ()>),
         }
     }
 

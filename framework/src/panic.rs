@@ -18,20 +18,28 @@ where
     D: FnOnce() -> String,
 {
     let mut fut = std::pin::pin!(fut);
-    let outcome = std::future::poll_fn(|cx: &mut Context<'_>| {
-        match catch_unwind(AssertUnwindSafe(|| Pin::as_mut(&mut fut).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(payload)),
+    let mut describe = Some(describe);
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        poll_catch(fut.as_mut(), cx, || describe.take().map_or_else(String::new, |d| d()))
+    })
+    .await
+}
+
+/// Polls `fut` once; a panic inside it becomes a logged 500 [`Error`].
+pub(crate) fn poll_catch<T, F, D>(fut: Pin<&mut F>, cx: &mut Context<'_>, describe: D) -> Poll<Result<T>>
+where
+    F: Future<Output = Result<T>> + ?Sized,
+    D: FnOnce() -> String,
+{
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(poll) => poll,
+        Err(payload) => {
+            let what = describe();
+            let msg = panic_message(&*payload);
+            tracing::error!(panic = msg, "{what} panicked");
+            Poll::Ready(Err(Error::internal("internal server error")))
         }
-    })
-    .await;
-    outcome.unwrap_or_else(|payload| {
-        let what = describe();
-        let msg = panic_message(&*payload);
-        tracing::error!(panic = msg, "{what} panicked");
-        Err(Error::internal("internal server error"))
-    })
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use futures_util::FutureExt;
+
 pub use crate::context::Context;
 pub use crate::response::Response;
 pub use crate::routing::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
@@ -34,7 +36,10 @@ where
     F: Future + Send + 'static,
     F::Output: crate::response::IntoResponse,
 {
-    Box::pin(async move { crate::response::IntoResponse::into_response(fut.await) })
+    // `map`, not `async move { fut.await }`: an async block stores its captured future and the
+    // future it awaits separately, which doubled every handler's allocation (a socket's lives
+    // as long as the socket).
+    Box::pin(fut.map(crate::response::IntoResponse::into_response))
 }
 
 /// Erases a WebSocket or SSE handler's future (`()` or `Result<()>`).
@@ -44,7 +49,7 @@ where
     F: Future + Send + 'static,
     F::Output: StreamReturn,
 {
-    Box::pin(async move { fut.await.into_result() })
+    Box::pin(fut.map(StreamReturn::into_result))
 }
 
 /// Erases a middleware's future (`()` or `Result<()>`).
@@ -54,7 +59,7 @@ where
     F: Future + Send + 'static,
     F::Output: MiddlewareReturn,
 {
-    Box::pin(async move { fut.await.into_result() })
+    Box::pin(fut.map(MiddlewareReturn::into_result))
 }
 
 /// What a `#[ws]` or `#[sse]` handler may return.

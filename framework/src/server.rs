@@ -292,7 +292,7 @@ async fn route(
     if let Handler::Stream(handler) = def.handler {
         match (def.kind, on_upgrade) {
             (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                tokio::spawn(crate::ws::session(ctx, on_upgrade, handler, def.name));
+                tokio::spawn(crate::ws::session(ctx, on_upgrade, handler));
             }
             (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
                 tokio::spawn(crate::sse::session(ctx, handler, def.name));
@@ -334,6 +334,8 @@ fn detach(head: &mut http::request::Parts, websocket: bool) {
         headers.append(name.clone(), copy);
     }
     head.headers = headers;
+    // Nothing in hyper's extensions is for the handler (the upgrade was taken out before).
+    head.extensions = http::Extensions::new();
     if let Ok(uri) = http::Uri::try_from(head.uri.to_string()) {
         head.uri = uri;
     }

@@ -203,8 +203,7 @@ use std::future::Future;
 /// Runs the handler of one stream until it returns, the client leaves, or the server shuts
 /// down.
 pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
-    let app = ctx.inner.app.clone();
-    let _session = app.sessions.enter_registered(&ctx);
+    let _session = crate::ws::Sessions::enter_registered(&ctx);
     let Some(io) = ctx.sse_io() else { return };
     let run = crate::panic::catch(handler(ctx.clone()), || format!("SSE handler `{name}`"));
     tokio::select! {
@@ -219,7 +218,7 @@ pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Resu
         }
         () = io.closed() => tracing::debug!("SSE client left; handler dropped"),
         () = io.stop.notified() => {
-            let retry = app.config.sse.shutdown_retry;
+            let retry = ctx.inner.app.config.sse.shutdown_retry;
             let hint = Bytes::from(format!(": server shutting down\nretry: {}\n\n", retry.as_millis()));
             if let Some(tx) = io.sender() {
                 let _ = tokio::time::timeout(Duration::from_millis(500), tx.send(hint)).await;

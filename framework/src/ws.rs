@@ -42,21 +42,18 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use http::{header, HeaderValue, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tracing::Instrument;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 
 use crate::__private::BoxFuture;
 use crate::message::{Message, Out, Outbound};
@@ -95,7 +92,7 @@ impl Default for WsConfig {
         WsConfig {
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
-            read_buffer_size: 1024,
+            read_buffer_size: 256,
             write_buffer_size: 8 * 1024,
             max_send_queue: 1 << 20,
             ping_interval: Some(Duration::from_secs(30)),
@@ -303,13 +300,10 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> R
 // --------------------------------------------------------------------------- shared state
 
 /// The Context's view of a socket: queues between the handler (and its clones) and the
-/// driver, plus the notifications that connect them.
+/// socket's task, and who waits on them.
 pub(crate) struct WsIo {
     pub(crate) config: Arc<WsConfig>,
     state: Mutex<WsState>,
-    to_driver: Notify,
-    to_receivers: Notify,
-    to_senders: Notify,
 }
 
 #[derive(Default)]
@@ -328,6 +322,13 @@ pub(crate) struct WsState {
     /// The server is shutting down: close with 1001.
     stopping: bool,
     pub(crate) protocol: Option<String>,
+    /// The socket's task while it is parked; whoever hands it work takes it and wakes it.
+    /// `None` while the task runs: it looks for work itself before it parks again.
+    task: Option<Waker>,
+    /// Tasks waiting in `recv`/`closed` (usually the handler: the socket's own task).
+    receivers: Waiters,
+    /// Tasks waiting in `send` for room in the queue.
+    senders: Waiters,
 }
 
 #[derive(Clone)]
@@ -340,26 +341,71 @@ enum Ended {
 
 const MAX_INBOUND: usize = 16;
 
-impl WsIo {
-    pub(crate) fn new(config: Arc<WsConfig>) -> Self {
-        WsIo {
-            config,
-            state: Mutex::new(WsState::default()),
-            to_driver: Notify::new(),
-            to_receivers: Notify::new(),
-            to_senders: Notify::new(),
+/// Wakers of the tasks waiting for a change; one is kept without allocating.
+#[derive(Default)]
+enum Waiters {
+    #[default]
+    None,
+    One(Waker),
+    Many(Vec<Waker>),
+}
+
+impl Waiters {
+    fn register(&mut self, waker: &Waker) {
+        match self {
+            Waiters::None => *self = Waiters::One(waker.clone()),
+            Waiters::One(w) if w.will_wake(waker) => {}
+            Waiters::One(w) => *self = Waiters::Many(vec![w.clone(), waker.clone()]),
+            Waiters::Many(v) => {
+                if !v.iter().any(|w| w.will_wake(waker)) {
+                    v.push(waker.clone());
+                }
+            }
         }
     }
 
-    /// Server shutdown: the driver closes the socket with 1001.
-    fn stop(&self) {
-        self.lock().stopping = true;
-        self.handed_over();
+    /// Wakes them all, except the task running now (`running`), which looks again by itself.
+    fn wake(self, running: Option<&Waker>) {
+        let wake = |w: Waker| {
+            if !running.is_some_and(|r| w.will_wake(r)) {
+                w.wake();
+            }
+        };
+        match self {
+            Waiters::None => {}
+            Waiters::One(w) => wake(w),
+            Waiters::Many(v) => v.into_iter().for_each(wake),
+        }
+    }
+}
+
+fn wake(task: Option<Waker>) {
+    if let Some(task) = task {
+        task.wake();
+    }
+}
+
+impl WsState {
+    /// Whether the socket's task should read more from the peer.
+    fn wants_read(&self, config: &WsConfig) -> bool {
+        self.failure.is_none()
+            && self.inbound.len() < MAX_INBOUND
+            && self.in_bytes < config.max_message_size.max(1 << 20)
+    }
+}
+
+impl WsIo {
+    pub(crate) fn new(config: Arc<WsConfig>) -> Self {
+        WsIo { config, state: Mutex::new(WsState::default()) }
     }
 
-    /// Tells the driver there is work (queued output, room for input, a close to send).
-    fn handed_over(&self) {
-        self.to_driver.notify_one();
+    /// Server shutdown: the socket's task closes it with 1001.
+    fn stop(&self) {
+        let mut st = self.lock();
+        st.stopping = true;
+        let task = st.task.take();
+        drop(st);
+        wake(task);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
@@ -367,175 +413,358 @@ impl WsIo {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) async fn send(&self, item: Outbound) -> Result<()> {
-        let limit = self.config.max_send_queue;
-        if let Out::Invalid(why) = &item.0 {
-            return Err(Error::internal(why.to_string()));
+    /// Queues `msg` (taking it out of the slot) once the queue has room.
+    fn poll_send(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        msg: &mut Option<tungstenite::Message>,
+    ) -> Poll<Result<()>> {
+        let mut st = self.lock();
+        if st.end.is_some() || st.close.is_some() {
+            return Poll::Ready(Err(crate::context::peer_gone()));
         }
-        let msg = to_ws(item).expect("valid outbound values convert");
-        let len = msg.len();
-        let mut msg = Some(msg);
-        loop {
-            let notified = self.to_senders.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.end.is_some() || st.close.is_some() {
-                    return Err(crate::context::peer_gone());
-                }
-                if st.out_bytes < limit || st.outbound.is_empty() {
-                    st.out_bytes += len;
-                    st.outbound.push_back(msg.take().expect("queued once"));
-                    drop(st);
-                    self.handed_over();
-                    return Ok(());
-                }
-            }
-            notified.await;
+        if st.out_bytes < self.config.max_send_queue || st.outbound.is_empty() {
+            let msg = msg.take().expect("a send is polled until it completes, not after");
+            st.out_bytes += msg.len();
+            st.outbound.push_back(msg);
+            let task = st.task.take();
+            drop(st);
+            wake(task);
+            return Poll::Ready(Ok(()));
         }
+        st.senders.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Queues one message. The future holds only the message (no waiter node, no copy of the
+    /// `Outbound`): it lives inside every socket handler's future.
+    pub(crate) fn send(&self, item: Outbound) -> impl Future<Output = Result<()>> + Send + '_ {
+        let mut msg = to_ws(item).map(Some);
+        std::future::poll_fn(move |cx| match &mut msg {
+            Ok(slot) => self.poll_send(cx, slot),
+            Err(e) => Poll::Ready(Err(std::mem::replace(e, Error::internal(String::new())))),
+        })
     }
 
     /// Queues as much of `pending` as the send queue takes (at least one message, waiting
-    /// for room if needed), under one lock and with one wake-up of the driver.
+    /// for room if needed), under one lock and with one wake-up of the socket's task.
     pub(crate) async fn send_batch(&self, pending: &mut VecDeque<Outbound>) -> Result<()> {
-        let limit = self.config.max_send_queue;
-        loop {
-            let notified = self.to_senders.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.end.is_some() || st.close.is_some() {
-                    return Err(crate::context::peer_gone());
-                }
-                let mut queued = false;
-                while st.out_bytes < limit || st.outbound.is_empty() {
-                    let Some(item) = pending.pop_front() else { break };
-                    let Some(msg) = to_ws(item) else { continue };
-                    st.out_bytes += msg.len();
-                    st.outbound.push_back(msg);
-                    queued = true;
-                }
-                if queued || pending.is_empty() {
-                    drop(st);
-                    self.handed_over();
-                    return Ok(());
-                }
+        std::future::poll_fn(|cx| {
+            let limit = self.config.max_send_queue;
+            let mut st = self.lock();
+            if st.end.is_some() || st.close.is_some() {
+                return Poll::Ready(Err(crate::context::peer_gone()));
             }
-            notified.await;
+            let mut queued = false;
+            while st.out_bytes < limit || st.outbound.is_empty() {
+                let Some(item) = pending.pop_front() else { break };
+                let Ok(msg) = to_ws(item) else { continue };
+                st.out_bytes += msg.len();
+                st.outbound.push_back(msg);
+                queued = true;
+            }
+            if queued || pending.is_empty() {
+                let task = st.task.take();
+                drop(st);
+                wake(task);
+                return Poll::Ready(Ok(()));
+            }
+            st.senders.register(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn poll_recv(&self, cx: &mut std::task::Context<'_>) -> Poll<Result<Option<Message>>> {
+        let mut st = self.lock();
+        let paused = !st.wants_read(&self.config);
+        if let Some(m) = st.inbound.pop_front() {
+            st.in_bytes -= m.len();
+            // Reading paused while the queue was full: there is room again.
+            let task = if paused { st.task.take() } else { None };
+            drop(st);
+            wake(task);
+            return Poll::Ready(Ok(Some(m)));
+        }
+        if let (None, Some((code, why))) = (&st.end, st.failure) {
+            st.end = Some(Ended::Failed(code.into(), why));
+            let task = st.task.take();
+            drop(st);
+            wake(task);
+            return Poll::Ready(Err(Error::bad_request(format!(
+                "the WebSocket was closed with {}: {why}",
+                u16::from(code)
+            ))));
+        }
+        match &st.end {
+            Some(Ended::Closed) => Poll::Ready(Ok(None)),
+            Some(Ended::Failed(code, why)) => {
+                Poll::Ready(Err(Error::bad_request(format!("the WebSocket was closed with {code}: {why}"))))
+            }
+            None => {
+                st.receivers.register(cx.waker());
+                Poll::Pending
+            }
         }
     }
 
-    pub(crate) async fn recv(&self) -> Result<Option<Message>> {
-        loop {
-            let notified = self.to_receivers.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if let Some(m) = st.inbound.pop_front() {
-                    st.in_bytes -= m.len();
-                    drop(st);
-                    self.handed_over();
-                    return Ok(Some(m));
-                }
-                if let (None, Some((code, why))) = (&st.end, st.failure) {
-                    st.end = Some(Ended::Failed(code.into(), why));
-                    drop(st);
-                    self.handed_over();
-                    return Err(Error::bad_request(format!(
-                        "the WebSocket was closed with {}: {why}",
-                        u16::from(code)
-                    )));
-                }
-                match &st.end {
-                    Some(Ended::Closed) => return Ok(None),
-                    Some(Ended::Failed(code, why)) => {
-                        return Err(Error::bad_request(format!(
-                            "the WebSocket was closed with {code}: {why}"
-                        )))
-                    }
-                    None => {}
-                }
-            }
-            notified.await;
-        }
+    pub(crate) fn recv(&self) -> impl Future<Output = Result<Option<Message>>> + Send + '_ {
+        std::future::poll_fn(|cx| self.poll_recv(cx))
     }
 
-    pub(crate) async fn closed(&self) {
-        loop {
-            let notified = self.to_receivers.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if self.lock().end.is_some() {
-                return;
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + '_ {
+        std::future::poll_fn(|cx| {
+            let mut st = self.lock();
+            if st.end.is_some() {
+                return Poll::Ready(());
             }
-            notified.await;
-        }
+            st.receivers.register(cx.waker());
+            Poll::Pending
+        })
     }
 
-    /// Asks the driver to close with `frame` once everything queued is written.
+    /// Asks the socket's task to close with `frame` once everything queued is written.
     fn finish(&self, frame: CloseFrame) {
         let mut st = self.lock();
         if st.close.is_none() {
             st.close = Some(frame);
         }
+        let task = st.task.take();
         drop(st);
-        self.handed_over();
+        wake(task);
     }
 
-    fn end(&self, how: Ended) {
+    /// The socket is over: `recv` ends, `send` fails. Wakes whoever waits, except `running`.
+    fn end(&self, how: Ended, running: Option<&Waker>) {
         let mut st = self.lock();
         if st.end.is_none() {
             st.end = Some(how);
         }
         st.outbound.clear();
         st.out_bytes = 0;
+        let (receivers, senders) = (std::mem::take(&mut st.receivers), std::mem::take(&mut st.senders));
         drop(st);
-        self.to_receivers.notify_waiters();
-        self.to_senders.notify_waiters();
+        receivers.wake(running);
+        senders.wake(running);
+    }
+
+    /// A message from the peer for `recv`.
+    fn push(&self, m: Message, running: &Waker) {
+        let mut st = self.lock();
+        if st.end.is_some() {
+            return; // closing: late messages are dropped
+        }
+        st.in_bytes += m.len();
+        st.inbound.push_back(m);
+        let receivers = std::mem::take(&mut st.receivers);
+        drop(st);
+        receivers.wake(Some(running));
     }
 }
 
-/// The WebSocket message for an outbound value (`None` for one that failed to encode).
-fn to_ws(item: Outbound) -> Option<tungstenite::Message> {
-    Some(match item.0 {
+/// The WebSocket message for an outbound value.
+fn to_ws(item: Outbound) -> Result<tungstenite::Message> {
+    Ok(match item.0 {
         Out::Text(t) => tungstenite::Message::Text(t),
         Out::Binary(b) => tungstenite::Message::Binary(b),
         Out::Event { data, .. } => tungstenite::Message::Text(data),
-        Out::Invalid(_) => return None,
+        Out::Invalid(why) => return Err(Error::internal(why.to_string())),
     })
 }
 
 // --------------------------------------------------------------------------- session
 
-/// Runs one socket: waits for hyper's upgrade, then the handler beside the driver.
-pub(crate) async fn session(
+pin_project_lite::pin_project! {
+    /// One socket's task: waits for hyper's upgrade, then runs the handler beside the
+    /// socket's I/O. A hand-written future rather than an `async fn`, so that nothing is
+    /// stored twice: it is most of what an idle socket costs.
+    pub(crate) struct Session {
+        stage: Stage,
+        // Ping, idle and close timeouts.
+        #[pin]
+        timer: tokio::time::Sleep,
+        span: tracing::Span,
+        _registered: SessionGuard,
+    }
+}
+
+// Boxing the socket would cost an allocation per socket to save bytes only while upgrading.
+#[allow(clippy::large_enum_variant)]
+enum Stage {
+    Upgrading { ctx: Context, on_upgrade: OnUpgrade, handler: fn(Context) -> BoxFuture<Result<()>> },
+    Running(Socket),
+    Over,
+}
+
+/// The socket's task, for `tokio::spawn`.
+pub(crate) fn session(
     ctx: Context,
     on_upgrade: OnUpgrade,
     handler: fn(Context) -> BoxFuture<Result<()>>,
-    name: &'static str,
-) {
-    let app = ctx.inner.app.clone();
-    let _session = app.sessions.enter_registered(&ctx);
-    let Some(io) = ctx.ws_io() else { return };
-    let upgraded = match on_upgrade.await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::debug!(error = %e, "WebSocket upgrade failed");
-            io.end(Ended::Closed);
-            return;
-        }
-    };
-    let config = io.config.clone();
-    let stream =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config.tungstenite()))
-            .await;
+) -> Session {
+    let span = tracing::info_span!("ws", route = route_name(&ctx), peer = %ctx.peer_addr());
+    Session {
+        _registered: Sessions::enter_registered(&ctx),
+        stage: Stage::Upgrading { ctx, on_upgrade, handler },
+        timer: tokio::time::sleep(Duration::ZERO),
+        span,
+    }
+}
 
-    let run_handler = async {
-        let outcome =
-            crate::panic::catch(handler(ctx.clone()), || format!("WebSocket handler `{name}`")).await;
+fn route_name(ctx: &Context) -> &'static str {
+    ctx.inner.endpoint.as_ref().map_or("(unrouted)", |e| e.def.name)
+}
+
+/// How often the socket's timer looks at it (the shorter of the ping interval and the idle
+/// timeout).
+fn tick(config: &WsConfig) -> Duration {
+    let far = Duration::from_secs(86_400 * 365);
+    config.ping_interval.unwrap_or(far).min(config.idle_timeout.unwrap_or(far)).max(Duration::from_millis(1))
+}
+
+impl Future for Session {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let _span = this.span.enter();
+        loop {
+            match this.stage {
+                Stage::Upgrading { on_upgrade, .. } => {
+                    let upgraded = std::task::ready!(std::pin::Pin::new(on_upgrade).poll(cx));
+                    let Stage::Upgrading { ctx, handler, .. } = std::mem::replace(this.stage, Stage::Over)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let Some(io) = ctx.ws_io() else { return Poll::Ready(()) };
+                    let upgraded = match upgraded {
+                        Ok(u) => u,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "WebSocket upgrade failed");
+                            io.end(Ended::Closed, None);
+                            return Poll::Ready(());
+                        }
+                    };
+                    let config = io.config.clone();
+                    this.timer.as_mut().reset(Instant::now() + tick(&config));
+                    *this.stage = Stage::Running(Socket {
+                        ws: WebSocketContext::new(Role::Server, Some(config.tungstenite())),
+                        io: Some(TokioIo::new(upgraded)),
+                        leftover: None,
+                        handler: Some(handler(ctx.clone())),
+                        ctx,
+                        config,
+                        last_seen: Instant::now(),
+                        closing_until: None,
+                        failed_at: None,
+                        shutting_down: false,
+                        flushing: false,
+                        read_paused: false,
+                        batch: VecDeque::new(),
+                    });
+                }
+                Stage::Running(socket) => {
+                    std::task::ready!(socket.poll(cx, this.timer.as_mut()));
+                    *this.stage = Stage::Over;
+                    tracing::debug!("WebSocket session ended");
+                    return Poll::Ready(());
+                }
+                Stage::Over => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+/// One socket's handler and I/O, polled together by one task.
+///
+/// Everything is polled with the task's own waker. A hand-over between the handler and the
+/// I/O (a message in, a reply out) happens within one poll of the task: the wake-up it would
+/// cause is skipped, and the poll goes round again instead. Waking the task from inside its
+/// own poll would send it to the back of the run queue, so that every echo waited behind every
+/// other busy socket once more.
+struct Socket {
+    ws: WebSocketContext,
+    /// `None` once the connection is gone (the handler may still be running).
+    io: Option<TokioIo<hyper::upgrade::Upgraded>>,
+    leftover: Option<Box<Leftover>>,
+    ctx: Context,
+    /// `None` once the handler has finished.
+    handler: Option<BoxFuture<Result<()>>>,
+    config: Arc<WsConfig>,
+    last_seen: Instant,
+    /// Set once our close frame is out: from then on we only wait for the peer's, until then.
+    closing_until: Option<Instant>,
+    failed_at: Option<Instant>,
+    shutting_down: bool,
+    /// A write is waiting for the socket to take it (nothing more is taken from the queue).
+    flushing: bool,
+    /// Reading is paused because the handler has not taken what came before.
+    read_paused: bool,
+    /// The messages being written, swapped with the queue so that both keep their capacity.
+    batch: VecDeque<tungstenite::Message>,
+}
+
+type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
+
+/// What one step of the socket's I/O did.
+#[derive(PartialEq)]
+enum Step {
+    /// Nothing more to do until a wake-up.
+    Idle,
+    /// Handed something to the handler: poll it again.
+    Progress,
+    /// The connection is over.
+    Done,
+}
+
+impl Socket {
+    fn poll(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Poll<()> {
+        // Running: a hand-over from inside this poll need not wake the task.
+        self.ctx.ws_io().expect("a socket's Context").lock().task = None;
+        // Bounded, so that a chatty socket still lets the others run.
+        for _ in 0..16 {
+            if let Some(handler) = self.handler.as_mut() {
+                let name = route_name(&self.ctx);
+                if let Poll::Ready(outcome) =
+                    crate::panic::poll_catch(handler.as_mut(), cx, || format!("WebSocket handler `{name}`"))
+                {
+                    self.handler = None;
+                    self.handler_finished(outcome);
+                }
+            }
+            let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
+            if step == Step::Done {
+                self.io = None; // closes the connection
+                self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
+                continue; // the handler hears it at once
+            }
+            if self.handler.is_none() && self.io.is_none() {
+                return Poll::Ready(());
+            }
+            if step == Step::Progress {
+                continue;
+            }
+            // Park, unless work came in from elsewhere while we ran (it did not wake us).
+            let io = self.ctx.ws_io().expect("a socket's Context");
+            let mut st = io.lock();
+            // (While a write waits for the socket, nothing more is taken from the queue.)
+            let work = self.io.is_some()
+                && ((!self.flushing
+                    && (!st.outbound.is_empty()
+                        || (st.close.is_some() && self.closing_until.is_none())
+                        || (st.stopping && !self.shutting_down)))
+                    || (self.read_paused && st.wants_read(&self.config)));
+            if !work {
+                st.task = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        }
+        // Still busy after 16 rounds: yield, and come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn handler_finished(&mut self, outcome: Result<()>) {
         let frame = match outcome {
             Ok(()) => CloseFrame { code: CloseCode::Normal, reason: "".into() },
             Err(e) => {
@@ -547,110 +776,263 @@ pub(crate) async fn session(
                 CloseFrame { code: CloseCode::Error, reason: truncate(e.message(), 123).into() }
             }
         };
-        io.finish(frame);
-    };
-    let span = tracing::info_span!("ws", route = name, peer = %ctx.peer_addr());
-    let handler = std::pin::pin!(run_handler);
-    let driver = std::pin::pin!(drive(stream, io, &config));
-    together(handler, driver).instrument(span).await;
-    tracing::debug!(route = name, "WebSocket session ended");
-}
-
-/// Runs the handler and the socket's driver in one task, and lets them hand work to each other
-/// (a message in, a reply out) within one poll of the task.
-///
-/// Both are polled with a waker of our own: a wake while they are being polled (the handler
-/// queued a reply for the driver, the driver a message for the handler) makes this poll go
-/// round again, instead of waking the task, which would put it at the back of the run queue
-/// and make every echo wait behind every other busy socket once more. Wakes from elsewhere
-/// (the socket became readable, another task sent) pass through to the task as usual.
-///
-/// Takes the futures pinned by the caller: moved into this fn, each would be stored twice.
-async fn together<H, D>(mut handler: std::pin::Pin<&mut H>, mut driver: std::pin::Pin<&mut D>)
-where
-    H: Future<Output = ()>,
-    D: Future<Output = ()>,
-{
-    let shared = Arc::new(WakeState { state: AtomicU8::new(IDLE), task: Mutex::new(None) });
-    let handler_waker =
-        std::task::Waker::from(Arc::new(InnerWake { shared: shared.clone(), bit: WOKE_HANDLER }));
-    let driver_waker =
-        std::task::Waker::from(Arc::new(InnerWake { shared: shared.clone(), bit: WOKE_DRIVER }));
-    let (mut handler_done, mut driver_done) = (false, false);
-    let mut first = true;
-    std::future::poll_fn(|cx| {
-        {
-            let mut task = shared.task.lock().unwrap_or_else(|p| p.into_inner());
-            if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *task = Some(cx.waker().clone());
-            }
+        if let Some(io) = self.ctx.ws_io() {
+            io.finish(frame);
         }
-        // Whoever was woken since the last poll (both, the first time).
-        let mut todo = shared.state.swap(POLLING, Ordering::SeqCst) & BOTH;
-        if std::mem::take(&mut first) {
-            todo = BOTH;
-        }
-        // Bounded, so that a chatty socket still lets the others run.
-        for _ in 0..16 {
-            if todo & WOKE_HANDLER != 0 && !handler_done {
-                handler_done =
-                    handler.as_mut().poll(&mut std::task::Context::from_waker(&handler_waker)).is_ready();
-            }
-            if todo & WOKE_DRIVER != 0 && !driver_done {
-                driver_done =
-                    driver.as_mut().poll(&mut std::task::Context::from_waker(&driver_waker)).is_ready();
-            }
-            if handler_done && driver_done {
-                shared.state.store(IDLE, Ordering::SeqCst);
-                return Poll::Ready(());
-            }
-            // Wakes that came in while polling: the other side was handed work.
-            todo = shared.state.swap(POLLING, Ordering::SeqCst) & BOTH;
-            if todo == 0 {
-                match shared.state.compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst) {
-                    Ok(_) => return Poll::Pending,
-                    Err(_) => todo = shared.state.swap(POLLING, Ordering::SeqCst) & BOTH,
-                }
-            }
-        }
-        // Still busy after 16 rounds: keep what is to do for the next poll, and yield.
-        shared.state.store(IDLE | todo, Ordering::SeqCst);
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
-}
-
-const IDLE: u8 = 0;
-const POLLING: u8 = 1;
-const WOKE_HANDLER: u8 = 2;
-const WOKE_DRIVER: u8 = 4;
-const BOTH: u8 = WOKE_HANDLER | WOKE_DRIVER;
-
-/// What [`together`]'s two wakers share: whether it is polling, who was woken, and the task.
-struct WakeState {
-    state: AtomicU8,
-    task: Mutex<Option<std::task::Waker>>,
-}
-
-/// The waker [`together`] polls the handler (or the driver) with.
-struct InnerWake {
-    shared: Arc<WakeState>,
-    bit: u8,
-}
-
-impl std::task::Wake for InnerWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.shared.state.fetch_or(self.bit, Ordering::SeqCst) & POLLING == 0 {
-            // Not being polled: wake the task, which will poll the one woken. (Being polled:
-            // that poll sees the bit and goes round again.)
-            if let Some(task) = self.shared.task.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                task.wake_by_ref();
+    /// Writes what is queued, closes when asked, reads what the peer sent, keeps time.
+    fn step(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Step {
+        let Socket { ws, io: Some(stream), leftover, ctx, config, .. } = self else { return Step::Done };
+        let io = ctx.ws_io().expect("a socket's Context");
+        let mut s = Blocking { io: stream, cx, leftover };
+        let mut progress = false;
+
+        // 1. Write: finish the last write first, then everything queued, in one flush.
+        if self.flushing {
+            match ws.flush(&mut s) {
+                Ok(()) => self.flushing = false,
+                Err(e) if would_block(&e) => {}
+                Err(_) => return Step::Done,
             }
+        }
+        if !self.flushing {
+            let (close, senders) = {
+                let mut st = io.lock();
+                std::mem::swap(&mut st.outbound, &mut self.batch);
+                st.out_bytes = 0;
+                // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
+                // so the loop never touches a lock shared with other sockets.
+                self.shutting_down |= st.stopping;
+                let mut close = if self.closing_until.is_none() { st.close.take() } else { None };
+                if let Some((code, why)) = st.failure {
+                    // Once the handler has seen the failure (or finished, or is too slow to
+                    // drain what came before it), close with the failure's code.
+                    let seen = st.end.is_some() || close.is_some();
+                    let overdue = self.failed_at.is_some_and(|t| t.elapsed() >= config.close_timeout);
+                    close = (self.closing_until.is_none() && (seen || overdue))
+                        .then(|| CloseFrame { code, reason: why.into() });
+                }
+                let senders =
+                    if self.batch.is_empty() { Waiters::None } else { std::mem::take(&mut st.senders) };
+                (close, senders)
+            };
+            if !matches!(senders, Waiters::None) {
+                // Room in the queue. The handler, if it waited, is polled again right away.
+                progress = true;
+                senders.wake(Some(s.cx.waker()));
+            }
+            if !self.batch.is_empty() {
+                for m in self.batch.drain(..) {
+                    match ws.write(&mut s, m) {
+                        Ok(()) => {}
+                        Err(e) if would_block(&e) => {} // buffered: the flush goes on later
+                        Err(_) => return Step::Done,
+                    }
+                }
+                if self.batch.capacity() > 64 {
+                    self.batch = VecDeque::new(); // a burst is over: do not keep its buffer for hours
+                }
+                match ws.flush(&mut s) {
+                    Ok(()) => {}
+                    Err(e) if would_block(&e) => self.flushing = true,
+                    Err(_) => return Step::Done,
+                }
+            }
+            let close = close.or_else(|| {
+                (self.shutting_down && self.closing_until.is_none())
+                    .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
+            });
+            if let Some(frame) = close {
+                let how = match self.failed_at {
+                    Some(_) => Ended::Failed(frame.code.into(), "protocol error"),
+                    None => Ended::Closed,
+                };
+                io.end(how, Some(s.cx.waker()));
+                progress = true;
+                match ws.close(&mut s, Some(frame)) {
+                    Ok(()) => {}
+                    Err(e) if would_block(&e) => self.flushing = true,
+                    Err(_) => return Step::Done,
+                }
+                let until = Instant::now() + config.close_timeout;
+                self.closing_until = Some(until);
+                timer.as_mut().reset(until);
+            }
+        }
+
+        // 2. Read what the peer sent, while the handler keeps up.
+        self.read_paused = false;
+        loop {
+            if self.closing_until.is_none() && !io.lock().wants_read(config) {
+                self.read_paused = true;
+                break;
+            }
+            match ws.read(&mut s) {
+                Ok(m) => {
+                    self.last_seen = Instant::now();
+                    match m {
+                        tungstenite::Message::Text(t) => io.push(Message::from_ws_text(t), s.cx.waker()),
+                        tungstenite::Message::Binary(b) => io.push(Message::binary(b), s.cx.waker()),
+                        _ => continue, // ping (answered by tungstenite), pong, close (answered too)
+                    }
+                    progress = true;
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) => match close_for(&e) {
+                    Some((code, why)) if self.closing_until.is_none() => {
+                        tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
+                        let receivers = {
+                            let mut st = io.lock();
+                            st.failure = Some((code, why));
+                            std::mem::take(&mut st.receivers)
+                        };
+                        receivers.wake(Some(s.cx.waker()));
+                        progress = true;
+                        let now = Instant::now();
+                        self.failed_at = Some(now);
+                        timer.as_mut().reset(now + config.close_timeout);
+                        break;
+                    }
+                    _ => return Step::Done, // closed (cleanly or not), or the connection failed
+                },
+            }
+        }
+
+        // 3. Keep time: close timeouts, the idle timeout, pings.
+        if timer.as_mut().poll(s.cx).is_ready() {
+            let now = Instant::now();
+            if self.closing_until.is_some_and(|t| now >= t) {
+                return Step::Done; // the peer never answered our close frame
+            }
+            if self.closing_until.is_none()
+                && config.idle_timeout.is_some_and(|idle| now.duration_since(self.last_seen) >= idle)
+            {
+                tracing::debug!("closing an idle WebSocket");
+                io.end(Ended::Closed, Some(s.cx.waker()));
+                let frame = CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() };
+                if let Err(e) = ws.close(&mut s, Some(frame)) {
+                    if !would_block(&e) {
+                        return Step::Done;
+                    }
+                    self.flushing = true;
+                }
+                self.closing_until = Some(now + config.close_timeout);
+                timer.as_mut().reset(now + config.close_timeout);
+            } else {
+                let ping_due = self.closing_until.is_none()
+                    && config.ping_interval.is_some_and(|p| now.duration_since(self.last_seen) >= p);
+                if ping_due {
+                    match ws.write(&mut s, tungstenite::Message::Ping(Default::default())) {
+                        Ok(()) => {}
+                        Err(e) if would_block(&e) => {}
+                        Err(_) => return Step::Done,
+                    }
+                    match ws.flush(&mut s) {
+                        Ok(()) => {}
+                        Err(e) if would_block(&e) => self.flushing = true,
+                        Err(_) => return Step::Done,
+                    }
+                }
+                let next = self.closing_until.unwrap_or(now + tick(config));
+                timer.as_mut().reset(next);
+            }
+            // The next round polls the timer again (so that it wakes this task when it fires)
+            // and looks again at what changed (a failure's close may be overdue now).
+            progress = true;
+        }
+        if progress {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    }
+}
+
+fn would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+// --------------------------------------------------------------------------- reading and writing
+
+/// Bytes read from the socket that tungstenite has not asked for yet.
+///
+/// Every read from the socket goes into one buffer per worker thread (as large as a burst of
+/// frames), and tungstenite copies from there in small pieces into its own small per-socket
+/// buffer. What it did not take waits here, in an allocation that exists only until it is
+/// taken. So a socket holds a small buffer while idle, yet one system call still reads
+/// everything the peer sent.
+struct Leftover {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+/// Bytes read from a socket at once (one buffer per worker thread, not per socket).
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+/// The socket as the blocking-style `Read`/`Write` that tungstenite drives: an operation that
+/// would wait returns `WouldBlock` and has registered the task's waker.
+struct Blocking<'a, 'b> {
+    io: &'a mut TokioIo<hyper::upgrade::Upgraded>,
+    cx: &'a mut std::task::Context<'b>,
+    leftover: &'a mut Option<Box<Leftover>>,
+}
+
+fn pending() -> std::io::Error {
+    std::io::ErrorKind::WouldBlock.into()
+}
+
+impl std::io::Read for Blocking<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncRead;
+        if let Some(left) = self.leftover.as_mut() {
+            let n = buf.len().min(left.bytes.len() - left.at);
+            buf[..n].copy_from_slice(&left.bytes[left.at..left.at + n]);
+            left.at += n;
+            if left.at == left.bytes.len() {
+                *self.leftover = None; // frees it
+            }
+            return Ok(n);
+        }
+        let left = &mut *self.leftover;
+        let (io, cx) = (&mut *self.io, &mut *self.cx);
+        SCRATCH_BUF.with_borrow_mut(|scratch| {
+            let mut rb = tokio::io::ReadBuf::new(scratch);
+            match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let got = rb.filled();
+                    let n = buf.len().min(got.len());
+                    buf[..n].copy_from_slice(&got[..n]);
+                    if got.len() > n {
+                        *left = Some(Box::new(Leftover { bytes: got[n..].to_vec(), at: 0 }));
+                    }
+                    Ok(n)
+                }
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Pending => Err(pending()),
+            }
+        })
+    }
+}
+
+impl std::io::Write for Blocking<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncWrite;
+        match std::pin::Pin::new(&mut *self.io).poll_write(self.cx, buf) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(pending()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncWrite;
+        match std::pin::Pin::new(&mut *self.io).poll_flush(self.cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(pending()),
         }
     }
 }
@@ -678,151 +1060,6 @@ fn close_for(e: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
     }
 }
 
-/// The socket's driver: writes what is queued, reads into the inbound queue, pings, closes.
-async fn drive<S>(mut ws: WebSocketStream<S>, io: &WsIo, config: &WsConfig)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let far = Duration::from_secs(86_400 * 365);
-    let mut last_seen = Instant::now();
-    let tick = config.ping_interval.unwrap_or(far).min(config.idle_timeout.unwrap_or(far));
-    let timer = tokio::time::sleep(tick);
-    let mut timer = std::pin::pin!(timer);
-    // Set once our close frame is out: from then on we only wait for the peer's, until then.
-    let mut closing_until: Option<Instant> = None;
-    let mut shutting_down = false;
-    let mut failed_at: Option<Instant> = None;
-    // Kept across iterations: a fresh `Notified` per loop would re-register every time.
-    let mut wake = std::pin::pin!(io.to_driver.notified());
-    let mut batch: VecDeque<tungstenite::Message> = VecDeque::new();
-
-    loop {
-        // 1. Write everything queued, in one flush.
-        let (close, want_read) = {
-            let mut st = io.lock();
-            // Swap with the (empty) spare, so both keep their capacity: no allocation per batch.
-            std::mem::swap(&mut st.outbound, &mut batch);
-            st.out_bytes = 0;
-            // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
-            // so the loop never touches a lock shared with other sockets.
-            shutting_down |= st.stopping;
-            let mut close = if closing_until.is_none() { st.close.take() } else { None };
-            if let Some((code, why)) = st.failure {
-                // Once the handler has seen the failure (or finished, or is too slow to drain
-                // what came before it), close with the failure's code.
-                let seen = st.end.is_some() || close.is_some();
-                let overdue = failed_at.is_some_and(|t: Instant| t.elapsed() >= config.close_timeout);
-                close = (closing_until.is_none() && (seen || overdue))
-                    .then(|| CloseFrame { code, reason: why.into() });
-            }
-            let want_read = st.failure.is_none()
-                && st.inbound.len() < MAX_INBOUND
-                && st.in_bytes < config.max_message_size.max(1 << 20);
-            (close, want_read)
-        };
-        if !batch.is_empty() {
-            io.to_senders.notify_waiters();
-            let mut failed = false;
-            while let Some(m) = batch.pop_front() {
-                if ws.feed(m).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || ws.flush().await.is_err() {
-                io.end(Ended::Closed);
-                return;
-            }
-            if batch.capacity() > 64 {
-                batch = VecDeque::new(); // a burst is over: do not keep its buffer for hours
-            }
-        }
-        let close = close.or_else(|| {
-            (shutting_down && closing_until.is_none())
-                .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
-        });
-        if let Some(frame) = close {
-            io.end(if failed_at.is_some() {
-                Ended::Failed(frame.code.into(), "protocol error")
-            } else {
-                Ended::Closed
-            });
-            // Rare paths are boxed so that their futures do not enlarge every idle socket's.
-            if Box::pin(ws.close(Some(frame))).await.is_err() {
-                return;
-            }
-            closing_until = Some(Instant::now() + config.close_timeout);
-            timer.as_mut().reset(Instant::now() + config.close_timeout);
-        }
-
-        // 2. Wait for the next thing to do.
-        tokio::select! {
-            biased;
-            () = wake.as_mut() => wake.set(io.to_driver.notified()),
-            frame = ws.next(), if want_read || closing_until.is_some() => {
-                last_seen = Instant::now();
-                match frame {
-                    Some(Ok(tungstenite::Message::Text(t))) => push(io, Message::from_ws_text(t)),
-                    Some(Ok(tungstenite::Message::Binary(b))) => push(io, Message::binary(b)),
-                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong, close (answered too)
-                    Some(Err(e)) => {
-                        match close_for(&e) {
-                            Some((code, why)) if closing_until.is_none() => {
-                                tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
-                                io.lock().failure = Some((code, why));
-                                io.to_receivers.notify_waiters();
-                                failed_at = Some(Instant::now());
-                                timer.as_mut().reset(Instant::now() + config.close_timeout);
-                            }
-                            _ => {
-                                io.end(Ended::Closed);
-                                return;
-                            }
-                        }
-                    }
-                    None => {
-                        io.end(Ended::Closed);
-                        return;
-                    }
-                }
-            }
-            () = timer.as_mut() => {
-                let now = Instant::now();
-                if closing_until.is_some_and(|t| now >= t) {
-                    return; // the peer never answered our close frame
-                }
-                if config.idle_timeout.is_some_and(|idle| now.duration_since(last_seen) >= idle) {
-                    tracing::debug!("closing an idle WebSocket");
-                    io.end(Ended::Closed);
-                    let _ = Box::pin(tokio::time::timeout(
-                        config.close_timeout,
-                        ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })),
-                    ))
-                    .await;
-                    return;
-                }
-                let ping_due = closing_until.is_none() && config.ping_interval.is_some_and(|p| now.duration_since(last_seen) >= p);
-                if ping_due && Box::pin(ws.send(tungstenite::Message::Ping(Default::default()))).await.is_err() {
-                    io.end(Ended::Closed);
-                    return;
-                }
-                timer.as_mut().reset(now + tick);
-            }
-        }
-    }
-}
-
-fn push(io: &WsIo, m: Message) {
-    let mut st = io.lock();
-    if st.end.is_some() {
-        return; // closing: late messages are dropped
-    }
-    st.in_bytes += m.len();
-    st.inbound.push_back(m);
-    drop(st);
-    io.to_receivers.notify_waiters();
-}
-
 // --------------------------------------------------------------------------- session tracking
 
 /// Counts open sessions (sockets, streams) so that shutdown can wait for them, and knows them
@@ -846,18 +1083,20 @@ fn stop(inner: &crate::context::Inner) {
 }
 
 /// Leaves the session count (and the registry) when dropped.
-pub(crate) struct SessionGuard<'a>(&'a Sessions, Option<u64>);
+pub(crate) struct SessionGuard(Arc<crate::app::Shared>, u64);
 
 impl Sessions {
     /// Enters a WebSocket or SSE session, which [`shutdown`](Self::shutdown) will end.
-    pub(crate) fn enter_registered(&self, ctx: &Context) -> SessionGuard<'_> {
-        self.open.fetch_add(1, Ordering::SeqCst);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.sockets.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&ctx.inner));
-        if self.stopping.load(Ordering::SeqCst) {
+    pub(crate) fn enter_registered(ctx: &Context) -> SessionGuard {
+        let app = ctx.inner.app.clone();
+        let this = &app.sessions;
+        this.open.fetch_add(1, Ordering::SeqCst);
+        let id = this.next_id.fetch_add(1, Ordering::Relaxed);
+        this.sockets.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::downgrade(&ctx.inner));
+        if this.stopping.load(Ordering::SeqCst) {
             stop(&ctx.inner);
         }
-        SessionGuard(self, Some(id))
+        SessionGuard(app, id)
     }
 
     /// Tells every open socket to close with 1001 and every stream to end with a retry hint.
@@ -890,13 +1129,12 @@ impl Sessions {
     }
 }
 
-impl Drop for SessionGuard<'_> {
+impl Drop for SessionGuard {
     fn drop(&mut self) {
-        if let Some(id) = self.1 {
-            self.0.sockets.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-        }
-        if self.0.open.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
+        let sessions = &self.0.sessions;
+        sessions.sockets.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
+        if sessions.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            sessions.idle.notify_waiters();
         }
     }
 }

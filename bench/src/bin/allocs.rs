@@ -4,7 +4,8 @@
 //! Client and both servers run in this process, so every figure includes the (identical)
 //! client's share; the difference between the two servers is the framework's own.
 //!
-//! `cargo run --release -p fratello-bench --bin allocs [-- --requests N --sockets N]`
+//! `cargo run --release -p fratello-bench --bin allocs [-- --requests N --sockets N --hist]`
+//! (`--hist`: the live blocks per idle socket by size, to see what a socket holds)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
@@ -22,6 +23,12 @@ struct Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// Live blocks by requested size, in 8-byte classes up to 8 KiB (the last class holds the rest).
+static BY_SIZE: [AtomicIsize; 1025] = [const { AtomicIsize::new(0) }; 1025];
+
+fn class(size: usize) -> usize {
+    size.div_ceil(8).min(1024)
+}
 
 // SAFETY: forwards to the system allocator; the counters have no effect on the memory.
 unsafe impl GlobalAlloc for Counting {
@@ -29,11 +36,13 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCS.fetch_add(1, Relaxed);
         BYTES.fetch_add(l.size(), Relaxed);
         LIVE.fetch_add(l.size() as isize, Relaxed);
+        BY_SIZE[class(l.size())].fetch_add(1, Relaxed);
         // SAFETY: same contract as ours.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size() as isize, Relaxed);
+        BY_SIZE[class(l.size())].fetch_sub(1, Relaxed);
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(p, l) }
     }
@@ -41,6 +50,8 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCS.fetch_add(1, Relaxed);
         BYTES.fetch_add(new, Relaxed);
         LIVE.fetch_add(new as isize - l.size() as isize, Relaxed);
+        BY_SIZE[class(l.size())].fetch_sub(1, Relaxed);
+        BY_SIZE[class(new)].fetch_add(1, Relaxed);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(p, l, new) }
     }
@@ -96,8 +107,13 @@ async fn echo(addr: SocketAddr, n: usize) -> (f64, f64) {
     ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64)
 }
 
-/// Live heap bytes per idle socket (client side: a bare TCP stream after a hand-made handshake).
-async fn idle(addr: SocketAddr, n: usize) -> f64 {
+fn by_size() -> Vec<isize> {
+    BY_SIZE.iter().map(|c| c.load(Relaxed)).collect()
+}
+
+/// Live heap bytes per idle socket (client side: a bare TCP stream after a hand-made handshake),
+/// and with `hist`, the blocks each socket holds by size.
+async fn idle(addr: SocketAddr, n: usize, hist: bool) -> f64 {
     let open = || async move {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let req = format!(
@@ -117,6 +133,7 @@ async fn idle(addr: SocketAddr, n: usize) -> f64 {
     drop(open().await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, _, l0) = snapshot();
+    let h0 = by_size();
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
         socks.push(open().await);
@@ -124,6 +141,14 @@ async fn idle(addr: SocketAddr, n: usize) -> f64 {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, _, l1) = snapshot();
     let per = (l1 - l0) as f64 / n as f64;
+    if hist {
+        for (i, (after, before)) in by_size().iter().zip(h0).enumerate() {
+            let blocks = (after - before) as f64 / n as f64;
+            if blocks.abs() >= 0.05 {
+                println!("    {addr}: {blocks:.2} live blocks of {}..={} bytes", i * 8 - 7.min(i * 8), i * 8);
+            }
+        }
+    }
     drop(socks);
     tokio::time::sleep(Duration::from_millis(300)).await;
     per
@@ -136,6 +161,7 @@ fn main() {
     };
     let requests = arg("--requests", 20_000);
     let sockets = arg("--sockets", 2_000);
+    let hist = std::env::args().any(|a| a == "--hist");
     let rt = fratello_bench::runtime();
     rt.block_on(async move {
         let fl = fratello::server::bind("127.0.0.1:0").await.expect("bind");
@@ -158,8 +184,8 @@ fn main() {
         let (fa, fb) = echo(fratello, requests).await;
         println!("| WebSocket echo round trip: allocations | {ha:.1} | {fa:.1} | {:+.1} |", fa - ha);
         println!("| WebSocket echo round trip: bytes allocated | {hb:.0} | {fb:.0} | {:+.0} |", fb - hb);
-        let h = idle(hyper, sockets).await;
-        let f = idle(fratello, sockets).await;
+        let h = idle(hyper, sockets, hist).await;
+        let f = idle(fratello, sockets, hist).await;
         println!("| idle WebSocket: live heap bytes | {h:.0} | {f:.0} | {:+.0} |", f - h);
     });
 }

@@ -32,9 +32,8 @@ impl Built {
             Lookup::Found { endpoint, params } => (Some(endpoint.clone()), params),
             _ => (None, Vec::new()),
         };
-        let (tx, _rx) = tokio::sync::oneshot::channel();
         let peer = SocketAddr::from(([127, 0, 0, 1], 9));
-        Context::new(head, None, params, peer, self.0.clone(), endpoint, tx)
+        Context::new(head, None, params, peer, self.0.clone(), endpoint)
     }
 }
 

@@ -13,7 +13,7 @@ use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::app::Shared;
 use crate::message::{Message, Out, Outbound};
@@ -94,12 +94,23 @@ pub(crate) enum Io {
 pub(crate) struct HttpIo {
     body: tokio::sync::Mutex<Option<Incoming>>,
     stream: tokio::sync::Mutex<Stream>,
+    head: Mutex<HeadSlot>,
 }
 
 enum Stream {
-    /// Nothing sent yet; the head goes to the dispatcher through this channel.
-    Idle(Option<oneshot::Sender<Response>>),
+    /// Nothing sent yet (`true`: the response may still be streamed), or the response is over.
+    Idle(bool),
     Open(mpsc::Sender<Result<Bytes, Error>>),
+}
+
+/// A streamed response's head, on its way from the first `send` to the dispatcher (which
+/// polls the handler and looks here when the handler waits).
+#[derive(Default)]
+struct HeadSlot {
+    head: Option<Response>,
+    dispatcher: Option<std::task::Waker>,
+    /// The dispatcher is gone (it answered, or the client left): a head would wait forever.
+    abandoned: bool,
 }
 
 /// How many chunks a streamed response may have in flight before `send` waits for the client.
@@ -118,7 +129,6 @@ impl Context {
         peer: SocketAddr,
         app: Arc<Shared>,
         endpoint: Option<Arc<Endpoint>>,
-        head_tx: oneshot::Sender<Response>,
     ) -> Self {
         let io = match endpoint.as_ref().map(|e| e.def.kind) {
             Some(RouteKind::Ws) => {
@@ -127,7 +137,8 @@ impl Context {
             Some(RouteKind::Sse) => Io::Sse(crate::sse::SseIo::new(&app.config.sse)),
             _ => Io::Http(HttpIo {
                 body: tokio::sync::Mutex::new(body),
-                stream: tokio::sync::Mutex::new(Stream::Idle(Some(head_tx))),
+                stream: tokio::sync::Mutex::new(Stream::Idle(true)),
+                head: Mutex::new(HeadSlot::default()),
             }),
         };
         Context {
@@ -482,9 +493,64 @@ impl Context {
         if let Io::Http(io) = &self.inner.io {
             let mut s = io.stream.lock().await;
             if let Stream::Open(_) = &*s {
-                *s = Stream::Idle(None);
+                *s = Stream::Idle(false);
             }
         }
+    }
+
+    fn head_slot(&self) -> Option<MutexGuard<'_, HeadSlot>> {
+        match &self.inner.io {
+            Io::Http(io) => Some(io.head.lock().unwrap_or_else(|p| p.into_inner())),
+            _ => None,
+        }
+    }
+
+    /// A streamed response's head, once the handler's first `send` made it.
+    pub(crate) fn poll_head(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Response> {
+        let Some(mut slot) = self.head_slot() else { return std::task::Poll::Pending };
+        match slot.head.take() {
+            Some(head) => std::task::Poll::Ready(head),
+            None => {
+                if !slot.dispatcher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    slot.dispatcher = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    /// The head, if a `send` made one.
+    pub(crate) fn take_head(&self) -> Option<Response> {
+        self.head_slot()?.head.take()
+    }
+
+    /// Nobody waits for a head any more: a later `send` fails.
+    pub(crate) fn abandon_head(&self) {
+        if let Some(mut slot) = self.head_slot() {
+            slot.abandoned = true;
+            slot.head = None;
+            slot.dispatcher = None;
+        }
+    }
+
+    /// Hands a streamed response's head to the dispatcher.
+    fn hand_head(&self, head: Response) -> Result<()> {
+        let Some(mut slot) = self.head_slot() else { return Err(peer_gone()) };
+        if slot.abandoned {
+            return Err(peer_gone());
+        }
+        slot.head = Some(head);
+        let dispatcher = slot.dispatcher.take();
+        drop(slot);
+        if let Some(w) = dispatcher {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether the route has after-middleware.
+    pub(crate) fn has_after(&self) -> bool {
+        self.inner.endpoint.as_ref().is_some_and(|e| !e.after.is_empty())
     }
 
     pub(crate) fn ws_io(&self) -> Option<&crate::ws::WsIo> {
@@ -583,8 +649,8 @@ impl HttpIo {
         };
         let chunk = item.into_chunk()?;
         let mut stream = self.stream.lock().await;
-        if let Stream::Idle(head_tx) = &mut *stream {
-            let Some(head_tx) = head_tx.take() else {
+        if let Stream::Idle(open) = &mut *stream {
+            if !*open {
                 return Err(Error::internal(
                     "the response was already sent: `send` must be called before the handler returns",
                 ));
@@ -594,7 +660,7 @@ impl HttpIo {
             ctx.apply_response_parts(&mut res);
             res.headers_mut().entry(CONTENT_TYPE).or_insert(HeaderValue::from_static(content_type));
             let res = ctx.run_after(res).await;
-            head_tx.send(res).map_err(|_| peer_gone())?;
+            ctx.hand_head(res)?;
             *stream = Stream::Open(tx);
         }
         let Stream::Open(tx) = &*stream else { unreachable!("opened above") };

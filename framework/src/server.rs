@@ -11,19 +11,22 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
+use futures_util::future::Either;
+use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::app::Shared;
 use crate::response::{prefers_json, ErrorMark};
-use crate::routing::{Handler, Lookup, RouteKind};
+use crate::routing::{Handler, Lookup, RouteDef, RouteKind};
 use crate::{Body, Context, Error, IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 
@@ -111,7 +114,7 @@ pub(crate) async fn run(
         let shared = shared.clone();
         let service = hyper::service::service_fn(move |req| {
             let shared = shared.clone();
-            async move { Ok::<_, Infallible>(dispatch(shared, req, peer).await) }
+            dispatch(shared, req, peer).map(Ok::<_, Infallible>)
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
@@ -140,7 +143,14 @@ pub(crate) async fn run(
 }
 
 /// One request: route, middleware, handler, after-middleware, error rendering.
-async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: SocketAddr) -> Response {
+///
+/// Routing is done before the future is made, and the future holds only what the rest needs:
+/// hyper stores (and moves) it once per request, so its size is paid on every request.
+fn dispatch(
+    shared: Arc<Shared>,
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+) -> impl Future<Output = Response> + Send {
     let start = Instant::now();
     let span = tracing::info_span!(
         "request",
@@ -149,56 +159,63 @@ async fn dispatch(shared: Arc<Shared>, req: http::Request<Incoming>, peer: Socke
         status = tracing::field::Empty,
         latency_us = tracing::field::Empty,
     );
-    async move {
-        let (head, body) = req.into_parts();
-        // Kept (a reference count, not a copy) and parsed only if the answer is an error.
-        let accept = head.headers.get(header::ACCEPT).cloned();
-        let is_head = head.method == Method::HEAD;
-        let mut res = route(shared, head, body, peer).await;
-        if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
-            if e.status().is_server_error() {
-                tracing::error!(error = %e, "request failed");
-            } else {
-                tracing::debug!(error = %e, "request refused");
-            }
-            if prefers_json(accept.as_ref())
-                && res
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
-            {
-                *res.body_mut() = Body::from(e.to_json());
-                res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-        }
-        if is_head {
-            // Keep the length the GET would have had, then drop the body.
-            if let Some(len) = http_body::Body::size_hint(res.body()).exact() {
-                res.headers_mut().entry(header::CONTENT_LENGTH).or_insert(HeaderValue::from(len));
-            }
-            *res.body_mut() = Body::empty();
-        }
-        let span = tracing::Span::current();
-        span.record("status", res.status().as_u16());
-        span.record("latency_us", start.elapsed().as_micros() as u64);
-        tracing::debug!("response");
-        res
-    }
-    .instrument(span)
-    .await
+    let (head, body) = req.into_parts();
+    // Kept (a reference count, not a copy) and parsed only if the answer is an error.
+    let accept = head.headers.get(header::ACCEPT).cloned();
+    let is_head = head.method == Method::HEAD;
+    let answer = match span.in_scope(|| route(shared, head, body, peer)) {
+        Ok(run) => Either::Left(run),
+        Err(res) => Either::Right(std::future::ready(res)),
+    };
+    answer.map(move |res| finish(res, accept.as_ref(), is_head, start)).instrument(span)
 }
 
-async fn route(
+/// Renders an error as the client prefers, applies HEAD, and logs the response.
+fn finish(mut res: Response, accept: Option<&HeaderValue>, is_head: bool, start: Instant) -> Response {
+    if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
+        if e.status().is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        } else {
+            tracing::debug!(error = %e, "request refused");
+        }
+        if prefers_json(accept)
+            && res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+        {
+            *res.body_mut() = Body::from(e.to_json());
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
+    if is_head {
+        // Keep the length the GET would have had, then drop the body.
+        if let Some(len) = http_body::Body::size_hint(res.body()).exact() {
+            res.headers_mut().entry(header::CONTENT_LENGTH).or_insert(HeaderValue::from(len));
+        }
+        *res.body_mut() = Body::empty();
+    }
+    let span = tracing::Span::current();
+    span.record("status", res.status().as_u16());
+    span.record("latency_us", start.elapsed().as_micros() as u64);
+    tracing::debug!("response");
+    res
+}
+
+/// Finds the route and makes the Context: either the answer (no route, a bad handshake) or
+/// the future that runs middleware and handler.
+#[allow(clippy::result_large_err)] // the error is the response itself
+fn route(
     shared: Arc<Shared>,
-    head: http::request::Parts,
+    mut head: http::request::Parts,
     body: Incoming,
     peer: SocketAddr,
-) -> Response {
+) -> Result<impl Future<Output = Response> + Send, Response> {
     let (endpoint, params) = match shared.router.lookup(&head.method, head.uri.path()) {
         Lookup::Found { endpoint, params } => (endpoint.clone(), params),
         Lookup::NotFound => {
-            return Error::not_found(format!("no route for {} {}", head.method, head.uri.path()))
-                .into_response()
+            return Err(Error::not_found(format!("no route for {} {}", head.method, head.uri.path()))
+                .into_response())
         }
         Lookup::MethodNotAllowed(allow) => {
             let mut res = Error::method_not_allowed(format!(
@@ -208,11 +225,13 @@ async fn route(
             ))
             .into_response();
             res.headers_mut().insert(header::ALLOW, allow.clone());
-            return res;
+            return Err(res);
         }
         Lookup::BadParam(name) => {
-            return Error::bad_request(format!("path parameter `{name}` is not valid percent-encoded UTF-8"))
-                .into_response()
+            return Err(Error::bad_request(format!(
+                "path parameter `{name}` is not valid percent-encoded UTF-8"
+            ))
+            .into_response())
         }
         Lookup::Redirect(to) => {
             let location = match head.uri.query() {
@@ -223,27 +242,22 @@ async fn route(
             if let Ok(v) = HeaderValue::from_str(&location) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
-            return res;
+            return Err(res);
         }
     };
 
     let def = endpoint.def;
-    let mut head = head;
     let mut on_upgrade = None;
     let mut accept_key = None;
     if def.kind == RouteKind::Ws {
         // The handshake is checked before middleware runs, so middleware sees only real upgrades.
-        match crate::ws::check(&head, &shared.ws_config(def.path)) {
-            Ok(key) => accept_key = Some(key),
-            Err(res) => return res,
-        }
+        accept_key = Some(crate::ws::check(&head, &shared.ws_config(def.path))?);
         on_upgrade = head.extensions.remove::<OnUpgrade>();
     }
     if def.kind != RouteKind::Http {
         detach(&mut head, def.kind == RouteKind::Ws);
     }
-    let (head_tx, head_rx) = oneshot::channel();
-    let ctx = Context::new(head, Some(body), params, peer, shared, Some(endpoint), head_tx);
+    let ctx = Context::new(head, Some(body), params, peer, shared, Some(endpoint));
 
     let work = {
         let ctx = ctx.clone();
@@ -262,13 +276,31 @@ async fn route(
     };
     let work =
         crate::panic::catch(work, move || format!("handler `{}` ({}:{})", def.name, def.file, def.line));
-    let mut work = Box::pin(work);
-    let mut head_rx = head_rx;
+    Ok(handle(ctx, Box::pin(work), def, on_upgrade))
+}
 
-    let outcome = tokio::select! {
-        biased;
-        outcome = &mut work => outcome,
-        Ok(res) = &mut head_rx => {
+/// Runs middleware and handler (`work`), then the after-middleware; starts the socket or
+/// stream that the response opened.
+async fn handle<W>(
+    ctx: Context,
+    mut work: std::pin::Pin<Box<W>>,
+    def: &'static RouteDef,
+    on_upgrade: Option<OnUpgrade>,
+) -> Response
+where
+    W: Future<Output = crate::Result<Response>> + Send + 'static,
+{
+    // Whatever happens to this future, a head that comes later is not waited for.
+    let ctx = AbandonHead(ctx);
+    let ctx = &ctx.0;
+    let outcome = std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
+        Poll::Ready(outcome) => Poll::Ready(Ok(outcome)),
+        Poll::Pending => ctx.poll_head(cx).map(Err),
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(res) => {
             // The handler streams: its head is committed; it goes on in its own task.
             let ctx = ctx.clone();
             tokio::spawn(async move {
@@ -278,9 +310,9 @@ async fn route(
             return res;
         }
     };
-    if let Ok(res) = head_rx.try_recv() {
+    if let Some(res) = ctx.take_head() {
         // Streamed and finished before we looked.
-        finish_stream(&ctx, outcome).await;
+        Box::pin(finish_stream(ctx, outcome)).await;
         return res;
     }
     let mut res = match outcome {
@@ -288,19 +320,30 @@ async fn route(
         Err(e) => e.into_response(),
     };
     ctx.apply_response_parts(&mut res);
-    let res = ctx.run_after(res).await;
+    if ctx.has_after() {
+        res = Box::pin(ctx.run_after(res)).await;
+    }
     if let Handler::Stream(handler) = def.handler {
         match (def.kind, on_upgrade) {
             (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                tokio::spawn(crate::ws::session(ctx, on_upgrade, handler));
+                tokio::spawn(crate::ws::session(ctx.clone(), on_upgrade, handler));
             }
             (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
-                tokio::spawn(crate::sse::session(ctx, handler, def.name));
+                tokio::spawn(crate::sse::session(ctx.clone(), handler, def.name));
             }
             _ => {}
         }
     }
     res
+}
+
+/// Tells the Context, when dropped, that nobody waits for a streamed head any more.
+struct AbandonHead(Context);
+
+impl Drop for AbandonHead {
+    fn drop(&mut self) {
+        self.0.abandon_head();
+    }
 }
 
 /// Ends a streamed response: cleanly when the handler succeeded, with an aborted body when it

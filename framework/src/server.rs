@@ -73,6 +73,9 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
+/// hyper's own limit on the number of request headers.
+const HYPER_MAX_HEADERS: usize = 100;
+
 pub(crate) async fn run(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -80,12 +83,12 @@ pub(crate) async fn run(
 ) -> io::Result<()> {
     let config = shared.config.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_headers(config.max_headers)
-        .keep_alive(true);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout).keep_alive(true);
+    if config.max_headers != HYPER_MAX_HEADERS {
+        // Set only when it differs: with a limit set, hyper initialises a vector of that many
+        // slots for every request it parses (without one, an array on the stack).
+        builder.http1().max_headers(config.max_headers);
+    }
     builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -146,12 +149,12 @@ pub(crate) async fn run(
 ///
 /// Routing is done before the future is made, and the future holds only what the rest needs:
 /// hyper stores (and moves) it once per request, so its size is paid on every request.
+#[allow(clippy::result_large_err)] // `route`'s error is the response itself
 fn dispatch(
     shared: Arc<Shared>,
     req: http::Request<Incoming>,
     peer: SocketAddr,
 ) -> impl Future<Output = Response> + Send {
-    let start = Instant::now();
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
@@ -163,15 +166,29 @@ fn dispatch(
     // Kept (a reference count, not a copy) and parsed only if the answer is an error.
     let accept = head.headers.get(header::ACCEPT).cloned();
     let is_head = head.method == Method::HEAD;
+    if span.is_disabled() {
+        // Nobody records spans: no span to enter on every poll, no clock to read.
+        let answer = match route(shared, head, body, peer) {
+            Ok(run) => Either::Left(run),
+            Err(res) => Either::Right(std::future::ready(res)),
+        };
+        return Either::Left(answer.map(move |res| finish(res, accept.as_ref(), is_head, None)));
+    }
+    let start = Instant::now();
     let answer = match span.in_scope(|| route(shared, head, body, peer)) {
         Ok(run) => Either::Left(run),
         Err(res) => Either::Right(std::future::ready(res)),
     };
-    answer.map(move |res| finish(res, accept.as_ref(), is_head, start)).instrument(span)
+    Either::Right(answer.map(move |res| finish(res, accept.as_ref(), is_head, Some(start))).instrument(span))
 }
 
 /// Renders an error as the client prefers, applies HEAD, and logs the response.
-fn finish(mut res: Response, accept: Option<&HeaderValue>, is_head: bool, start: Instant) -> Response {
+fn finish(
+    mut res: Response,
+    accept: Option<&HeaderValue>,
+    is_head: bool,
+    start: Option<Instant>,
+) -> Response {
     if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
         if e.status().is_server_error() {
             tracing::error!(error = %e, "request failed");
@@ -195,9 +212,11 @@ fn finish(mut res: Response, accept: Option<&HeaderValue>, is_head: bool, start:
         }
         *res.body_mut() = Body::empty();
     }
-    let span = tracing::Span::current();
-    span.record("status", res.status().as_u16());
-    span.record("latency_us", start.elapsed().as_micros() as u64);
+    if let Some(start) = start {
+        let span = tracing::Span::current();
+        span.record("status", res.status().as_u16());
+        span.record("latency_us", start.elapsed().as_micros() as u64);
+    }
     tracing::debug!("response");
     res
 }
@@ -214,8 +233,9 @@ fn route(
     let (endpoint, params) = match shared.router.lookup(&head.method, head.uri.path()) {
         Lookup::Found { endpoint, params } => (endpoint.clone(), params),
         Lookup::NotFound => {
-            return Err(Error::not_found(format!("no route for {} {}", head.method, head.uri.path()))
-                .into_response())
+            return Err(
+                Error::not_found(format!("no route for {} {}", head.method, head.uri.path())).into_response()
+            )
         }
         Lookup::MethodNotAllowed(allow) => {
             let mut res = Error::method_not_allowed(format!(

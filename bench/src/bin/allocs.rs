@@ -16,7 +16,6 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Counting;
 
@@ -111,24 +110,16 @@ fn by_size() -> Vec<isize> {
     BY_SIZE.iter().map(|c| c.load(Relaxed)).collect()
 }
 
-/// Live heap bytes per idle socket (client side: a bare TCP stream after a hand-made handshake),
+/// Live heap bytes per idle socket (client side: a tungstenite client with a 256-byte buffer),
 /// and with `hist`, the blocks each socket holds by size.
 async fn idle(addr: SocketAddr, n: usize, hist: bool) -> f64 {
     let open = || async move {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let req = format!(
-            "GET /echo HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).await.expect("write");
-        let mut buf = [0u8; 1024];
-        let mut got = Vec::new();
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            let k = s.read(&mut buf).await.expect("read");
-            assert!(k > 0, "closed during handshake");
-            got.extend_from_slice(&buf[..k]);
-        }
-        s
+        let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(256).write_buffer_size(0);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/echo"), s, Some(config))
+            .await
+            .expect("handshake");
+        ws
     };
     drop(open().await);
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -93,6 +93,22 @@ async fn guarded_origin(ctx: Context) -> Result<()> {
     ctx.send("welcome").await
 }
 
+/// A socket keeps its request headers (packed, not in a `HeaderMap`) for its whole life.
+#[ws("/headers")]
+async fn headers(ctx: Context) -> Result<()> {
+    let show = |v: Option<&str>| v.unwrap_or("(none)").to_owned();
+    ctx.send(show(ctx.header("x-team"))).await?;
+    ctx.send(show(ctx.header(http::header::USER_AGENT))).await?;
+    ctx.send(show(ctx.header("X-TEAM"))).await?; // names are case-insensitive
+    ctx.send(show(ctx.header("x-binary"))).await?; // not visible ASCII
+    ctx.send(show(ctx.header("sec-websocket-key"))).await?; // only the handshake reads it
+    let all = ctx.headers();
+    let teams: Vec<&str> = all.get_all("x-team").iter().filter_map(|v| v.to_str().ok()).collect();
+    ctx.send(teams.join("+")).await?;
+    ctx.send(all.contains_key(http::header::UPGRADE).to_string()).await?;
+    Ok(())
+}
+
 async fn client() -> TestClient {
     TestClient::start(
         App::only(module_path!())
@@ -115,12 +131,49 @@ async fn echo_text_and_binary() {
     let m = ws.recv().await.unwrap();
     assert!(!m.is_text());
     assert_eq!(m.as_bytes(), &[0, 1, 2, 255]);
-    // A large message arrives whole, although the read buffer is 1 KiB.
+    // A large message arrives whole, although tungstenite's buffer is 256 bytes.
     let big = "x".repeat(300_000);
     ws.send_text(&big).await;
     assert_eq!(ws.recv_text().await.len(), 300_000);
     ws.close(1000).await;
     assert_eq!(ws.closed().await.0, 1000);
+}
+
+#[tokio::test]
+async fn a_socket_reads_its_request_headers() {
+    let c = client().await;
+    let mut ws = c
+        .ws("/headers")
+        .header("x-team", "red")
+        .header("x-team", "blue")
+        .header("user-agent", "fratello-test/1.0")
+        .header_bytes("x-binary", b"caf\xc3\xa9")
+        .connect()
+        .await;
+    let mut got = Vec::new();
+    for _ in 0..7 {
+        got.push(ws.recv_text().await);
+    }
+    assert_eq!(got, ["red", "fratello-test/1.0", "red", "(none)", "(none)", "red+blue", "false"]);
+    assert_eq!(ws.closed().await.0, 1000);
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_in_one_read_arrives_in_order() {
+    // Many small frames sent back to back arrive in a few reads, most of them larger than
+    // tungstenite's 256-byte buffer: what it does not take at once waits for the next read.
+    let c = client().await;
+    let mut ws = c.ws("/echo").connect().await;
+    for i in 0..500 {
+        ws.send_raw(fratello::test::tungstenite::Message::text(format!(
+            "message {i:03} {}",
+            "y".repeat(i % 97)
+        )))
+        .await;
+    }
+    for i in 0..500 {
+        assert_eq!(ws.recv_text().await, format!("message {i:03} {}", "y".repeat(i % 97)));
+    }
 }
 
 #[tokio::test]

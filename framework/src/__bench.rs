@@ -33,7 +33,7 @@ impl Built {
             _ => (None, Vec::new()),
         };
         let peer = SocketAddr::from(([127, 0, 0, 1], 9));
-        Context::new(head, None, params, peer, self.0.clone(), endpoint)
+        Context::new(head, None, None, params, peer, self.0.clone(), endpoint)
     }
 }
 

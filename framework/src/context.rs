@@ -43,6 +43,8 @@ pub struct Context {
 
 pub(crate) struct Inner {
     pub(crate) head: http::request::Parts,
+    /// A socket's or stream's headers (its `head.headers` is then empty).
+    packed: Option<PackedHeaders>,
     params: Vec<(&'static str, Box<str>)>,
     peer: SocketAddr,
     pub(crate) app: Arc<Shared>,
@@ -66,6 +68,85 @@ pub(crate) struct ResponseParts {
     pub(crate) status: Option<StatusCode>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
+}
+
+/// A long-lived session's request headers in one allocation: for each header, the lengths of
+/// its name and value (4 bytes each) and then their bytes. A `HeaderMap` is built only if the
+/// handler asks for all headers at once.
+pub(crate) struct PackedHeaders {
+    bytes: Box<[u8]>,
+    map: std::sync::OnceLock<Box<HeaderMap>>,
+}
+
+impl PackedHeaders {
+    pub(crate) fn pack<'a>(headers: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>) -> Self {
+        let mut bytes = Vec::new();
+        for (name, value) in headers {
+            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+            bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(name);
+            bytes.extend_from_slice(value);
+        }
+        PackedHeaders { bytes: bytes.into_boxed_slice(), map: std::sync::OnceLock::new() }
+    }
+
+    /// Each header's name, and where its value is in `bytes`.
+    fn entries(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> {
+        let b = &*self.bytes;
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let len = |i: usize| -> Option<usize> {
+                Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+            };
+            let (n, v) = (len(at)?, len(at + 4)?);
+            let name = &b[at + 8..at + 8 + n];
+            let value = at + 8 + n..at + 8 + n + v;
+            at = value.end;
+            Some((name, value))
+        })
+    }
+
+    /// Every value of a header, as text (those that are visible ASCII).
+    fn get_all(&self, name: &HeaderName) -> Vec<&str> {
+        self.entries()
+            .filter(|(n, _)| *n == name.as_str().as_bytes())
+            .filter_map(|(_, value)| visible(&self.bytes[value]))
+            .collect()
+    }
+
+    /// A header as text. The names are matched by a small map made for the call (the name
+    /// type is `http`'s and can only be compared by a `HeaderMap`), which is dropped after.
+    fn get(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        let mut index = http::HeaderMap::<std::ops::Range<usize>>::with_capacity(8);
+        for (n, value) in self.entries() {
+            index.append(HeaderName::from_bytes(n).ok()?, value);
+        }
+        visible(&self.bytes[index.get(name)?.clone()])
+    }
+
+    fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = HeaderMap::new();
+            for (n, value) in self.entries() {
+                if let (Ok(n), Ok(v)) =
+                    (HeaderName::from_bytes(n), HeaderValue::from_bytes(&self.bytes[value]))
+                {
+                    map.append(n, v);
+                }
+            }
+            Box::new(map)
+        })
+    }
+}
+
+/// A header value as text, if it is visible ASCII (as `HeaderValue::to_str`).
+fn visible(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&c| c == b'\t' || (32..127).contains(&c)) {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
 }
 
 /// The response parts behind their lock, created by [`Context::response`].
@@ -107,7 +188,8 @@ enum Stream {
 /// polls the handler and looks here when the handler waits).
 #[derive(Default)]
 struct HeadSlot {
-    head: Option<Response>,
+    // Boxed: most requests never stream, and this sits in every Context.
+    head: Option<Box<Response>>,
     dispatcher: Option<std::task::Waker>,
     /// The dispatcher is gone (it answered, or the client left): a head would wait forever.
     abandoned: bool,
@@ -124,6 +206,7 @@ pub(crate) fn peer_gone() -> Error {
 impl Context {
     pub(crate) fn new(
         head: http::request::Parts,
+        packed: Option<PackedHeaders>,
         body: Option<Incoming>,
         params: Vec<(&'static str, Box<str>)>,
         peer: SocketAddr,
@@ -144,6 +227,7 @@ impl Context {
         Context {
             inner: Arc::new(Inner {
                 head,
+                packed,
                 params,
                 peer,
                 app,
@@ -179,12 +263,18 @@ impl Context {
 
     /// A request header as text; `None` when it is absent or not valid visible ASCII.
     pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
-        self.inner.head.headers.get(name)?.to_str().ok()
+        match &self.inner.packed {
+            None => self.inner.head.headers.get(name)?.to_str().ok(),
+            Some(packed) => packed.get(name),
+        }
     }
 
     /// All request headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.inner.head.headers
+        match &self.inner.packed {
+            None => &self.inner.head.headers,
+            Some(packed) => packed.map(),
+        }
     }
 
     /// A path parameter (`{name}` or `{*name}` in the route), percent-decoded.
@@ -509,7 +599,7 @@ impl Context {
     pub(crate) fn poll_head(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Response> {
         let Some(mut slot) = self.head_slot() else { return std::task::Poll::Pending };
         match slot.head.take() {
-            Some(head) => std::task::Poll::Ready(head),
+            Some(head) => std::task::Poll::Ready(*head),
             None => {
                 if !slot.dispatcher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     slot.dispatcher = Some(cx.waker().clone());
@@ -521,7 +611,7 @@ impl Context {
 
     /// The head, if a `send` made one.
     pub(crate) fn take_head(&self) -> Option<Response> {
-        self.head_slot()?.head.take()
+        self.head_slot()?.head.take().map(|h| *h)
     }
 
     /// Nobody waits for a head any more: a later `send` fails.
@@ -539,7 +629,7 @@ impl Context {
         if slot.abandoned {
             return Err(peer_gone());
         }
-        slot.head = Some(head);
+        slot.head = Some(Box::new(head));
         let dispatcher = slot.dispatcher.take();
         drop(slot);
         if let Some(w) = dispatcher {
@@ -608,16 +698,12 @@ impl Context {
 
     /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
     pub fn protocols(&self) -> Vec<&str> {
-        self.inner
-            .head
-            .headers
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect()
+        let name = http::header::SEC_WEBSOCKET_PROTOCOL;
+        let values: Vec<&str> = match &self.inner.packed {
+            None => self.inner.head.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect(),
+            Some(packed) => packed.get_all(&name),
+        };
+        values.into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect()
     }
 
     /// Chooses the WebSocket subprotocol, from a before-middleware of a `#[ws]` route: it must
@@ -630,13 +716,13 @@ impl Context {
         if !self.protocols().contains(&protocol) {
             return Err(Error::bad_request(format!("the client did not offer the subprotocol `{protocol}`")));
         }
-        io.lock().protocol = Some(protocol.to_owned());
+        io.lock().protocol = Some(protocol.into());
         Ok(())
     }
 
     /// The WebSocket subprotocol in use, if one was chosen.
     pub fn protocol(&self) -> Option<String> {
-        self.ws_io().and_then(|io| io.lock().protocol.clone())
+        self.ws_io().and_then(|io| io.lock().protocol.as_deref().map(str::to_owned))
     }
 }
 

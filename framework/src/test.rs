@@ -269,7 +269,7 @@ impl TestResponse {
 /// A WebSocket handshake being built.
 pub struct WsRequest {
     url: String,
-    headers: Vec<(String, String)>,
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 /// The server refused a WebSocket handshake: its HTTP answer.
@@ -286,7 +286,13 @@ pub struct WsRefused {
 impl WsRequest {
     /// Adds a handshake header (e.g. `authorization`, `origin`, `sec-websocket-protocol`).
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Adds a handshake header whose value is not text (bytes above ASCII are valid in HTTP).
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Self {
+        self.headers.push((name.to_owned(), value.to_vec()));
         self
     }
 
@@ -305,7 +311,7 @@ impl WsRequest {
         for (k, v) in &self.headers {
             req.headers_mut().append(
                 HeaderName::from_bytes(k.as_bytes()).expect("a valid header name"),
-                HeaderValue::from_str(v).expect("a valid header value"),
+                HeaderValue::from_bytes(v).expect("a valid header value"),
             );
         }
         let host = req.uri().authority().expect("the URL has a host").to_string();

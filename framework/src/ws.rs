@@ -296,7 +296,7 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> R
             h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
         if let Some(io) = ctx.ws_io() {
-            io.lock().protocol = Some(p);
+            io.lock().protocol = Some(p.into());
         }
     }
     res
@@ -319,14 +319,17 @@ pub(crate) struct WsState {
     in_bytes: usize,
     /// Set once the socket is over; what `recv` reports then.
     end: Option<Ended>,
-    /// The close frame the session asked for when the handler finished.
-    close: Option<CloseFrame>,
+    /// The close frame the session asked for when the handler finished (boxed: it is rare,
+    /// and this state is part of every socket).
+    close: Option<Box<CloseFrame>>,
     /// The peer broke a rule after the queued messages: they are still delivered (and may be
     /// answered) before the socket closes with this code.
     failure: Option<(CloseCode, &'static str)>,
+    /// When the failure was seen (the handler has `close_timeout` to drain what came before).
+    failed_at: Option<Instant>,
     /// The server is shutting down: close with 1001.
     stopping: bool,
-    pub(crate) protocol: Option<String>,
+    pub(crate) protocol: Option<Box<str>>,
     /// The socket's task while it is parked; whoever hands it work takes it and wakes it.
     /// `None` while the task runs: it looks for work itself before it parks again.
     task: Option<Waker>,
@@ -532,7 +535,7 @@ impl WsIo {
     fn finish(&self, frame: CloseFrame) {
         let mut st = self.lock();
         if st.close.is_none() {
-            st.close = Some(frame);
+            st.close = Some(Box::new(frame));
         }
         let task = st.task.take();
         drop(st);
@@ -588,7 +591,8 @@ pin_project_lite::pin_project! {
         // Ping, idle and close timeouts.
         #[pin]
         timer: tokio::time::Sleep,
-        span: tracing::Span,
+        // Boxed, and only when something records spans: most servers record none.
+        span: Option<Box<tracing::Span>>,
         _registered: SessionGuard,
     }
 }
@@ -612,7 +616,7 @@ pub(crate) fn session(
         _registered: Sessions::enter_registered(&ctx),
         stage: Stage::Upgrading { ctx, on_upgrade, handler },
         timer: tokio::time::sleep(Duration::ZERO),
-        span,
+        span: (!span.is_disabled()).then(|| Box::new(span)),
     }
 }
 
@@ -632,7 +636,7 @@ impl Future for Session {
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let _span = this.span.enter();
+        let _span = this.span.as_ref().map(|s| s.enter());
         loop {
             match this.stage {
                 Stage::Upgrading { on_upgrade, .. } => {
@@ -658,14 +662,11 @@ impl Future for Session {
                         leftover: None,
                         handler: Some(handler(ctx.clone())),
                         ctx,
-                        config,
                         last_seen: Instant::now(),
                         closing_until: None,
-                        failed_at: None,
                         shutting_down: false,
                         flushing: false,
                         read_paused: false,
-                        batch: VecDeque::new(),
                     });
                 }
                 Stage::Running(socket) => {
@@ -695,18 +696,14 @@ struct Socket {
     ctx: Context,
     /// `None` once the handler has finished.
     handler: Option<BoxFuture<Result<()>>>,
-    config: Arc<WsConfig>,
     last_seen: Instant,
     /// Set once our close frame is out: from then on we only wait for the peer's, until then.
     closing_until: Option<Instant>,
-    failed_at: Option<Instant>,
     shutting_down: bool,
     /// A write is waiting for the socket to take it (nothing more is taken from the queue).
     flushing: bool,
     /// Reading is paused because the handler has not taken what came before.
     read_paused: bool,
-    /// The messages being written, swapped with the queue so that both keep their capacity.
-    batch: VecDeque<tungstenite::Message>,
 }
 
 type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
@@ -758,7 +755,7 @@ impl Socket {
                     && (!st.outbound.is_empty()
                         || (st.close.is_some() && self.closing_until.is_none())
                         || (st.stopping && !self.shutting_down)))
-                    || (self.read_paused && st.wants_read(&self.config)));
+                    || (self.read_paused && st.wants_read(&io.config)));
             if !work {
                 st.task = Some(cx.waker().clone());
                 return Poll::Pending;
@@ -788,8 +785,9 @@ impl Socket {
 
     /// Writes what is queued, closes when asked, reads what the peer sent, keeps time.
     fn step(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Step {
-        let Socket { ws, io: Some(stream), leftover, ctx, config, .. } = self else { return Step::Done };
+        let Socket { ws, io: Some(stream), leftover, ctx, .. } = self else { return Step::Done };
         let io = ctx.ws_io().expect("a socket's Context");
+        let config = &*io.config;
         let mut s = Blocking { io: stream, cx, leftover };
         let mut progress = false;
 
@@ -802,42 +800,44 @@ impl Socket {
             }
         }
         if !self.flushing {
-            let (close, senders) = {
+            let (close, senders, wrote, failed) = {
                 let mut st = io.lock();
-                std::mem::swap(&mut st.outbound, &mut self.batch);
-                st.out_bytes = 0;
-                // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
-                // so the loop never touches a lock shared with other sockets.
-                self.shutting_down |= st.stopping;
-                let mut close = if self.closing_until.is_none() { st.close.take() } else { None };
-                if let Some((code, why)) = st.failure {
-                    // Once the handler has seen the failure (or finished, or is too slow to
-                    // drain what came before it), close with the failure's code.
-                    let seen = st.end.is_some() || close.is_some();
-                    let overdue = self.failed_at.is_some_and(|t| t.elapsed() >= config.close_timeout);
-                    close = (self.closing_until.is_none() && (seen || overdue))
-                        .then(|| CloseFrame { code, reason: why.into() });
-                }
-                let senders =
-                    if self.batch.is_empty() { Waiters::None } else { std::mem::take(&mut st.senders) };
-                (close, senders)
-            };
-            if !matches!(senders, Waiters::None) {
-                // Room in the queue. The handler, if it waited, is polled again right away.
-                progress = true;
-                senders.wake(Some(s.cx.waker()));
-            }
-            if !self.batch.is_empty() {
-                for m in self.batch.drain(..) {
+                // Encode everything queued into tungstenite's write buffer (a copy; a system
+                // call only past its 8 KiB), then flush once, after the lock.
+                let wrote = !st.outbound.is_empty();
+                let st = &mut *st;
+                for m in st.outbound.drain(..) {
                     match ws.write(&mut s, m) {
                         Ok(()) => {}
                         Err(e) if would_block(&e) => {} // buffered: the flush goes on later
                         Err(_) => return Step::Done,
                     }
                 }
-                if self.batch.capacity() > 64 {
-                    self.batch = VecDeque::new(); // a burst is over: do not keep its buffer for hours
+                st.out_bytes = 0;
+                if st.outbound.capacity() > 64 {
+                    st.outbound = VecDeque::new(); // a burst is over: do not keep its buffer for hours
                 }
+                // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
+                // so the loop never touches a lock shared with other sockets.
+                self.shutting_down |= st.stopping;
+                let mut close = if self.closing_until.is_none() { st.close.take().map(|c| *c) } else { None };
+                if let Some((code, why)) = st.failure {
+                    // Once the handler has seen the failure (or finished, or is too slow to
+                    // drain what came before it), close with the failure's code.
+                    let seen = st.end.is_some() || close.is_some();
+                    let overdue = st.failed_at.is_some_and(|t| t.elapsed() >= config.close_timeout);
+                    close = (self.closing_until.is_none() && (seen || overdue))
+                        .then(|| CloseFrame { code, reason: why.into() });
+                }
+                let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
+                (close, senders, wrote, st.failed_at.is_some())
+            };
+            if !matches!(senders, Waiters::None) {
+                // Room in the queue. The handler, if it waited, is polled again right away.
+                progress = true;
+                senders.wake(Some(s.cx.waker()));
+            }
+            if wrote {
                 match ws.flush(&mut s) {
                     Ok(()) => {}
                     Err(e) if would_block(&e) => self.flushing = true,
@@ -849,9 +849,9 @@ impl Socket {
                     .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
             });
             if let Some(frame) = close {
-                let how = match self.failed_at {
-                    Some(_) => Ended::Failed(frame.code.into(), "protocol error"),
-                    None => Ended::Closed,
+                let how = match failed {
+                    true => Ended::Failed(frame.code.into(), "protocol error"),
+                    false => Ended::Closed,
                 };
                 io.end(how, Some(s.cx.waker()));
                 progress = true;
@@ -887,15 +887,15 @@ impl Socket {
                 Err(e) => match close_for(&e) {
                     Some((code, why)) if self.closing_until.is_none() => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
+                        let now = Instant::now();
                         let receivers = {
                             let mut st = io.lock();
                             st.failure = Some((code, why));
+                            st.failed_at = Some(now);
                             std::mem::take(&mut st.receivers)
                         };
                         receivers.wake(Some(s.cx.waker()));
                         progress = true;
-                        let now = Instant::now();
-                        self.failed_at = Some(now);
                         timer.as_mut().reset(now + config.close_timeout);
                         break;
                     }

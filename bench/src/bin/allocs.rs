@@ -115,10 +115,12 @@ fn by_size() -> Vec<isize> {
 async fn idle(addr: SocketAddr, n: usize, hist: bool) -> f64 {
     let open = || async move {
         let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(256).write_buffer_size(0);
-        let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/echo"), s, Some(config))
-            .await
-            .expect("handshake");
+        let config =
+            tungstenite::protocol::WebSocketConfig::default().read_buffer_size(256).write_buffer_size(0);
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(format!("ws://{addr}/echo"), s, Some(config))
+                .await
+                .expect("handshake");
         ws
     };
     drop(open().await);

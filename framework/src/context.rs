@@ -638,6 +638,11 @@ impl Context {
         Ok(())
     }
 
+    /// Whether the route has before-middleware.
+    pub(crate) fn has_before(&self) -> bool {
+        self.inner.endpoint.as_ref().is_some_and(|e| !e.before.is_empty())
+    }
+
     /// Whether the route has after-middleware.
     pub(crate) fn has_after(&self) -> bool {
         self.inner.endpoint.as_ref().is_some_and(|e| !e.after.is_empty())

@@ -31,8 +31,17 @@ where
     F: Future<Output = Result<T>> + ?Sized,
     D: FnOnce() -> String,
 {
+    poll_caught(fut, cx, describe).map(|outcome| outcome.and_then(|r| r))
+}
+
+/// Polls `fut` once, whatever it returns; a panic inside it becomes a logged 500 [`Error`].
+pub(crate) fn poll_caught<T, F, D>(fut: Pin<&mut F>, cx: &mut Context<'_>, describe: D) -> Poll<Result<T>>
+where
+    F: Future<Output = T> + ?Sized,
+    D: FnOnce() -> String,
+{
     match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-        Ok(poll) => poll,
+        Ok(poll) => poll.map(Ok),
         Err(payload) => {
             let what = describe();
             let msg = panic_message(&*payload);

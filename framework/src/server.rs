@@ -277,56 +277,56 @@ fn route(
     let packed = (def.kind != RouteKind::Http).then(|| detach(&mut head, def.kind == RouteKind::Ws));
     let ctx = Context::new(head, packed, Some(body), params, peer, shared, Some(endpoint));
 
-    let work = {
-        let ctx = ctx.clone();
-        async move {
-            crate::middleware::run_before(&ctx).await?;
-            match (def.handler, def.kind) {
-                (Handler::Http(h), _) => Ok(h(ctx).await),
-                (Handler::Stream(_), RouteKind::Ws) => {
-                    let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
-                    let key = accept_key.expect("checked above");
-                    Ok(crate::ws::accept(&ctx, &config, key))
-                }
-                (Handler::Stream(_), _) => crate::sse::response(&ctx, &ctx.inner.app.config.sse),
-            }
-        }
-    };
-    let work =
-        crate::panic::catch(work, move || format!("handler `{}` ({}:{})", def.name, def.file, def.line));
-    Ok(handle(ctx, Box::pin(work), def, on_upgrade))
+    Ok(handle(ctx, def, on_upgrade, accept_key))
 }
 
-/// Runs middleware and handler (`work`), then the after-middleware; starts the socket or
-/// stream that the response opened.
-async fn handle<W>(
+/// Runs the before-middleware and the handler, then the after-middleware; starts the socket
+/// or stream that the response opened.
+async fn handle(
     ctx: Context,
-    mut work: std::pin::Pin<Box<W>>,
     def: &'static RouteDef,
     on_upgrade: Option<OnUpgrade>,
-) -> Response
-where
-    W: Future<Output = crate::Result<Response>> + Send + 'static,
-{
+    accept_key: Option<HeaderValue>,
+) -> Response {
     // Whatever happens to this future, a head that comes later is not waited for.
     let ctx = AbandonHead(ctx);
     let ctx = &ctx.0;
-    let outcome = std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
-        Poll::Ready(outcome) => Poll::Ready(Ok(outcome)),
-        Poll::Pending => ctx.poll_head(cx).map(Err),
-    })
-    .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(res) => {
-            // The handler streams: its head is committed; it goes on in its own task.
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let outcome = work.await;
-                finish_stream(&ctx, outcome).await;
-            });
-            return res;
+    let describe = || format!("handler `{}` ({}:{})", def.name, def.file, def.line);
+    let mut outcome = Ok(());
+    if ctx.has_before() {
+        outcome = crate::panic::catch(crate::middleware::run_before(ctx), describe).await;
+    }
+    let outcome = match (outcome, def.handler, def.kind) {
+        (Err(e), _, _) => Err(e),
+        (Ok(()), Handler::Http(h), _) => {
+            // The handler's own box is polled here, and moved to a task of its own if it
+            // streams: no second box around it.
+            let mut handler = h(ctx.clone());
+            let polled =
+                std::future::poll_fn(|cx| match crate::panic::poll_caught(handler.as_mut(), cx, describe) {
+                    Poll::Ready(outcome) => Poll::Ready(Ok(outcome)),
+                    Poll::Pending => ctx.poll_head(cx).map(Err),
+                })
+                .await;
+            match polled {
+                Ok(outcome) => outcome,
+                Err(res) => {
+                    // The handler streams: its head is committed; it goes on in its own task.
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let outcome = crate::panic::catch(handler.map(Ok), describe).await;
+                        finish_stream(&ctx, outcome).await;
+                    });
+                    return res;
+                }
+            }
         }
+        (Ok(()), Handler::Stream(_), RouteKind::Ws) => {
+            let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
+            let key = accept_key.expect("checked before the Context was made");
+            Ok(crate::ws::accept(ctx, &config, key))
+        }
+        (Ok(()), Handler::Stream(_), _) => crate::sse::response(ctx, &ctx.inner.app.config.sse),
     };
     if let Some(res) = ctx.take_head() {
         // Streamed and finished before we looked.

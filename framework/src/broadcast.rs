@@ -237,8 +237,9 @@ impl Subscription {
         let mut closed = std::pin::pin!(closed);
         loop {
             tokio::select! {
+                // Deliveries first: under load `closed` need not be looked at on every message
+                // (a send to a socket that has ended fails anyway).
                 biased;
-                () = &mut closed => return Ok(()),
                 sent = ctx.send_batch(&mut pending), if !pending.is_empty() => {
                     if sent.is_err() {
                         return Ok(());
@@ -256,6 +257,7 @@ impl Subscription {
                         self.lost(1)?;
                     }
                 }
+                () = &mut closed => return Ok(()),
             }
         }
     }

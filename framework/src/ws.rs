@@ -557,16 +557,19 @@ impl WsIo {
     }
 
     /// A message from the peer for `recv`.
-    fn push(&self, m: Message, running: &Waker) {
+    /// Returns whether the handler takes more (so that the reader need not lock again to ask).
+    fn push(&self, m: Message, running: &Waker) -> bool {
         let mut st = self.lock();
         if st.end.is_some() {
-            return; // closing: late messages are dropped
+            return true; // closing: late messages are dropped
         }
         st.in_bytes += m.len();
         st.inbound.push_back(m);
+        let more = st.wants_read(&self.config);
         let receivers = std::mem::take(&mut st.receivers);
         drop(st);
         receivers.wake(Some(running));
+        more
     }
 }
 
@@ -791,6 +794,9 @@ impl Socket {
         let mut s = Blocking { io: stream, cx, leftover };
         let mut progress = false;
 
+        // Whether the handler takes more, if already known under a lock taken anyway.
+        let mut wants_read = None;
+
         // 1. Write: finish the last write first, then everything queued, in one flush.
         if self.flushing {
             match ws.flush(&mut s) {
@@ -800,7 +806,7 @@ impl Socket {
             }
         }
         if !self.flushing {
-            let (close, senders, wrote, failed) = {
+            let (close, senders, wrote, failed, can_read) = {
                 let mut st = io.lock();
                 // Encode everything queued into tungstenite's write buffer (a copy; a system
                 // call only past its 8 KiB), then flush once, after the lock.
@@ -830,8 +836,9 @@ impl Socket {
                         .then(|| CloseFrame { code, reason: why.into() });
                 }
                 let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
-                (close, senders, wrote, st.failed_at.is_some())
+                (close, senders, wrote, st.failed_at.is_some(), st.wants_read(config))
             };
+            wants_read = Some(can_read);
             if !matches!(senders, Waiters::None) {
                 // Room in the queue. The handler, if it waited, is polled again right away.
                 progress = true;
@@ -868,19 +875,20 @@ impl Socket {
 
         // 2. Read what the peer sent, while the handler keeps up.
         self.read_paused = false;
+        let mut wants_read = wants_read.unwrap_or_else(|| io.lock().wants_read(config));
         loop {
-            if self.closing_until.is_none() && !io.lock().wants_read(config) {
+            if self.closing_until.is_none() && !wants_read {
                 self.read_paused = true;
                 break;
             }
             match ws.read(&mut s) {
                 Ok(m) => {
                     self.last_seen = Instant::now();
-                    match m {
+                    wants_read = match m {
                         tungstenite::Message::Text(t) => io.push(Message::from_ws_text(t), s.cx.waker()),
                         tungstenite::Message::Binary(b) => io.push(Message::binary(b), s.cx.waker()),
                         _ => continue, // ping (answered by tungstenite), pong, close (answered too)
-                    }
+                    };
                     progress = true;
                 }
                 Err(e) if would_block(&e) => break,

@@ -23,7 +23,11 @@ pub struct Config {
     pub max_body: usize,
     /// Most request headers accepted (HTTP/1.1: 431 above). Default 100.
     pub max_headers: usize,
-    /// Time a client has to send the whole request head (HTTP/1.1). Default 30 s.
+    /// Time a connection may go without starting a request while none is in progress: a
+    /// client that sends its request head too slowly (slowloris), or leaves a keep-alive
+    /// connection idle, is disconnected. Watched per connection (one timer each, not one per
+    /// request), so a connection goes between one and two of these after its last request.
+    /// Default 30 s.
     pub header_read_timeout: Duration,
     /// Most simultaneous connections; further clients wait in the listen backlog. Default 25,000.
     pub max_connections: usize,
@@ -149,7 +153,8 @@ impl App {
         self
     }
 
-    /// Time a client has to send the request head.
+    /// Time a connection may go without starting a request while none is in progress (see
+    /// [`Config::header_read_timeout`]).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.config.header_read_timeout = timeout;
         self

@@ -1,0 +1,75 @@
+//! The header read timeout, kept per connection: a client that never finishes its request
+//! head, or leaves a keep-alive connection idle, is disconnected; a slow handler or a long
+//! streamed response is not.
+
+use std::time::{Duration, Instant};
+
+use fratello::prelude::*;
+use fratello::test::TestClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+#[get("/slow")]
+async fn slow(_ctx: Context) -> &'static str {
+    tokio::time::sleep(TIMEOUT * 3).await;
+    "done"
+}
+
+#[get("/drip")]
+async fn drip(ctx: Context) -> Result<()> {
+    for i in 0..8 {
+        ctx.send(format!("{i}")).await?;
+        tokio::time::sleep(TIMEOUT / 2).await;
+    }
+    Ok(())
+}
+
+async fn client() -> TestClient {
+    TestClient::start(App::only(module_path!()).header_read_timeout(TIMEOUT)).await
+}
+
+/// Reads until the server closes; the time it took.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Duration {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the server kept the connection open for 10 s"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    let c = client().await;
+    let mut stream = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    // The start of a head, then nothing (what a slowloris client does).
+    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let took = until_closed(&mut stream).await;
+    assert!(took >= TIMEOUT / 2, "closed after {took:?}, before the timeout");
+    // Other clients are served all along.
+    assert_eq!(c.get("/drip").send().await.text(), "01234567");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let c = client().await;
+    let mut stream = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    stream.write_all(b"GET /drip HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    // The response (chunked) arrives, then the connection idles until the server closes it.
+    until_closed(&mut stream).await;
+}
+
+#[tokio::test]
+async fn slow_handlers_and_long_responses_are_not_cut_off() {
+    let c = client().await;
+    let slow = c.get("/slow").send();
+    let drip = c.get("/drip").send();
+    let (slow, drip) = tokio::join!(slow, drip);
+    assert_eq!(slow.status(), http::StatusCode::OK);
+    assert_eq!(slow.text(), "done");
+    assert_eq!(drip.text(), "01234567");
+}

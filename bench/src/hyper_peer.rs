@@ -42,7 +42,9 @@ fn full(ct: &'static str, body: impl Into<Bytes>) -> Response<Body> {
 }
 
 fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(8 * 1024)
+    // Investigation knob: HYPER_WS_READ_BUF=N sets tungstenite's read buffer (default 1 KiB).
+    let read = std::env::var("HYPER_WS_READ_BUF").ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
+    WebSocketConfig::default().read_buffer_size(read).write_buffer_size(8 * 1024)
 }
 
 /// Answers one request.

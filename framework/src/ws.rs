@@ -35,13 +35,14 @@
 //! down or the peer stays silent past the idle timeout.
 //!
 //! **Memory.** An idle socket holds one task (its handler's future, tungstenite's state, the
-//! timer), its Context (the upgrade request's head, copied out of hyper's read buffer, without
-//! the headers only the handshake reads: `Connection`, `Upgrade`, `Sec-WebSocket-Key`,
+//! timer), its Context (the upgrade request's head, copied out of hyper's read buffer, its
+//! headers packed into one allocation, without those only the handshake reads: `Connection`,
+//! `Upgrade`, `Sec-WebSocket-Key`,
 //! `Sec-WebSocket-Version`, `Sec-WebSocket-Extensions`; middleware does not see them either)
 //! and tungstenite's small parse buffer ([`WsConfig::read_buffer_size`], 256 bytes). The
 //! socket is read through one 16 KiB buffer per worker thread, so a small per-socket buffer
 //! costs no extra system calls: what tungstenite has not taken yet waits in an allocation that
-//! exists only until it is taken. About 2.5 KiB per idle socket in all; see BENCHMARKS.md.
+//! exists only until it is taken. About 2.4 KiB per idle socket in all; see BENCHMARKS.md.
 
 use std::collections::VecDeque;
 use std::future::Future;

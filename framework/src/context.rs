@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::Either;
+use futures_util::FutureExt;
 use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
@@ -20,9 +21,6 @@ use crate::message::{Message, Out, Outbound};
 use crate::response::{Body, Response};
 use crate::routing::{Endpoint, RouteKind};
 use crate::{Error, Result};
-
-/// A boxed future borrowing the Context.
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The request, its attributes, the app's state and the way to answer, whatever the protocol.
 ///
@@ -161,7 +159,7 @@ impl std::ops::Deref for PartsMut<'_> {
 
 impl std::ops::DerefMut for PartsMut<'_> {
     fn deref_mut(&mut self) -> &mut ResponseParts {
-        self.0.get_or_insert_with(Default::default)
+        self.0.as_deref_mut().expect("created by `Context::response`")
     }
 }
 
@@ -436,8 +434,8 @@ impl Context {
             // every socket handler's future, which lives as long as the socket. The others
             // are boxed so that they do not enlarge it.
             Io::Ws(io) => Either::Left(io.send(item)),
-            Io::Http(io) => Either::Right(Box::pin(io.send(self, item)) as BoxFuture<'_, _>),
-            Io::Sse(io) => Either::Right(Box::pin(io.send(item)) as BoxFuture<'_, _>),
+            Io::Http(io) => Either::Right(io.send(self, item).boxed()),
+            Io::Sse(io) => Either::Right(io.send(item).boxed()),
         }
     }
 
@@ -461,8 +459,8 @@ impl Context {
     pub fn recv(&self) -> impl Future<Output = Result<Option<Message>>> + Send + '_ {
         match &self.inner.io {
             Io::Ws(io) => Either::Left(io.recv()),
-            Io::Http(io) => Either::Right(Box::pin(io.recv()) as BoxFuture<'_, _>),
-            Io::Sse(_) => Either::Right(Box::pin(std::future::ready(Ok(None))) as BoxFuture<'_, _>),
+            Io::Http(io) => Either::Right(io.recv().boxed()),
+            Io::Sse(_) => Either::Right(std::future::ready(Ok(None)).boxed()),
         }
     }
 
@@ -675,17 +673,20 @@ impl Context {
     pub fn closed(&self) -> impl Future<Output = ()> + Send + '_ {
         match &self.inner.io {
             Io::Ws(io) => Either::Left(io.closed()),
-            Io::Http(io) => Either::Right(Box::pin(async move {
-                let tx = match &*io.stream.lock().await {
-                    Stream::Open(tx) => Some(tx.clone()),
-                    Stream::Idle(_) => None,
-                };
-                match tx {
-                    Some(tx) => tx.closed().await,
-                    None => std::future::pending().await,
+            Io::Http(io) => Either::Right(
+                async move {
+                    let tx = match &*io.stream.lock().await {
+                        Stream::Open(tx) => Some(tx.clone()),
+                        Stream::Idle(_) => None,
+                    };
+                    match tx {
+                        Some(tx) => tx.closed().await,
+                        None => std::future::pending().await,
+                    }
                 }
-            }) as BoxFuture<'_, ()>),
-            Io::Sse(io) => Either::Right(Box::pin(io.closed()) as BoxFuture<'_, ()>),
+                .boxed(),
+            ),
+            Io::Sse(io) => Either::Right(io.closed().boxed()),
         }
     }
 

@@ -260,20 +260,21 @@ fn dispatch(
     // Kept (a reference count, not a copy) and parsed only if the answer is an error.
     let accept = head.headers.get(header::ACCEPT).cloned();
     let is_head = head.method == Method::HEAD;
-    if span.is_disabled() {
-        // Nobody records spans: no span to enter on every poll, no clock to read.
-        let answer = match route(shared, head, body, peer) {
-            Ok(run) => Either::Left(run),
-            Err(res) => Either::Right(std::future::ready(res)),
-        };
-        return Either::Left(answer.map(move |res| finish(res, accept.as_ref(), is_head, None)));
-    }
-    let start = Instant::now();
-    let answer = match span.in_scope(|| route(shared, head, body, peer)) {
+    // When nobody records spans: no span entered on every poll, no clock read.
+    let start = (!span.is_disabled()).then(Instant::now);
+    let routed = match start {
+        None => route(shared, head, body, peer),
+        Some(_) => span.in_scope(|| route(shared, head, body, peer)),
+    };
+    let answer = match routed {
         Ok(run) => Either::Left(run),
         Err(res) => Either::Right(std::future::ready(res)),
-    };
-    Either::Right(answer.map(move |res| finish(res, accept.as_ref(), is_head, Some(start))).instrument(span))
+    }
+    .map(move |res| finish(res, accept.as_ref(), is_head, start));
+    match start {
+        None => Either::Left(answer),
+        Some(_) => Either::Right(answer.instrument(span)),
+    }
 }
 
 /// Renders an error as the client prefers, applies HEAD, and logs the response.

@@ -388,10 +388,18 @@ impl Waiters {
     }
 }
 
-fn wake(task: Option<Waker>) {
+/// Wakes the socket's task if it is parked (it was handed work), after the lock is released.
+fn hand_over(mut st: MutexGuard<'_, WsState>) {
+    let task = st.task.take();
+    drop(st);
     if let Some(task) = task {
         task.wake();
     }
+}
+
+/// What `recv` reports once the peer broke a rule.
+fn closed_with(code: u16, why: &str) -> Error {
+    Error::bad_request(format!("the WebSocket was closed with {code}: {why}"))
 }
 
 impl WsState {
@@ -412,9 +420,7 @@ impl WsIo {
     fn stop(&self) {
         let mut st = self.lock();
         st.stopping = true;
-        let task = st.task.take();
-        drop(st);
-        wake(task);
+        hand_over(st);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
@@ -422,23 +428,30 @@ impl WsIo {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `msg` (taking it out of the slot) once the queue has room.
-    fn poll_send(
+    /// Queues what `next` gives while the queue has room (at least one message: when there is
+    /// no room, waits for it), under one lock and with one wake-up of the socket's task. Done
+    /// once something was queued or `next` has nothing more.
+    fn poll_queue(
         &self,
         cx: &mut std::task::Context<'_>,
-        msg: &mut Option<tungstenite::Message>,
+        mut next: impl FnMut() -> Option<tungstenite::Message>,
     ) -> Poll<Result<()>> {
         let mut st = self.lock();
         if st.end.is_some() || st.close.is_some() {
             return Poll::Ready(Err(crate::context::peer_gone()));
         }
-        if st.out_bytes < self.config.max_send_queue || st.outbound.is_empty() {
-            let msg = msg.take().expect("a send is polled until it completes, not after");
+        let (mut queued, mut exhausted) = (false, false);
+        while st.out_bytes < self.config.max_send_queue || st.outbound.is_empty() {
+            let Some(msg) = next() else {
+                exhausted = true;
+                break;
+            };
             st.out_bytes += msg.len();
             st.outbound.push_back(msg);
-            let task = st.task.take();
-            drop(st);
-            wake(task);
+            queued = true;
+        }
+        if queued || exhausted {
+            hand_over(st);
             return Poll::Ready(Ok(()));
         }
         st.senders.register(cx.waker());
@@ -450,38 +463,19 @@ impl WsIo {
     pub(crate) fn send(&self, item: Outbound) -> impl Future<Output = Result<()>> + Send + '_ {
         let mut msg = to_ws(item).map(Some);
         std::future::poll_fn(move |cx| match &mut msg {
-            Ok(slot) => self.poll_send(cx, slot),
+            Ok(slot) => self.poll_queue(cx, || slot.take()),
             Err(e) => Poll::Ready(Err(std::mem::replace(e, Error::internal(String::new())))),
         })
     }
 
     /// Queues as much of `pending` as the send queue takes (at least one message, waiting
-    /// for room if needed), under one lock and with one wake-up of the socket's task.
+    /// for room if needed); values that cannot be sent on a socket are dropped.
     pub(crate) async fn send_batch(&self, pending: &mut VecDeque<Outbound>) -> Result<()> {
-        std::future::poll_fn(|cx| {
-            let limit = self.config.max_send_queue;
-            let mut st = self.lock();
-            if st.end.is_some() || st.close.is_some() {
-                return Poll::Ready(Err(crate::context::peer_gone()));
-            }
-            let mut queued = false;
-            while st.out_bytes < limit || st.outbound.is_empty() {
-                let Some(item) = pending.pop_front() else { break };
-                let Ok(msg) = to_ws(item) else { continue };
-                st.out_bytes += msg.len();
-                st.outbound.push_back(msg);
-                queued = true;
-            }
-            if queued || pending.is_empty() {
-                let task = st.task.take();
-                drop(st);
-                wake(task);
-                return Poll::Ready(Ok(()));
-            }
-            st.senders.register(cx.waker());
-            Poll::Pending
-        })
-        .await
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut next = || std::iter::from_fn(|| pending.pop_front()).find_map(|item| to_ws(item).ok());
+        std::future::poll_fn(|cx| self.poll_queue(cx, &mut next)).await
     }
 
     fn poll_recv(&self, cx: &mut std::task::Context<'_>) -> Poll<Result<Option<Message>>> {
@@ -490,26 +484,19 @@ impl WsIo {
         if let Some(m) = st.inbound.pop_front() {
             st.in_bytes -= m.len();
             // Reading paused while the queue was full: there is room again.
-            let task = if paused { st.task.take() } else { None };
-            drop(st);
-            wake(task);
+            if paused {
+                hand_over(st);
+            }
             return Poll::Ready(Ok(Some(m)));
         }
         if let (None, Some((code, why))) = (&st.end, st.failure) {
             st.end = Some(Ended::Failed(code.into(), why));
-            let task = st.task.take();
-            drop(st);
-            wake(task);
-            return Poll::Ready(Err(Error::bad_request(format!(
-                "the WebSocket was closed with {}: {why}",
-                u16::from(code)
-            ))));
+            hand_over(st);
+            return Poll::Ready(Err(closed_with(code.into(), why)));
         }
         match &st.end {
             Some(Ended::Closed) => Poll::Ready(Ok(None)),
-            Some(Ended::Failed(code, why)) => {
-                Poll::Ready(Err(Error::bad_request(format!("the WebSocket was closed with {code}: {why}"))))
-            }
+            Some(Ended::Failed(code, why)) => Poll::Ready(Err(closed_with(*code, why))),
             None => {
                 st.receivers.register(cx.waker());
                 Poll::Pending
@@ -538,9 +525,7 @@ impl WsIo {
         if st.close.is_none() {
             st.close = Some(Box::new(frame));
         }
-        let task = st.task.take();
-        drop(st);
-        wake(task);
+        hand_over(st);
     }
 
     /// The socket is over: `recv` ends, `send` fails. Wakes whoever waits, except `running`.
@@ -730,10 +715,8 @@ impl Socket {
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
             if let Some(handler) = self.handler.as_mut() {
-                let name = route_name(&self.ctx);
-                if let Poll::Ready(outcome) =
-                    crate::panic::poll_catch(handler.as_mut(), cx, || format!("WebSocket handler `{name}`"))
-                {
+                let describe = || format!("WebSocket handler `{}`", route_name(&self.ctx));
+                if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), cx, describe) {
                     self.handler = None;
                     self.handler_finished(outcome);
                 }
@@ -800,11 +783,8 @@ impl Socket {
 
         // 1. Write: finish the last write first, then everything queued, in one flush.
         if self.flushing {
-            match ws.flush(&mut s) {
-                Ok(()) => self.flushing = false,
-                Err(e) if would_block(&e) => {}
-                Err(_) => return Step::Done,
-            }
+            let Ok(still) = blocked(ws.flush(&mut s)) else { return Step::Done };
+            self.flushing = still;
         }
         if !self.flushing {
             let (close, senders, wrote, failed, can_read) = {
@@ -814,10 +794,8 @@ impl Socket {
                 let wrote = !st.outbound.is_empty();
                 let st = &mut *st;
                 for m in st.outbound.drain(..) {
-                    match ws.write(&mut s, m) {
-                        Ok(()) => {}
-                        Err(e) if would_block(&e) => {} // buffered: the flush goes on later
-                        Err(_) => return Step::Done,
+                    if blocked(ws.write(&mut s, m)).is_err() {
+                        return Step::Done; // (when blocked, it is buffered: the flush goes on later)
                     }
                 }
                 st.out_bytes = 0;
@@ -846,11 +824,8 @@ impl Socket {
                 senders.wake(Some(s.cx.waker()));
             }
             if wrote {
-                match ws.flush(&mut s) {
-                    Ok(()) => {}
-                    Err(e) if would_block(&e) => self.flushing = true,
-                    Err(_) => return Step::Done,
-                }
+                let Ok(still) = blocked(ws.flush(&mut s)) else { return Step::Done };
+                self.flushing = still;
             }
             let close = close.or_else(|| {
                 (self.shutting_down && self.closing_until.is_none())
@@ -863,11 +838,8 @@ impl Socket {
                 };
                 io.end(how, Some(s.cx.waker()));
                 progress = true;
-                match ws.close(&mut s, Some(frame)) {
-                    Ok(()) => {}
-                    Err(e) if would_block(&e) => self.flushing = true,
-                    Err(_) => return Step::Done,
-                }
+                let Ok(still) = blocked(ws.close(&mut s, Some(frame))) else { return Step::Done };
+                self.flushing |= still;
                 let until = Instant::now() + config.close_timeout;
                 self.closing_until = Some(until);
                 timer.as_mut().reset(until);
@@ -925,28 +897,18 @@ impl Socket {
                 tracing::debug!("closing an idle WebSocket");
                 io.end(Ended::Closed, Some(s.cx.waker()));
                 let frame = CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() };
-                if let Err(e) = ws.close(&mut s, Some(frame)) {
-                    if !would_block(&e) {
-                        return Step::Done;
-                    }
-                    self.flushing = true;
-                }
+                let Ok(still) = blocked(ws.close(&mut s, Some(frame))) else { return Step::Done };
+                self.flushing |= still;
                 self.closing_until = Some(now + config.close_timeout);
                 timer.as_mut().reset(now + config.close_timeout);
             } else {
                 let ping_due = self.closing_until.is_none()
                     && config.ping_interval.is_some_and(|p| now.duration_since(self.last_seen) >= p);
                 if ping_due {
-                    match ws.write(&mut s, tungstenite::Message::Ping(Default::default())) {
-                        Ok(()) => {}
-                        Err(e) if would_block(&e) => {}
-                        Err(_) => return Step::Done,
-                    }
-                    match ws.flush(&mut s) {
-                        Ok(()) => {}
-                        Err(e) if would_block(&e) => self.flushing = true,
-                        Err(_) => return Step::Done,
-                    }
+                    let ping = tungstenite::Message::Ping(Default::default());
+                    let Ok(_) = blocked(ws.write(&mut s, ping)) else { return Step::Done };
+                    let Ok(still) = blocked(ws.flush(&mut s)) else { return Step::Done };
+                    self.flushing |= still;
                 }
                 let next = self.closing_until.unwrap_or(now + tick(config));
                 timer.as_mut().reset(next);
@@ -965,6 +927,16 @@ impl Socket {
 
 fn would_block(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// An operation on the socket: `Ok(true)` when it waits for the socket (what it wrote stays in
+/// tungstenite's buffer), `Err` when the connection failed.
+fn blocked(r: tungstenite::Result<()>) -> std::result::Result<bool, tungstenite::Error> {
+    match r {
+        Ok(()) => Ok(false),
+        Err(e) if would_block(&e) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 // --------------------------------------------------------------------------- reading and writing

@@ -25,6 +25,14 @@ async fn member(ctx: Context) -> Result<()> {
     }
 }
 
+/// The README's other shape: the room forwarded by a task of its own.
+#[ws("/spawned/{room}")]
+async fn spawned_member(ctx: Context) -> Result<()> {
+    tokio::spawn(ctx.hub().subscribe(ctx.param("room").unwrap_or_default()).forward(ctx.clone()));
+    while ctx.recv().await?.is_some() {}
+    Ok(())
+}
+
 #[sse("/rooms/{room}/events")]
 async fn member_sse(ctx: Context) -> Result<()> {
     ctx.hub().subscribe(ctx.param("room").unwrap_or_default()).forward(ctx).await
@@ -188,4 +196,45 @@ async fn sockets_streams_long_polls_and_plain_code_share_a_room() {
     assert_eq!(sse.next_event().await.unwrap().data.as_deref(), Some("to everyone"));
     assert_eq!(code.recv().await.unwrap().as_text(), Some("to everyone"));
     assert_eq!(poll.await.unwrap(), "to everyone");
+}
+
+#[tokio::test]
+async fn a_forward_on_its_own_task_ends_with_its_socket() {
+    let app = App::only(module_path!());
+    let hub = app.hub();
+    let c = TestClient::start(app).await;
+    let mut ws = c.ws("/spawned/own-task").connect().await;
+    wait_for_subscribers(&hub, "own-task", 1).await;
+    assert_eq!(hub.publish("own-task", "hello"), 1);
+    assert_eq!(ws.recv_text().await, "hello");
+    ws.close(1000).await;
+    ws.closed().await;
+    // Nothing is published: the forwarding task must notice the end by itself.
+    wait_for_subscribers(&hub, "own-task", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_pauses_within_the_rooms_capacity_loses_nothing() {
+    const MESSAGES: u64 = 200;
+    let hub = Hub::with_config(HubConfig::default().capacity(256).max_lag(0));
+    // A send queue of one message, and 12.8 MB in all (more than the kernel buffers on
+    // loopback): most of it waits in the room, not in the socket.
+    let app =
+        App::only(module_path!()).with_hub(hub.clone()).ws_config(WsConfig::default().max_send_queue(1));
+    let c = TestClient::start(app).await;
+    let mut ws = c.ws("/rooms/paused").connect().await;
+    wait_for_subscribers(&hub, "paused", 1).await;
+    for n in 0..MESSAGES {
+        let mut msg = vec![0u8; 64 * 1024];
+        msg[..8].copy_from_slice(&n.to_le_bytes());
+        assert_eq!(hub.publish("paused", Bytes::from(msg)), 1);
+    }
+    // Only now does the client read: every message, in order (max_lag 0: one loss would
+    // have dropped it).
+    for n in 0..MESSAGES {
+        let m =
+            tokio::time::timeout(Duration::from_secs(30), ws.recv()).await.expect("in time").expect("open");
+        assert_eq!(u64::from_le_bytes(m.as_bytes()[..8].try_into().unwrap()), n);
+    }
+    assert_eq!(hub.subscribers("paused"), 1);
 }

@@ -229,9 +229,14 @@ impl Subscription {
     ///
     /// While the client's own queue is full (it reads more slowly than the room talks), up to
     /// the hub's `capacity` messages wait here; beyond that the oldest are lost for this client
-    /// and counted in [`lagged`](Self::lagged).
+    /// and counted in [`lagged`](Self::lagged). To a WebSocket, while its queue has room,
+    /// messages go from the room straight into that queue, as many at once as it takes (one
+    /// write for a burst).
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
         let capacity = self.hub.inner.config.capacity;
+        if let Some(io) = ctx.ws_io() {
+            return io.forward(&mut self, capacity).await;
+        }
         let mut pending: VecDeque<Outbound> = VecDeque::new();
         let closed = ctx.closed();
         let mut closed = std::pin::pin!(closed);
@@ -240,7 +245,7 @@ impl Subscription {
                 // Deliveries first: under load `closed` need not be looked at on every message
                 // (a send to a socket that has ended fails anyway).
                 biased;
-                sent = ctx.send_batch(&mut pending), if !pending.is_empty() => {
+                sent = send_front(&ctx, &mut pending), if !pending.is_empty() => {
                     if sent.is_err() {
                         return Ok(());
                     }
@@ -263,7 +268,7 @@ impl Subscription {
     }
 
     /// The next message if one is already there.
-    fn try_recv(&mut self) -> Result<Option<Outbound>> {
+    pub(crate) fn try_recv(&mut self) -> Result<Option<Outbound>> {
         loop {
             let Some(rx) = self.rx.as_mut() else { return Err(too_slow()) };
             match rx.try_recv() {
@@ -275,7 +280,7 @@ impl Subscription {
     }
 
     /// Counts `n` lost messages; past the hub's `max_lag` the receiver is dropped.
-    fn lost(&mut self, n: u64) -> Result<()> {
+    pub(crate) fn lost(&mut self, n: u64) -> Result<()> {
         self.lagged += n;
         if self.lagged > self.hub.inner.config.max_lag {
             tracing::debug!(room = %self.room, lost = self.lagged, "dropping a receiver that does not keep up");
@@ -299,6 +304,15 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.leave();
     }
+}
+
+/// Sends the front of `pending`, which leaves it only once sent (so this is cancel-safe).
+async fn send_front(ctx: &Context, pending: &mut VecDeque<Outbound>) -> Result<()> {
+    if let Some(front) = pending.front() {
+        ctx.send(front.clone()).await?;
+        pending.pop_front();
+    }
+    Ok(())
 }
 
 fn too_slow() -> Error {

@@ -439,20 +439,6 @@ impl Context {
         }
     }
 
-    /// Sends the front of `pending` (as much of it as the peer's queue takes at once, for a
-    /// WebSocket), removing what was sent. Cancel-safe: what was not sent stays in `pending`.
-    pub(crate) async fn send_batch(&self, pending: &mut std::collections::VecDeque<Outbound>) -> Result<()> {
-        match &self.inner.io {
-            Io::Ws(io) => io.send_batch(pending).await,
-            _ => {
-                let Some(front) = pending.front() else { return Ok(()) };
-                self.send(front.clone()).await?;
-                pending.pop_front();
-                Ok(())
-            }
-        }
-    }
-
     /// Receives from the peer: for HTTP the next chunk of the request body (read with
     /// backpressure: nothing more is read from the socket until you ask), for a WebSocket the
     /// next text or binary message. `None` at the end.

@@ -428,17 +428,18 @@ impl WsIo {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues what `next` gives while the queue has room (at least one message: when there is
-    /// no room, waits for it), under one lock and with one wake-up of the socket's task. Done
-    /// once something was queued or `next` has nothing more.
-    fn poll_queue(
+    /// Queues what `next` gives while the queue has room (at least one message), under one
+    /// lock and with one wake-up of the socket's task. `Some` once something was queued or
+    /// `next` has nothing more (an error once the socket is over); `None` when there is no
+    /// room, after registering `waiting` (if given) for the moment there is.
+    fn try_queue(
         &self,
-        cx: &mut std::task::Context<'_>,
+        waiting: Option<&Waker>,
         mut next: impl FnMut() -> Option<tungstenite::Message>,
-    ) -> Poll<Result<()>> {
+    ) -> Option<Result<()>> {
         let mut st = self.lock();
         if st.end.is_some() || st.close.is_some() {
-            return Poll::Ready(Err(crate::context::peer_gone()));
+            return Some(Err(crate::context::peer_gone()));
         }
         let (mut queued, mut exhausted) = (false, false);
         while st.out_bytes < self.config.max_send_queue || st.outbound.is_empty() {
@@ -452,10 +453,24 @@ impl WsIo {
         }
         if queued || exhausted {
             hand_over(st);
-            return Poll::Ready(Ok(()));
+            return Some(Ok(()));
         }
-        st.senders.register(cx.waker());
-        Poll::Pending
+        if let Some(w) = waiting {
+            st.senders.register(w);
+        }
+        None
+    }
+
+    /// [`try_queue`](Self::try_queue), waiting for room.
+    fn poll_queue(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        next: impl FnMut() -> Option<tungstenite::Message>,
+    ) -> Poll<Result<()>> {
+        match self.try_queue(Some(cx.waker()), next) {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
     }
 
     /// Queues one message. The future holds only the message (no waiter node, no copy of the
@@ -468,14 +483,76 @@ impl WsIo {
         })
     }
 
-    /// Queues as much of `pending` as the send queue takes (at least one message, waiting
-    /// for room if needed); values that cannot be sent on a socket are dropped.
-    pub(crate) async fn send_batch(&self, pending: &mut VecDeque<Outbound>) -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
+    /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this socket.
+    ///
+    /// While the send queue has room, a room's messages go from the room's ring straight into
+    /// it, as many at once as it takes: nothing is held twice. While it is full (the client
+    /// reads more slowly than the room talks), up to `capacity` messages wait here and the
+    /// room's new messages are still taken, so that losses are counted and a receiver too far
+    /// behind is dropped (`Err`). `Ok` once the socket is over.
+    pub(crate) async fn forward(
+        &self,
+        sub: &mut crate::broadcast::Subscription,
+        capacity: usize,
+    ) -> Result<()> {
+        loop {
+            // A message, then whatever else the ring has, as far as the queue has room.
+            let first = tokio::select! {
+                biased;
+                m = sub.recv() => m?,
+                () = self.closed() => return Ok(()),
+            };
+            let mut first = Some(first);
+            let mut lost = Ok(());
+            let queued = self.try_queue(None, || {
+                let mut take = || match first.take() {
+                    Some(m) => Ok(Some(m)),
+                    None => sub.try_recv(),
+                };
+                loop {
+                    match take() {
+                        Ok(Some(m)) => match to_ws(m) {
+                            Ok(m) => break Some(m),
+                            Err(_) => continue, // (a value a socket cannot carry is dropped)
+                        },
+                        Ok(None) => break None,
+                        Err(e) => {
+                            lost = Err(e);
+                            break None;
+                        }
+                    }
+                }
+            });
+            match queued {
+                Some(Ok(())) => {
+                    lost?;
+                    continue;
+                }
+                Some(Err(_)) => return Ok(()), // the socket is over
+                None => {}
+            }
+            // The queue is full: hold what comes until there is room.
+            let mut held: VecDeque<Outbound> = first.into_iter().collect();
+            while !held.is_empty() {
+                let mut next = || std::iter::from_fn(|| held.pop_front()).find_map(|m| to_ws(m).ok());
+                tokio::select! {
+                    biased;
+                    queued = std::future::poll_fn(|cx| self.poll_queue(cx, &mut next)) => {
+                        if queued.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    m = sub.recv() => {
+                        held.push_back(m?);
+                        while held.len() > capacity {
+                            held.pop_front();
+                            sub.lost(1)?;
+                        }
+                    }
+                    () = self.closed() => return Ok(()),
+                }
+            }
         }
-        let mut next = || std::iter::from_fn(|| pending.pop_front()).find_map(|item| to_ws(item).ok());
-        std::future::poll_fn(|cx| self.poll_queue(cx, &mut next)).await
     }
 
     fn poll_recv(&self, cx: &mut std::task::Context<'_>) -> Poll<Result<Option<Message>>> {
@@ -614,10 +691,14 @@ fn route_name(ctx: &Context) -> &'static str {
 }
 
 /// How often the socket's timer looks at it (the shorter of the ping interval and the idle
-/// timeout).
+/// timeout), at least once a minute (it also frees the queue's buffer after a burst).
 fn tick(config: &WsConfig) -> Duration {
-    let far = Duration::from_secs(86_400 * 365);
-    config.ping_interval.unwrap_or(far).min(config.idle_timeout.unwrap_or(far)).max(Duration::from_millis(1))
+    let minute = Duration::from_secs(60);
+    config
+        .ping_interval
+        .unwrap_or(minute)
+        .min(config.idle_timeout.unwrap_or(minute))
+        .clamp(Duration::from_millis(1), minute)
 }
 
 impl Future for Session {
@@ -799,9 +880,6 @@ impl Socket {
                     }
                 }
                 st.out_bytes = 0;
-                if st.outbound.capacity() > 64 {
-                    st.outbound = VecDeque::new(); // a burst is over: do not keep its buffer for hours
-                }
                 // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
                 // so the loop never touches a lock shared with other sockets.
                 self.shutting_down |= st.stopping;
@@ -912,6 +990,12 @@ impl Socket {
                 }
                 let next = self.closing_until.unwrap_or(now + tick(config));
                 timer.as_mut().reset(next);
+                // A burst is long over: its queue's buffer is not kept for hours. (Not after
+                // each write: a socket that is sent bursts would grow it again every time.)
+                let mut st = io.lock();
+                if st.outbound.is_empty() && st.outbound.capacity() > 64 {
+                    st.outbound = VecDeque::new();
+                }
             }
             // The next round polls the timer again (so that it wakes this task when it fires)
             // and looks again at what changed (a failure's close may be overdue now).

@@ -315,6 +315,7 @@ async fn room(a: &Args) {
         return;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    pause_for_profiler().await;
     let pad = "m".repeat(size.saturating_sub(8));
     let t0 = Instant::now();
     for i in 0..m {
@@ -443,6 +444,7 @@ async fn sse(a: &Args) {
         return;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    pause_for_profiler().await;
     let pad = "m".repeat(size.saturating_sub(8));
     let t0 = Instant::now();
     for i in 0..m {
@@ -485,4 +487,13 @@ fn main() {
             _ => die("usage: loadgen idle|echo|room|sse [--addr IP:PORT] [options]; see the source's docs"),
         }
     });
+}
+
+/// Investigation knob: with `LOADGEN_PAUSE_MS=N` set, waits N ms before the measured phase and
+/// says so on stderr, so that a profiler can be attached to the server for that phase only.
+async fn pause_for_profiler() {
+    if let Some(ms) = std::env::var("LOADGEN_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+        eprintln!("loadgen: measured phase starts in {ms} ms");
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 }

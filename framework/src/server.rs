@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use futures_util::future::Either;
+use futures_util::future::{BoxFuture, Either};
 use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
@@ -362,92 +362,176 @@ fn route(
     };
 
     let def = endpoint.def;
-    let mut on_upgrade = None;
-    let mut accept_key = None;
+    let mut upgrade = None;
     if def.kind == RouteKind::Ws {
         // The handshake is checked before middleware runs, so middleware sees only real upgrades.
-        accept_key = Some(crate::ws::check(&head, &shared.ws_config(def.path))?);
-        on_upgrade = head.extensions.remove::<OnUpgrade>();
+        let accept_key = crate::ws::check(&head, &shared.ws_config(def.path))?;
+        upgrade = Some(Box::new(Upgrade { on_upgrade: head.extensions.remove::<OnUpgrade>(), accept_key }));
     }
     let packed = (def.kind != RouteKind::Http).then(|| detach(&mut head, def.kind == RouteKind::Ws));
     let ctx = Context::new(head, packed, Some(body), params, peer, shared, Some(endpoint));
 
-    Ok(handle(ctx, def, on_upgrade, accept_key))
+    Ok(Handling::new(ctx, def, upgrade))
+}
+
+/// What a socket's handshake hands over to its session once the response is out.
+struct Upgrade {
+    on_upgrade: Option<OnUpgrade>,
+    accept_key: HeaderValue,
 }
 
 /// Runs the before-middleware and the handler, then the after-middleware; starts the socket
 /// or stream that the response opened.
-async fn handle(
-    ctx: Context,
+///
+/// A hand-written future rather than an `async fn`: hyper stores it for every request and it
+/// is moved several times on the way there, and an `async fn` with these branches took 688
+/// bytes (locals of every branch side by side). Here the common case (no middleware, a plain
+/// HTTP handler) is a few pointers, and each rare stage is a box of its own.
+struct Handling {
+    /// Whatever happens to this future, a head that comes later is not waited for.
+    ctx: AbandonHead,
     def: &'static RouteDef,
-    on_upgrade: Option<OnUpgrade>,
-    accept_key: Option<HeaderValue>,
-) -> Response {
-    // Whatever happens to this future, a head that comes later is not waited for.
-    let ctx = AbandonHead(ctx);
-    let ctx = &ctx.0;
-    let describe = || format!("handler `{}` ({}:{})", def.name, def.file, def.line);
-    let mut outcome = Ok(());
-    if ctx.has_before() {
-        outcome = crate::panic::catch(crate::middleware::run_before(ctx), describe).await;
+    /// The before-middleware, while it runs.
+    before: Option<BoxFuture<'static, crate::Result<()>>>,
+    /// Whether the handler was started (or the handshake answered).
+    started: bool,
+    /// The HTTP handler, while it runs.
+    handler: Option<crate::__private::BoxFuture<Response>>,
+    upgrade: Option<Box<Upgrade>>,
+    /// The rest (after-middleware, the end of a streamed response), when there is any.
+    rest: Option<BoxFuture<'static, Response>>,
+}
+
+impl Handling {
+    fn new(ctx: Context, def: &'static RouteDef, upgrade: Option<Box<Upgrade>>) -> Self {
+        let before = ctx.has_before().then(|| {
+            let ctx = ctx.clone();
+            async move { crate::panic::catch(crate::middleware::run_before(&ctx), || describe(def)).await }
+                .boxed()
+        });
+        Handling { ctx: AbandonHead(ctx), def, before, started: false, handler: None, upgrade, rest: None }
     }
-    let outcome = match (outcome, def.handler, def.kind) {
-        (Err(e), _, _) => Err(e),
-        (Ok(()), Handler::Http(h), _) => {
-            // The handler's own box is polled here, and moved to a task of its own if it
-            // streams: no second box around it.
-            let mut handler = h(ctx.clone());
-            let polled =
-                std::future::poll_fn(|cx| match crate::panic::poll_caught(handler.as_mut(), cx, describe) {
-                    Poll::Ready(outcome) => Poll::Ready(Ok(outcome)),
-                    Poll::Pending => ctx.poll_head(cx).map(Err),
-                })
-                .await;
-            match polled {
-                Ok(outcome) => outcome,
-                Err(res) => {
-                    // The handler streams: its head is committed; it goes on in its own task.
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move {
-                        let outcome = crate::panic::catch(handler.map(Ok), describe).await;
-                        finish_stream(&ctx, outcome).await;
-                    });
-                    return res;
+
+    /// After the before-middleware: starts the HTTP handler, or answers a handshake.
+    fn start(&mut self) -> Option<crate::Result<Response>> {
+        self.started = true;
+        let ctx = &self.ctx.0;
+        match (self.def.handler, self.def.kind) {
+            (Handler::Http(h), _) => {
+                self.handler = Some(h(ctx.clone()));
+                None
+            }
+            (Handler::Stream(_), RouteKind::Ws) => {
+                let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
+                let key =
+                    self.upgrade.as_ref().expect("checked before the Context was made").accept_key.clone();
+                Some(Ok(crate::ws::accept(ctx, &config, key)))
+            }
+            (Handler::Stream(_), _) => Some(crate::sse::response(ctx, &ctx.inner.app.config.sse)),
+        }
+    }
+
+    /// After the handler: the response, or what is still to run before it (`rest`).
+    fn done(&mut self, outcome: crate::Result<Response>) -> Option<Response> {
+        let ctx = self.ctx.0.clone();
+        if let Some(res) = ctx.take_head() {
+            // Streamed and finished before we looked.
+            self.rest = Some(
+                async move {
+                    finish_stream(&ctx, outcome).await;
+                    res
                 }
+                .boxed(),
+            );
+            return None;
+        }
+        let mut res = outcome.unwrap_or_else(IntoResponse::into_response);
+        ctx.apply_response_parts(&mut res);
+        let (def, upgrade) = (self.def, self.upgrade.take());
+        if ctx.has_after() {
+            self.rest = Some(
+                async move {
+                    let res = ctx.run_after(res).await;
+                    open_session(&ctx, def, upgrade, &res);
+                    res
+                }
+                .boxed(),
+            );
+            return None;
+        }
+        open_session(&ctx, def, upgrade, &res);
+        Some(res)
+    }
+}
+
+impl Future for Handling {
+    type Output = Response;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
+        let this = &mut *self;
+        loop {
+            if let Some(rest) = this.rest.as_mut() {
+                return rest.as_mut().poll(cx);
+            }
+            let outcome = if let Some(before) = this.before.as_mut() {
+                let passed = std::task::ready!(before.as_mut().poll(cx));
+                this.before = None;
+                match passed {
+                    Ok(()) => None,
+                    Err(e) => {
+                        this.started = true; // (never)
+                        Some(Err(e))
+                    }
+                }
+            } else if !this.started {
+                this.start()
+            } else if let Some(handler) = this.handler.as_mut() {
+                let def = this.def;
+                match crate::panic::poll_caught(handler.as_mut(), cx, || describe(def)) {
+                    Poll::Ready(outcome) => {
+                        this.handler = None;
+                        Some(outcome)
+                    }
+                    Poll::Pending => {
+                        let ctx = &this.ctx.0;
+                        let res = std::task::ready!(ctx.poll_head(cx));
+                        // The handler streams: its head is committed; it goes on in a task of
+                        // its own (its box moves there: it is not wrapped in a second one).
+                        let (handler, ctx) = (this.handler.take().expect("polled above"), ctx.clone());
+                        tokio::spawn(async move {
+                            let outcome = crate::panic::catch(handler.map(Ok), || describe(def)).await;
+                            finish_stream(&ctx, outcome).await;
+                        });
+                        return Poll::Ready(res);
+                    }
+                }
+            } else {
+                panic!("a request's future was polled after it completed");
+            };
+            if let Some(res) = outcome.and_then(|outcome| this.done(outcome)) {
+                return Poll::Ready(res);
             }
         }
-        (Ok(()), Handler::Stream(_), RouteKind::Ws) => {
-            let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
-            let key = accept_key.expect("checked before the Context was made");
-            Ok(crate::ws::accept(ctx, &config, key))
+    }
+}
+
+/// What a handler's panic is reported as.
+fn describe(def: &RouteDef) -> String {
+    format!("handler `{}` ({}:{})", def.name, def.file, def.line)
+}
+
+/// Starts the socket or stream that the response opened.
+fn open_session(ctx: &Context, def: &'static RouteDef, upgrade: Option<Box<Upgrade>>, res: &Response) {
+    let Handler::Stream(handler) = def.handler else { return };
+    match (def.kind, upgrade.and_then(|u| u.on_upgrade)) {
+        (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            tokio::spawn(crate::ws::session(ctx.clone(), on_upgrade, handler));
         }
-        (Ok(()), Handler::Stream(_), _) => crate::sse::response(ctx, &ctx.inner.app.config.sse),
-    };
-    if let Some(res) = ctx.take_head() {
-        // Streamed and finished before we looked.
-        Box::pin(finish_stream(ctx, outcome)).await;
-        return res;
-    }
-    let mut res = match outcome {
-        Ok(res) => res,
-        Err(e) => e.into_response(),
-    };
-    ctx.apply_response_parts(&mut res);
-    if ctx.has_after() {
-        res = Box::pin(ctx.run_after(res)).await;
-    }
-    if let Handler::Stream(handler) = def.handler {
-        match (def.kind, on_upgrade) {
-            (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                tokio::spawn(crate::ws::session(ctx.clone(), on_upgrade, handler));
-            }
-            (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
-                tokio::spawn(crate::sse::session(ctx.clone(), handler, def.name));
-            }
-            _ => {}
+        (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
+            tokio::spawn(crate::sse::session(ctx.clone(), handler, def.name));
         }
+        _ => {}
     }
-    res
 }
 
 /// Tells the Context, when dropped, that nobody waits for a streamed head any more.

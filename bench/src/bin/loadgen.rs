@@ -240,10 +240,13 @@ async fn echo(a: &Args) {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0)
     };
     println!(
-        "RESULT rate={:.0} p50_us={} p99_us={} count={} errors={errors}",
+        "RESULT rate={:.0} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} count={} errors={errors}",
         all.len() as f64 / secs,
         pct(0.50),
+        pct(0.90),
         pct(0.99),
+        pct(0.999),
+        all.last().copied().unwrap_or(0),
         all.len()
     );
 }

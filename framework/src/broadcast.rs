@@ -267,6 +267,11 @@ impl Subscription {
         }
     }
 
+    /// How many messages are waiting for this receiver (a hint: some may have been lost).
+    pub(crate) fn pending(&self) -> usize {
+        self.rx.as_ref().map_or(0, broadcast::Receiver::len)
+    }
+
     /// The next message if one is already there.
     pub(crate) fn try_recv(&mut self) -> Result<Option<Outbound>> {
         loop {

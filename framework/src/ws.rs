@@ -350,6 +350,9 @@ enum Ended {
 
 const MAX_INBOUND: usize = 16;
 
+/// The most room a send queue reserves at once for a burst it is told about.
+const MAX_RESERVE: usize = 1024;
+
 /// Wakers of the tasks waiting for a change; one is kept without allocating.
 #[derive(Default)]
 enum Waiters {
@@ -432,15 +435,19 @@ impl WsIo {
     /// lock and with one wake-up of the socket's task. `Some` once something was queued or
     /// `next` has nothing more (an error once the socket is over); `None` when there is no
     /// room, after registering `waiting` (if given) for the moment there is.
+    ///
+    /// `expect` is how many messages `next` is likely to give: the queue grows once for them.
     fn try_queue(
         &self,
         waiting: Option<&Waker>,
+        expect: usize,
         mut next: impl FnMut() -> Option<tungstenite::Message>,
     ) -> Option<Result<()>> {
         let mut st = self.lock();
         if st.end.is_some() || st.close.is_some() {
             return Some(Err(crate::context::peer_gone()));
         }
+        st.outbound.reserve(expect.min(MAX_RESERVE));
         let (mut queued, mut exhausted) = (false, false);
         while st.out_bytes < self.config.max_send_queue || st.outbound.is_empty() {
             let Some(msg) = next() else {
@@ -467,7 +474,7 @@ impl WsIo {
         cx: &mut std::task::Context<'_>,
         next: impl FnMut() -> Option<tungstenite::Message>,
     ) -> Poll<Result<()>> {
-        match self.try_queue(Some(cx.waker()), next) {
+        match self.try_queue(Some(cx.waker()), 0, next) {
             Some(r) => Poll::Ready(r),
             None => Poll::Pending,
         }
@@ -504,7 +511,7 @@ impl WsIo {
             };
             let mut first = Some(first);
             let mut lost = Ok(());
-            let queued = self.try_queue(None, || {
+            let queued = self.try_queue(None, 1 + sub.pending(), || {
                 let mut take = || match first.take() {
                     Some(m) => Ok(Some(m)),
                     None => sub.try_recv(),
@@ -691,14 +698,10 @@ fn route_name(ctx: &Context) -> &'static str {
 }
 
 /// How often the socket's timer looks at it (the shorter of the ping interval and the idle
-/// timeout), at least once a minute (it also frees the queue's buffer after a burst).
+/// timeout).
 fn tick(config: &WsConfig) -> Duration {
-    let minute = Duration::from_secs(60);
-    config
-        .ping_interval
-        .unwrap_or(minute)
-        .min(config.idle_timeout.unwrap_or(minute))
-        .clamp(Duration::from_millis(1), minute)
+    let far = Duration::from_secs(86_400 * 365);
+    config.ping_interval.unwrap_or(far).min(config.idle_timeout.unwrap_or(far)).max(Duration::from_millis(1))
 }
 
 impl Future for Session {
@@ -880,6 +883,11 @@ impl Socket {
                     }
                 }
                 st.out_bytes = 0;
+                if st.outbound.capacity() > 64 {
+                    // A burst is over: its buffer is not kept (the next one reserves what it
+                    // needs at once).
+                    st.outbound = VecDeque::new();
+                }
                 // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
                 // so the loop never touches a lock shared with other sockets.
                 self.shutting_down |= st.stopping;
@@ -990,12 +998,6 @@ impl Socket {
                 }
                 let next = self.closing_until.unwrap_or(now + tick(config));
                 timer.as_mut().reset(next);
-                // A burst is long over: its queue's buffer is not kept for hours. (Not after
-                // each write: a socket that is sent bursts would grow it again every time.)
-                let mut st = io.lock();
-                if st.outbound.is_empty() && st.outbound.capacity() > 64 {
-                    st.outbound = VecDeque::new();
-                }
             }
             // The next round polls the timer again (so that it wakes this task when it fires)
             // and looks again at what changed (a failure's close may be overdue now).

@@ -13,6 +13,8 @@
 //! sockets fit than one source address has ephemeral ports. Runs on one thread unless
 //! `--threads N`. The protocols are spoken by real clients: tungstenite for WebSocket (idle
 //! sockets with a 256-byte read buffer), hyper for the SSE streams and the publisher.
+//! With `LOADGEN_PAUSE_MS=N`, `room` waits N ms before its measured phase and says so on
+//! stderr, so that a profiler (or a CPU-time reading) can cover that phase alone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -17,6 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Repeats of the room scenarios at least (their measured phase is short, hence noisy).
+const ROOM_REPEATS: usize = 5;
+
 struct Server {
     name: &'static str,
     bin: &'static str,
@@ -435,8 +438,12 @@ impl Runner {
                 };
                 let mut r = row(key, label, bar);
                 let mut last = row("", String::new(), Bar::Reported);
+                // A room's measured phase lasts 50-350 ms and moves by ±20 % between repeats:
+                // at least 5 of them, so that the median means something (not in a smoke run).
+                let repeats =
+                    if cmd == "room" && !self.smoke { self.repeats.max(ROOM_REPEATS) } else { self.repeats };
                 for s in servers {
-                    for _ in 0..self.repeats {
+                    for _ in 0..repeats {
                         eprintln!("  {key} · {}", s.name);
                         let (mut child, addr) = match self.start(s) {
                             Ok(x) => x,
@@ -579,7 +586,7 @@ fn main() {
     println!("{}", machine());
     println!(
         "Peers: hyper {}, axum {} (ws: tokio-tungstenite {}; hyper and fratello use the newer one), actix-web {} + actix-ws {}, hyperlane {}; fratello {} \
-         (tungstenite {}). Medians of {repeats} run(s){}; total {:.0} s.",
+         (tungstenite {}). Medians of {repeats} run(s) (room fan-out: of at least {ROOM_REPEATS}){}; total {:.0} s.",
         lock_version("hyper"),
         lock_version("axum"),
         lock_version("tokio-tungstenite"),

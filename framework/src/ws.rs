@@ -310,8 +310,6 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> R
 pub(crate) struct WsIo {
     pub(crate) config: Arc<WsConfig>,
     state: Mutex<WsState>,
-    /// Set (under the lock) once the socket is over: `closed` looks here without the lock.
-    ended: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -336,11 +334,8 @@ pub(crate) struct WsState {
     /// The socket's task while it is parked; whoever hands it work takes it and wakes it.
     /// `None` while the task runs: it looks for work itself before it parks again.
     task: Option<Waker>,
-    /// Tasks waiting in `recv` (usually the handler: the socket's own task).
+    /// Tasks waiting in `recv`/`closed` (usually the handler: the socket's own task).
     receivers: Waiters,
-    /// Tasks waiting in `closed`: woken only when the socket is over, so that a message from
-    /// the peer does not wake, say, a task that forwards a room to this socket.
-    closers: Waiters,
     /// Tasks waiting in `send` for room in the queue.
     senders: Waiters,
 }
@@ -421,7 +416,7 @@ impl WsState {
 
 impl WsIo {
     pub(crate) fn new(config: Arc<WsConfig>) -> Self {
-        WsIo { config, state: Mutex::new(WsState::default()), ended: Default::default() }
+        WsIo { config, state: Mutex::new(WsState::default()) }
     }
 
     /// Server shutdown: the socket's task closes it with 1001.
@@ -507,14 +502,12 @@ impl WsIo {
         sub: &mut crate::broadcast::Subscription,
         capacity: usize,
     ) -> Result<()> {
-        let closed = self.closed();
-        let mut closed = std::pin::pin!(closed);
         loop {
             // A message, then whatever else the ring has, as far as the queue has room.
             let first = tokio::select! {
                 biased;
                 m = sub.recv() => m?,
-                () = &mut closed => return Ok(()),
+                () = self.closed() => return Ok(()),
             };
             let mut first = Some(first);
             let mut lost = Ok(());
@@ -563,7 +556,7 @@ impl WsIo {
                             sub.lost(1)?;
                         }
                     }
-                    () = &mut closed => return Ok(()),
+                    () = self.closed() => return Ok(()),
                 }
             }
         }
@@ -581,9 +574,8 @@ impl WsIo {
             return Poll::Ready(Ok(Some(m)));
         }
         if let (None, Some((code, why))) = (&st.end, st.failure) {
-            let closers = self.set_end(&mut st, Ended::Failed(code.into(), why));
+            st.end = Some(Ended::Failed(code.into(), why));
             hand_over(st);
-            closers.wake(Some(cx.waker()));
             return Poll::Ready(Err(closed_with(code.into(), why)));
         }
         match &st.end {
@@ -600,34 +592,15 @@ impl WsIo {
         std::future::poll_fn(|cx| self.poll_recv(cx))
     }
 
-    /// Completes once the socket is over. Once registered, polling it again (as a `select!`
-    /// in a loop does on every wake-up) takes no lock.
     pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + '_ {
-        let mut registered: Option<Waker> = None;
-        std::future::poll_fn(move |cx| {
-            if self.ended.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
-            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                return Poll::Pending; // only the end takes the waker out of `closers`
-            }
+        std::future::poll_fn(|cx| {
             let mut st = self.lock();
             if st.end.is_some() {
                 return Poll::Ready(());
             }
-            st.closers.register(cx.waker());
-            registered = Some(cx.waker().clone());
+            st.receivers.register(cx.waker());
             Poll::Pending
         })
-    }
-
-    /// Marks the socket over (if it was not); returns who waits in `closed`.
-    fn set_end(&self, st: &mut WsState, how: Ended) -> Waiters {
-        if st.end.is_none() {
-            st.end = Some(how);
-        }
-        self.ended.store(true, Ordering::Release);
-        std::mem::take(&mut st.closers)
     }
 
     /// Asks the socket's task to close with `frame` once everything queued is written.
@@ -642,14 +615,15 @@ impl WsIo {
     /// The socket is over: `recv` ends, `send` fails. Wakes whoever waits, except `running`.
     fn end(&self, how: Ended, running: Option<&Waker>) {
         let mut st = self.lock();
-        let closers = self.set_end(&mut st, how);
+        if st.end.is_none() {
+            st.end = Some(how);
+        }
         st.outbound.clear();
         st.out_bytes = 0;
         let (receivers, senders) = (std::mem::take(&mut st.receivers), std::mem::take(&mut st.senders));
         drop(st);
         receivers.wake(running);
         senders.wake(running);
-        closers.wake(running);
     }
 
     /// A message from the peer for `recv`.

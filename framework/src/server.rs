@@ -433,9 +433,10 @@ impl Handling {
 
     /// After the handler: the response, or what is still to run before it (`rest`).
     fn done(&mut self, outcome: crate::Result<Response>) -> Option<Response> {
-        let ctx = self.ctx.0.clone();
+        let ctx = &self.ctx.0;
         if let Some(res) = ctx.take_head() {
             // Streamed and finished before we looked.
+            let ctx = ctx.clone();
             self.rest = Some(
                 async move {
                     finish_stream(&ctx, outcome).await;
@@ -449,6 +450,7 @@ impl Handling {
         ctx.apply_response_parts(&mut res);
         let (def, upgrade) = (self.def, self.upgrade.take());
         if ctx.has_after() {
+            let ctx = ctx.clone();
             self.rest = Some(
                 async move {
                     let res = ctx.run_after(res).await;
@@ -459,7 +461,7 @@ impl Handling {
             );
             return None;
         }
-        open_session(&ctx, def, upgrade, &res);
+        open_session(ctx, def, upgrade, &res);
         Some(res)
     }
 }
@@ -476,13 +478,7 @@ impl Future for Handling {
             let outcome = if let Some(before) = this.before.as_mut() {
                 let passed = std::task::ready!(before.as_mut().poll(cx));
                 this.before = None;
-                match passed {
-                    Ok(()) => None,
-                    Err(e) => {
-                        this.started = true; // (never)
-                        Some(Err(e))
-                    }
-                }
+                passed.err().map(Err) // (refused: `done` answers, the handler never starts)
             } else if !this.started {
                 this.start()
             } else if let Some(handler) = this.handler.as_mut() {

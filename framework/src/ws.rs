@@ -511,23 +511,17 @@ impl WsIo {
             };
             let mut first = Some(first);
             let mut lost = Ok(());
-            let queued = self.try_queue(None, 1 + sub.pending(), || {
-                let mut take = || match first.take() {
-                    Some(m) => Ok(Some(m)),
-                    None => sub.try_recv(),
-                };
-                loop {
-                    match take() {
-                        Ok(Some(m)) => match to_ws(m) {
-                            Ok(m) => break Some(m),
-                            Err(_) => continue, // (a value a socket cannot carry is dropped)
-                        },
-                        Ok(None) => break None,
-                        Err(e) => {
-                            lost = Err(e);
-                            break None;
-                        }
+            let queued = self.try_queue(None, 1 + sub.pending(), || loop {
+                let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return None,
+                    Err(e) => {
+                        lost = Err(e);
+                        return None;
                     }
+                };
+                if let Ok(m) = to_ws(m) {
+                    return Some(m); // (a value a socket cannot carry is dropped)
                 }
             });
             match queued {

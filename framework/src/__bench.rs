@@ -29,11 +29,11 @@ impl Built {
     pub fn context(&self, path: &str) -> Context {
         let (head, ()) = http::Request::get(path).body(()).expect("a valid path").into_parts();
         let (endpoint, params) = match self.0.router.lookup(&head.method, head.uri.path()) {
-            Lookup::Found { endpoint, params } => (Some(endpoint.clone()), params),
+            Lookup::Found { id, params, .. } => (Some(id), params),
             _ => (None, Vec::new()),
         };
-        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
-        Context::new(head, None, None, params, peer, self.0.clone(), endpoint)
+        let conn = crate::server::Conn::detached(self.0.clone(), SocketAddr::from(([127, 0, 0, 1], 9)));
+        Context::new(head, None, None, params, conn, endpoint)
     }
 }
 

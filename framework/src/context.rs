@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 use crate::app::Shared;
 use crate::message::{Message, Out, Outbound};
 use crate::response::{Body, Response};
-use crate::routing::{Endpoint, RouteKind};
+use crate::routing::{Endpoint, EndpointId, RouteKind};
+use crate::server::Conn;
 use crate::{Error, Result};
 
 /// The request, its attributes, the app's state and the way to answer, whatever the protocol.
@@ -44,9 +45,10 @@ pub(crate) struct Inner {
     /// A socket's or stream's headers (its `head.headers` is then empty).
     packed: Option<PackedHeaders>,
     params: Vec<(&'static str, Box<str>)>,
-    peer: SocketAddr,
-    pub(crate) app: Arc<Shared>,
-    pub(crate) endpoint: Option<Arc<Endpoint>>,
+    /// The connection: the app and the peer, shared by its requests.
+    pub(crate) conn: Arc<Conn>,
+    /// The route, in the app's router.
+    endpoint: Option<EndpointId>,
     attrs: Mutex<Vec<(Key, Box<dyn Any + Send + Sync>)>>,
     /// Created when something is set: most requests set nothing, and a socket keeps its
     /// Context for hours.
@@ -207,14 +209,13 @@ impl Context {
         packed: Option<PackedHeaders>,
         body: Option<Incoming>,
         params: Vec<(&'static str, Box<str>)>,
-        peer: SocketAddr,
-        app: Arc<Shared>,
-        endpoint: Option<Arc<Endpoint>>,
+        conn: Arc<Conn>,
+        endpoint: Option<EndpointId>,
     ) -> Self {
-        let io = match endpoint.as_ref().map(|e| e.def.kind) {
-            Some(RouteKind::Ws) => {
-                Io::Ws(crate::ws::WsIo::new(app.ws_config(endpoint.as_ref().map_or("", |e| e.def.path))))
-            }
+        let app = &conn.app;
+        let def = endpoint.map(|id| app.router.endpoint(id).def);
+        let io = match def.map(|d| d.kind) {
+            Some(RouteKind::Ws) => Io::Ws(crate::ws::WsIo::new(app.ws_config(def.map_or("", |d| d.path)))),
             Some(RouteKind::Sse) => Io::Sse(crate::sse::SseIo::new(&app.config.sse)),
             _ => Io::Http(HttpIo {
                 body: tokio::sync::Mutex::new(body),
@@ -227,8 +228,7 @@ impl Context {
                 head,
                 packed,
                 params,
-                peer,
-                app,
+                conn,
                 endpoint,
                 attrs: Mutex::new(Vec::new()),
                 response: Mutex::new(None),
@@ -307,12 +307,22 @@ impl Context {
 
     /// The address of the client (the TCP peer).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.inner.peer
+        self.inner.conn.peer
     }
 
     /// The route pattern that matched (`/users/{id}`), if any.
     pub fn route(&self) -> Option<&'static str> {
-        self.inner.endpoint.as_ref().map(|e| e.def.path)
+        self.endpoint().map(|e| e.def.path)
+    }
+
+    /// The app this request came to.
+    pub(crate) fn app(&self) -> &Arc<Shared> {
+        &self.inner.conn.app
+    }
+
+    /// The route that matched, with its middleware.
+    pub(crate) fn endpoint(&self) -> Option<&Endpoint> {
+        self.inner.endpoint.map(|id| self.app().router.endpoint(id))
     }
 
     // ----------------------------------------------------------------- attributes
@@ -362,7 +372,7 @@ impl Context {
     /// The app-wide value of type `T` given to [`App::state`](crate::App::state); a 500 naming
     /// the type when there is none.
     pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T> {
-        self.inner.app.state::<T>().ok_or_else(|| {
+        self.app().state::<T>().ok_or_else(|| {
             Error::internal(format!(
                 "no app state of type `{}`: add it with App::new().state(value)",
                 std::any::type_name::<T>()
@@ -452,7 +462,7 @@ impl Context {
 
     /// The whole request body, at most the app's body limit (413 over it).
     pub async fn body(&self) -> Result<Bytes> {
-        let limit = self.inner.app.config.max_body;
+        let limit = self.app().config.max_body;
         let too_large =
             || Error::payload_too_large(format!("the request body is larger than the {limit}-byte limit"));
         let declared = self.header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
@@ -522,7 +532,7 @@ impl Context {
 
     /// Runs the after-middleware on `res`: its head is exposed through the response methods.
     pub(crate) async fn run_after(&self, mut res: Response) -> Response {
-        let Some(endpoint) = self.inner.endpoint.clone() else { return res };
+        let Some(endpoint) = self.endpoint() else { return res };
         if endpoint.after.is_empty() {
             return res;
         }
@@ -624,12 +634,12 @@ impl Context {
 
     /// Whether the route has before-middleware.
     pub(crate) fn has_before(&self) -> bool {
-        self.inner.endpoint.as_ref().is_some_and(|e| !e.before.is_empty())
+        self.endpoint().is_some_and(|e| !e.before.is_empty())
     }
 
     /// Whether the route has after-middleware.
     pub(crate) fn has_after(&self) -> bool {
-        self.inner.endpoint.as_ref().is_some_and(|e| !e.after.is_empty())
+        self.endpoint().is_some_and(|e| !e.after.is_empty())
     }
 
     pub(crate) fn ws_io(&self) -> Option<&crate::ws::WsIo> {
@@ -678,7 +688,7 @@ impl Context {
 
     /// The app's broadcast hub: rooms that any handler can publish to and subscribe to.
     pub fn hub(&self) -> &crate::broadcast::Hub {
-        &self.inner.app.hub
+        &self.app().hub
     }
 
     /// The `Last-Event-ID` an SSE client sent when reconnecting, to resume from there.
@@ -778,7 +788,7 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("method", self.method())
             .field("uri", self.uri())
-            .field("peer", &self.inner.peer)
+            .field("peer", &self.inner.conn.peer)
             .field("route", &self.route())
             .finish_non_exhaustive()
     }

@@ -42,7 +42,7 @@ use crate::{Context, Result};
 
 /// Runs the before-middleware of the matched route, in order; stops at the first error.
 pub(crate) async fn run_before(ctx: &Context) -> Result<()> {
-    let Some(endpoint) = &ctx.inner.endpoint else { return Ok(()) };
+    let Some(endpoint) = ctx.endpoint() else { return Ok(()) };
     for mw in endpoint.before.iter() {
         (mw.run)(ctx.clone()).await?;
     }

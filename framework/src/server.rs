@@ -10,20 +10,20 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use futures_util::future::{BoxFuture, Either};
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 use crate::app::Shared;
 use crate::response::{prefers_json, ErrorMark};
@@ -95,8 +95,11 @@ pub(crate) async fn run(
     }
     builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
     let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let stop = Arc::new(Stop::default());
+    // Every connection holds a permit until it ends: shutdown takes them all back to know that
+    // none is open.
+    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+    let permits = Arc::new(Semaphore::new(all as usize));
     tracing::info!(addr = %listener.local_addr()?, routes = shared.router.infos().len(), "fratello serving");
 
     let mut shutdown = std::pin::pin!(shutdown);
@@ -118,26 +121,28 @@ pub(crate) async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
+        let conn = Arc::new(Conn {
+            app: shared.clone(),
+            peer,
+            started: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+        });
         let service = {
-            let (shared, activity) = (shared.clone(), activity.clone());
-            hyper::service::service_fn(move |req| {
-                let busy = Busy::start(&activity);
-                dispatch(shared.clone(), req, peer)
-                    .map(move |res| Ok::<_, Infallible>(res.map(|body| Tracked { body, _busy: busy })))
-            })
+            let conn = conn.clone();
+            hyper::service::service_fn(move |req| dispatch(&conn, req))
         };
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(serve_connection(conn, activity, config.header_read_timeout, peer, permit));
+        let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        tokio::spawn(serve_connection(served, conn, stop.clone(), config.header_read_timeout, permit));
     }
 
     drop(listener);
     tracing::info!("shutting down: draining open connections");
-    // Sockets and streams hear it from here; HTTP connections from `graceful`.
+    // Sockets and streams hear it from their sessions; HTTP connections from `stop`.
     shared.sessions.shutdown();
+    stop.stopping.store(true, Ordering::SeqCst);
+    stop.notify.notify_waiters();
     let drained = async {
-        tokio::join!(graceful.shutdown(), shared.sessions.wait_idle());
+        let (_, ()) = tokio::join!(permits.acquire_many(all), shared.sessions.wait_idle());
     };
     match tokio::time::timeout(config.shutdown_timeout, drained).await {
         Ok(()) => tracing::info!("all connections closed"),
@@ -148,22 +153,34 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// What a connection's requests tell its watch: how many started, how many are not over.
-#[derive(Default)]
-struct Activity {
+/// One connection, shared by its requests' Contexts: the app, the peer, and what its requests
+/// tell the connection's watch (how many started, how many are not over).
+///
+/// Per connection rather than per request: a Context that held the app's own `Arc` would
+/// count it up and down on every request, from every core, on one shared cache line.
+pub(crate) struct Conn {
+    pub(crate) app: Arc<Shared>,
+    pub(crate) peer: SocketAddr,
     started: AtomicUsize,
     busy: AtomicUsize,
 }
 
+impl Conn {
+    /// A connection that is not served (a Context made outside the server).
+    pub(crate) fn detached(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
+        Arc::new(Conn { app, peer, started: AtomicUsize::new(0), busy: AtomicUsize::new(0) })
+    }
+}
+
 /// A request that is not over: from the call of the service until its response body is sent
 /// (or dropped, when the client leaves first).
-struct Busy(Arc<Activity>);
+struct Busy(Arc<Conn>);
 
 impl Busy {
-    fn start(activity: &Arc<Activity>) -> Busy {
-        activity.started.fetch_add(1, Ordering::Relaxed);
-        activity.busy.fetch_add(1, Ordering::Relaxed);
-        Busy(activity.clone())
+    fn start(conn: &Arc<Conn>) -> Busy {
+        conn.started.fetch_add(1, Ordering::Relaxed);
+        conn.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(conn.clone())
     }
 }
 
@@ -199,102 +216,170 @@ impl http_body::Body for Tracked {
     }
 }
 
+/// The server's "stop accepting, finish what is open", as each connection hears it.
+#[derive(Default)]
+struct Stop {
+    stopping: AtomicBool,
+    /// Wakes every connection once `stopping` is set.
+    notify: tokio::sync::Notify,
+}
+
 /// Serves one connection, and closes it when no request starts for `timeout` while none is
 /// in progress: a client that sends its request head too slowly (slowloris), or a keep-alive
 /// connection left idle. One timer per connection, looked at once per `timeout`, so a
-/// connection goes between one and two timeouts after its last request.
-async fn serve_connection<C, E>(
-    conn: C,
-    activity: Arc<Activity>,
+/// connection goes between one and two timeouts after its last request. When the server
+/// stops, the connection finishes the request in progress and closes.
+///
+/// Hand-written rather than a `select!` over the connection, the timer and a shutdown signal:
+/// that polls all three on every wake-up (and draws a random number to pick the order), about
+/// 400 instructions per request, and the shutdown signal's poll takes a lock that every
+/// connection shares. Here each wake-up polls the connection and reads two flags; the timer
+/// and the signal are registered once and hold this task's waker until they fire.
+async fn serve_connection<C>(
+    served: C,
+    conn: Arc<Conn>,
+    stop: Arc<Stop>,
     timeout: std::time::Duration,
-    peer: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
-    C: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
 {
-    let mut conn = std::pin::pin!(conn);
-    let watch = tokio::time::sleep(timeout);
-    let mut watch = std::pin::pin!(watch);
-    let mut seen = 0;
-    loop {
-        tokio::select! {
-            done = &mut conn => {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, %peer, "connection ended with an error");
-                }
-                break;
+    let mut served = std::pin::pin!(served);
+    let mut watch = std::pin::pin!(tokio::time::sleep(timeout));
+    let mut stopped = std::pin::pin!(stop.notify.notified());
+    let (mut registered, mut graceful, mut seen) = (false, false, 0);
+    let outcome = std::future::poll_fn(|cx| {
+        if !registered {
+            registered = true;
+            // Polled once each, to leave this task's waker with them; later wake-ups read
+            // their state instead.
+            let _ = stopped.as_mut().poll(cx);
+            let _ = watch.as_mut().poll(cx);
+        }
+        loop {
+            if !graceful && stop.stopping.load(Ordering::SeqCst) {
+                graceful = true;
+                served.as_mut().graceful_shutdown();
             }
-            () = &mut watch => {
-                let started = activity.started.load(Ordering::Relaxed);
-                if started == seen && activity.busy.load(Ordering::Relaxed) == 0 {
-                    tracing::debug!(%peer, ?timeout, "closing a connection that started no request in time");
-                    break; // dropping the connection closes it
-                }
-                seen = started;
-                watch.as_mut().reset(tokio::time::Instant::now() + timeout);
+            if let Poll::Ready(done) = served.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
             }
+            if !watch.is_elapsed() {
+                return Poll::Pending;
+            }
+            let started = conn.started.load(Ordering::Relaxed);
+            if started == seen && conn.busy.load(Ordering::Relaxed) == 0 {
+                return Poll::Ready(None);
+            }
+            seen = started;
+            watch.as_mut().reset(tokio::time::Instant::now() + timeout);
+            if watch.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Some(Err(e)) => tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error"),
+        Some(Ok(())) => {}
+        // Dropping the connection closes it.
+        None => {
+            tracing::debug!(peer = %conn.peer, ?timeout, "closing a connection that started no request in time")
         }
     }
     drop(permit);
 }
 
-/// One request: route, middleware, handler, after-middleware, error rendering.
+/// One request, from the call of the service until its response head is ready: the route's
+/// middleware and handler (or an answer made without them), then error rendering, HEAD and the
+/// log line.
 ///
-/// Routing is done before the future is made, and the future holds only what the rest needs:
-/// hyper stores (and moves) it once per request, so its size is paid on every request.
-#[allow(clippy::result_large_err)] // `route`'s error is the response itself
-fn dispatch(
-    shared: Arc<Shared>,
-    req: http::Request<Incoming>,
-    peer: SocketAddr,
-) -> impl Future<Output = Response> + Send {
-    let span = tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.uri().path(),
-        status = tracing::field::Empty,
-        latency_us = tracing::field::Empty,
-    );
+/// Routing is done before (in [`dispatch`]), and this holds only what the rest needs: hyper
+/// stores it, and moves it, once per request. One future, rather than the handler's wrapped in
+/// adapters, because each adapter moves the response once more on its way out.
+struct Answer {
+    route: Route,
+    is_head: bool,
+    /// The request's span and start, when something records spans.
+    trace: Option<Box<Trace>>,
+    /// Handed to the response body, which keeps the request busy until it is sent.
+    busy: Option<Busy>,
+}
+
+enum Route {
+    Handling(Handling),
+    /// Answered without a handler (no route, a bad handshake), and already rendered.
+    Early(Option<Box<Response>>),
+}
+
+struct Trace {
+    span: tracing::Span,
+    start: Instant,
+}
+
+/// Starts one request: routes it and makes its Context.
+fn dispatch(conn: &Arc<Conn>, req: http::Request<Incoming>) -> Answer {
+    let busy = Some(Busy::start(conn));
+    // Without a subscriber no span is made: with `tracing`'s `log` feature (which other crates
+    // turn on) a span would otherwise format its fields for `log` on every request.
+    let trace = tracing::dispatcher::has_been_set()
+        .then(|| {
+            let span = tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                status = tracing::field::Empty,
+                latency_us = tracing::field::Empty,
+            );
+            (!span.is_disabled()).then(|| Box::new(Trace { span, start: Instant::now() }))
+        })
+        .flatten();
     let (head, body) = req.into_parts();
-    // Kept (a reference count, not a copy) and parsed only if the answer is an error.
-    let accept = head.headers.get(header::ACCEPT).cloned();
     let is_head = head.method == Method::HEAD;
-    // When nobody records spans: no span entered on every poll, no clock read.
-    let start = (!span.is_disabled()).then(Instant::now);
-    let routed = match start {
-        None => route(shared, head, body, peer),
-        Some(_) => span.in_scope(|| route(shared, head, body, peer)),
+    let start = trace.as_ref().map(|t| t.start);
+    let routed = match &trace {
+        None => route(conn, head, body, is_head, start),
+        Some(t) => t.span.in_scope(|| route(conn, head, body, is_head, start)),
     };
-    let answer = match routed {
-        Ok(run) => Either::Left(run),
-        Err(res) => Either::Right(std::future::ready(res)),
-    }
-    .map(move |res| finish(res, accept.as_ref(), is_head, start));
-    match start {
-        None => Either::Left(answer),
-        Some(_) => Either::Right(answer.instrument(span)),
+    let route = match routed {
+        Ok(handling) => Route::Handling(handling),
+        Err(res) => Route::Early(Some(res)),
+    };
+    Answer { route, is_head, trace, busy }
+}
+
+impl Future for Answer {
+    type Output = Result<http::Response<Tracked>, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let res = match &mut this.route {
+            Route::Early(res) => *res.take().expect("a request's future was polled after it completed"),
+            Route::Handling(handling) => {
+                let _entered = this.trace.as_ref().map(|t| t.span.enter());
+                let res = std::task::ready!(std::pin::Pin::new(&mut *handling).poll(cx));
+                let ctx = &handling.ctx.0;
+                let json = || prefers_json(ctx.header(header::ACCEPT));
+                finish(res, json, this.is_head, this.trace.as_ref().map(|t| t.start))
+            }
+        };
+        let busy = this.busy.take().expect("a request's future was polled after it completed");
+        Poll::Ready(Ok(res.map(|body| Tracked { body, _busy: busy })))
     }
 }
 
-/// Renders an error as the client prefers, applies HEAD, and logs the response.
-fn finish(
-    mut res: Response,
-    accept: Option<&HeaderValue>,
-    is_head: bool,
-    start: Option<Instant>,
-) -> Response {
+/// Renders an error as the client prefers (`json`: whether its `Accept` prefers JSON, asked
+/// only for an error), applies HEAD, and logs the response.
+fn finish(mut res: Response, json: impl FnOnce() -> bool, is_head: bool, start: Option<Instant>) -> Response {
     if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
         if e.status().is_server_error() {
             tracing::error!(error = %e, "request failed");
         } else {
             tracing::debug!(error = %e, "request refused");
         }
-        if prefers_json(accept)
-            && res
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+        if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+            && json()
         {
             *res.body_mut() = Body::from(e.to_json());
             res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -316,21 +401,25 @@ fn finish(
     res
 }
 
-/// Finds the route and makes the Context: either the answer (no route, a bad handshake) or
-/// the future that runs middleware and handler.
-#[allow(clippy::result_large_err)] // the error is the response itself
+/// Finds the route and makes the Context: the future that runs middleware and handler, or
+/// (rendered by [`finish`]) the answer when there is none to run: no route, a bad handshake.
 fn route(
-    shared: Arc<Shared>,
+    conn: &Arc<Conn>,
     mut head: http::request::Parts,
     body: Incoming,
-    peer: SocketAddr,
-) -> Result<impl Future<Output = Response> + Send, Response> {
-    let (endpoint, params) = match shared.router.lookup(&head.method, head.uri.path()) {
-        Lookup::Found { endpoint, params } => (endpoint.clone(), params),
+    is_head: bool,
+    start: Option<Instant>,
+) -> Result<Handling, Box<Response>> {
+    let app = &conn.app;
+    let refuse = |res: Response, head: &http::request::Parts| {
+        let json = || prefers_json(head.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+        Box::new(finish(res, json, is_head, start))
+    };
+    let (id, def, params) = match app.router.lookup(&head.method, head.uri.path()) {
+        Lookup::Found { id, endpoint, params } => (id, endpoint.def, params),
         Lookup::NotFound => {
-            return Err(
-                Error::not_found(format!("no route for {} {}", head.method, head.uri.path())).into_response()
-            )
+            let msg = format!("no route for {} {}", head.method, head.uri.path());
+            return Err(refuse(Error::not_found(msg).into_response(), &head));
         }
         Lookup::MethodNotAllowed(allow) => {
             let mut res = Error::method_not_allowed(format!(
@@ -340,13 +429,11 @@ fn route(
             ))
             .into_response();
             res.headers_mut().insert(header::ALLOW, allow.clone());
-            return Err(res);
+            return Err(refuse(res, &head));
         }
         Lookup::BadParam(name) => {
-            return Err(Error::bad_request(format!(
-                "path parameter `{name}` is not valid percent-encoded UTF-8"
-            ))
-            .into_response())
+            let msg = format!("path parameter `{name}` is not valid percent-encoded UTF-8");
+            return Err(refuse(Error::bad_request(msg).into_response(), &head));
         }
         Lookup::Redirect(to) => {
             let location = match head.uri.query() {
@@ -357,20 +444,23 @@ fn route(
             if let Ok(v) = HeaderValue::from_str(&location) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
-            return Err(res);
+            return Err(refuse(res, &head));
         }
     };
 
-    let def = endpoint.def;
     let mut upgrade = None;
     if def.kind == RouteKind::Ws {
         // The handshake is checked before middleware runs, so middleware sees only real upgrades.
-        let accept_key = crate::ws::check(&head, &shared.ws_config(def.path))?;
-        upgrade = Some(Box::new(Upgrade { on_upgrade: head.extensions.remove::<OnUpgrade>(), accept_key }));
+        match crate::ws::check(&head, &app.ws_config(def.path)) {
+            Ok(accept_key) => {
+                upgrade =
+                    Some(Box::new(Upgrade { on_upgrade: head.extensions.remove::<OnUpgrade>(), accept_key }))
+            }
+            Err(res) => return Err(refuse(res, &head)),
+        }
     }
     let packed = (def.kind != RouteKind::Http).then(|| detach(&mut head, def.kind == RouteKind::Ws));
-    let ctx = Context::new(head, packed, Some(body), params, peer, shared, Some(endpoint));
-
+    let ctx = Context::new(head, packed, Some(body), params, conn.clone(), Some(id));
     Ok(Handling::new(ctx, def, upgrade))
 }
 
@@ -385,40 +475,51 @@ struct Upgrade {
 ///
 /// A hand-written future rather than an `async fn`: hyper stores it for every request and it
 /// is moved several times on the way there, and an `async fn` with these branches took 688
-/// bytes (locals of every branch side by side). Here the common case (no middleware, a plain
-/// HTTP handler) is a few pointers, and each rare stage is a box of its own.
+/// bytes (locals of every branch side by side). Here it is a few pointers, and each stage that
+/// is not the plain handler's is a box of its own.
 struct Handling {
     /// Whatever happens to this future, a head that comes later is not waited for.
     ctx: AbandonHead,
     def: &'static RouteDef,
-    /// The before-middleware, while it runs.
-    before: Option<BoxFuture<'static, crate::Result<()>>>,
-    /// Whether the handler was started (or the handshake answered).
-    started: bool,
-    /// The HTTP handler, while it runs.
-    handler: Option<crate::__private::BoxFuture<Response>>,
+    stage: Stage,
     upgrade: Option<Box<Upgrade>>,
-    /// The rest (after-middleware, the end of a streamed response), when there is any.
-    rest: Option<BoxFuture<'static, Response>>,
+}
+
+/// Where a [`Handling`] is.
+enum Stage {
+    /// The before-middleware runs.
+    Before(BoxFuture<'static, crate::Result<()>>),
+    /// Next: the handler (or the handshake's answer).
+    Start,
+    /// The HTTP handler runs.
+    Handler(crate::__private::BoxFuture<Response>),
+    /// What is still to run before the response (after-middleware, the end of a streamed
+    /// response).
+    Rest(BoxFuture<'static, Response>),
+    /// Answered.
+    Done,
 }
 
 impl Handling {
     fn new(ctx: Context, def: &'static RouteDef, upgrade: Option<Box<Upgrade>>) -> Self {
-        let before = ctx.has_before().then(|| {
+        let stage = if ctx.has_before() {
             let ctx = ctx.clone();
-            async move { crate::panic::catch(crate::middleware::run_before(&ctx), || describe(def)).await }
-                .boxed()
-        });
-        Handling { ctx: AbandonHead(ctx), def, before, started: false, handler: None, upgrade, rest: None }
+            Stage::Before(
+                async move { crate::panic::catch(crate::middleware::run_before(&ctx), || describe(def)).await }
+                    .boxed(),
+            )
+        } else {
+            Stage::Start
+        };
+        Handling { ctx: AbandonHead(ctx), def, stage, upgrade }
     }
 
     /// After the before-middleware: starts the HTTP handler, or answers a handshake.
     fn start(&mut self) -> Option<crate::Result<Response>> {
-        self.started = true;
         let ctx = &self.ctx.0;
         match (self.def.handler, self.def.kind) {
             (Handler::Http(h), _) => {
-                self.handler = Some(h(ctx.clone()));
+                self.stage = Stage::Handler(h(ctx.clone()));
                 None
             }
             (Handler::Stream(_), RouteKind::Ws) => {
@@ -427,17 +528,17 @@ impl Handling {
                     self.upgrade.as_ref().expect("checked before the Context was made").accept_key.clone();
                 Some(Ok(crate::ws::accept(ctx, &config, key)))
             }
-            (Handler::Stream(_), _) => Some(crate::sse::response(ctx, &ctx.inner.app.config.sse)),
+            (Handler::Stream(_), _) => Some(crate::sse::response(ctx, &ctx.app().config.sse)),
         }
     }
 
-    /// After the handler: the response, or what is still to run before it (`rest`).
+    /// After the handler: the response, or what is still to run before it (`Stage::Rest`).
     fn done(&mut self, outcome: crate::Result<Response>) -> Option<Response> {
         let ctx = &self.ctx.0;
         if let Some(res) = ctx.take_head() {
             // Streamed and finished before we looked.
             let ctx = ctx.clone();
-            self.rest = Some(
+            self.stage = Stage::Rest(
                 async move {
                     finish_stream(&ctx, outcome).await;
                     res
@@ -451,7 +552,7 @@ impl Handling {
         let (def, upgrade) = (self.def, self.upgrade.take());
         if ctx.has_after() {
             let ctx = ctx.clone();
-            self.rest = Some(
+            self.stage = Stage::Rest(
                 async move {
                     let res = ctx.run_after(res).await;
                     open_session(&ctx, def, upgrade, &res);
@@ -462,6 +563,7 @@ impl Handling {
             return None;
         }
         open_session(ctx, def, upgrade, &res);
+        self.stage = Stage::Done;
         Some(res)
     }
 }
@@ -472,39 +574,49 @@ impl Future for Handling {
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
         let this = &mut *self;
         loop {
-            if let Some(rest) = this.rest.as_mut() {
-                return rest.as_mut().poll(cx);
-            }
-            let outcome = if let Some(before) = this.before.as_mut() {
-                let passed = std::task::ready!(before.as_mut().poll(cx));
-                this.before = None;
-                passed.err().map(Err) // (refused: `done` answers, the handler never starts)
-            } else if !this.started {
-                this.start()
-            } else if let Some(handler) = this.handler.as_mut() {
-                let def = this.def;
-                match crate::panic::poll_caught(handler.as_mut(), cx, || describe(def)) {
-                    Poll::Ready(outcome) => {
-                        this.handler = None;
-                        Some(outcome)
-                    }
-                    Poll::Pending => {
-                        let ctx = &this.ctx.0;
-                        let res = std::task::ready!(ctx.poll_head(cx));
-                        // The handler streams: its head is committed; it goes on in a task of
-                        // its own (its box moves there: it is not wrapped in a second one).
-                        let (handler, ctx) = (this.handler.take().expect("polled above"), ctx.clone());
-                        tokio::spawn(async move {
-                            let outcome = crate::panic::catch(handler.map(Ok), || describe(def)).await;
-                            finish_stream(&ctx, outcome).await;
-                        });
-                        return Poll::Ready(res);
+            let outcome = match &mut this.stage {
+                Stage::Rest(rest) => {
+                    let res = std::task::ready!(rest.as_mut().poll(cx));
+                    this.stage = Stage::Done;
+                    return Poll::Ready(res);
+                }
+                Stage::Before(before) => {
+                    let passed = std::task::ready!(before.as_mut().poll(cx));
+                    this.stage = Stage::Start;
+                    match passed {
+                        Ok(()) => continue,
+                        Err(e) => Err(e), // refused: the handler never starts
                     }
                 }
-            } else {
-                panic!("a request's future was polled after it completed");
+                Stage::Start => match this.start() {
+                    Some(outcome) => outcome,
+                    None => continue,
+                },
+                Stage::Handler(handler) => {
+                    let def = this.def;
+                    match crate::panic::poll_caught(handler.as_mut(), cx, || describe(def)) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending => {
+                            let ctx = &this.ctx.0;
+                            let res = std::task::ready!(ctx.poll_head(cx));
+                            // The handler streams: its head is committed; it goes on in a task
+                            // of its own (its box moves there: it is not wrapped in a second one).
+                            let Stage::Handler(handler) = std::mem::replace(&mut this.stage, Stage::Done)
+                            else {
+                                unreachable!("polled above")
+                            };
+                            let ctx = ctx.clone();
+                            tokio::spawn(async move {
+                                let outcome = crate::panic::catch(handler.map(Ok), || describe(def)).await;
+                                finish_stream(&ctx, outcome).await;
+                            });
+                            return Poll::Ready(res);
+                        }
+                    }
+                }
+                Stage::Done => panic!("a request's future was polled after it completed"),
             };
-            if let Some(res) = outcome.and_then(|outcome| this.done(outcome)) {
+            if let Some(res) = this.done(outcome) {
                 return Poll::Ready(res);
             }
         }

@@ -218,7 +218,7 @@ pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Resu
         }
         () = io.closed() => tracing::debug!("SSE client left; handler dropped"),
         () = io.stop.notified() => {
-            let retry = ctx.inner.app.config.sse.shutdown_retry;
+            let retry = ctx.app().config.sse.shutdown_retry;
             let hint = Bytes::from(format!(": server shutting down\nretry: {}\n\n", retry.as_millis()));
             if let Some(tx) = io.sender() {
                 let _ = tokio::time::timeout(Duration::from_millis(500), tx.send(hint)).await;

@@ -688,7 +688,7 @@ pub(crate) fn session(
 }
 
 fn route_name(ctx: &Context) -> &'static str {
-    ctx.inner.endpoint.as_ref().map_or("(unrouted)", |e| e.def.name)
+    ctx.endpoint().map_or("(unrouted)", |e| e.def.name)
 }
 
 /// How often the socket's timer looks at it (the shorter of the ping interval and the idle
@@ -1154,7 +1154,7 @@ pub(crate) struct SessionGuard(Arc<crate::app::Shared>, u64);
 impl Sessions {
     /// Enters a WebSocket or SSE session, which [`shutdown`](Self::shutdown) will end.
     pub(crate) fn enter_registered(ctx: &Context) -> SessionGuard {
-        let app = ctx.inner.app.clone();
+        let app = ctx.app().clone();
         let this = &app.sessions;
         this.open.fetch_add(1, Ordering::SeqCst);
         let id = this.next_id.fetch_add(1, Ordering::Relaxed);

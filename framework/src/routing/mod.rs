@@ -13,7 +13,7 @@ mod registry;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use http::{HeaderValue, Method};
 
@@ -66,14 +66,18 @@ pub(crate) struct Endpoint {
     pub(crate) after: Box<[&'static MiddlewareDef]>,
 }
 
+/// Where an [`Endpoint`] is in the router: a Context keeps this rather than a reference count
+/// that every request on every core would touch.
+pub(crate) type EndpointId = u32;
+
 struct PathEntry {
-    methods: Vec<(Method, Arc<Endpoint>)>,
+    methods: Vec<(Method, EndpointId)>,
     allow: HeaderValue,
 }
 
 /// The outcome of a lookup.
 pub(crate) enum Lookup<'a> {
-    Found { endpoint: &'a Arc<Endpoint>, params: Vec<(&'static str, Box<str>)> },
+    Found { id: EndpointId, endpoint: &'a Endpoint, params: Vec<(&'static str, Box<str>)> },
     BadParam(&'static str),
     MethodNotAllowed(&'a HeaderValue),
     Redirect(String),
@@ -83,8 +87,31 @@ pub(crate) enum Lookup<'a> {
 /// The table built at startup.
 pub(crate) struct Router {
     matcher: matchit::Router<usize>,
+    /// The paths without parameters, looked up whole before `matcher` walks its tree (a static
+    /// segment wins over a parameter there, so a hit here is what `matcher` would find).
+    exact: HashMap<&'static str, usize, BuildHasherDefault<PathHasher>>,
     paths: Vec<PathEntry>,
+    endpoints: Vec<Endpoint>,
     infos: Vec<RouteInfo>,
+}
+
+/// FNV-1a over a path's bytes: route paths are few, short and the app's own, so a hash that
+/// resists flooding (std's SipHash, three times the cost here) buys nothing.
+#[derive(Default)]
+pub(crate) struct PathHasher(u64);
+
+impl Hasher for PathHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 /// Why the table could not be built.
@@ -147,7 +174,9 @@ impl Router {
         }
 
         let mut matcher = matchit::Router::new();
+        let mut exact = HashMap::default();
         let mut paths: Vec<PathEntry> = Vec::new();
+        let mut endpoints = Vec::with_capacity(routes.len());
         let mut by_shape: HashMap<String, (usize, &'static RouteDef)> = HashMap::new();
         let mut infos = Vec::with_capacity(routes.len());
         let mut routes = routes;
@@ -164,7 +193,8 @@ impl Router {
             }
             chain.sort_by(|a, b| (a.order, a.name, a.module_path).cmp(&(b.order, b.name, b.module_path)));
             let (after, before): (Vec<_>, Vec<_>) = chain.into_iter().partition(|m| m.after);
-            let endpoint = Arc::new(Endpoint {
+            let id = EndpointId::try_from(endpoints.len()).map_err(|_| "too many routes".to_owned())?;
+            endpoints.push(Endpoint {
                 def,
                 param_names: names.into_boxed_slice(),
                 before: before.clone().into_boxed_slice(),
@@ -196,6 +226,9 @@ impl Router {
                             location(def.file, def.line)
                         )
                     })?;
+                    if !def.path.contains('{') {
+                        exact.insert(def.path, index);
+                    }
                     by_shape.insert(shape.clone(), (index, def));
                     paths.push(PathEntry { methods: Vec::new(), allow: HeaderValue::from_static("") });
                     index
@@ -204,8 +237,8 @@ impl Router {
             let entry = &mut paths[index];
             for m in def.methods {
                 let method = Method::from_bytes(m.as_bytes()).map_err(|_| format!("invalid method `{m}`"))?;
-                if let Some((_, other)) = entry.methods.iter().find(|(em, _)| *em == method) {
-                    let o = other.def;
+                if let Some(&(_, other)) = entry.methods.iter().find(|(em, _)| *em == method) {
+                    let o = endpoints[other as usize].def;
                     return Err(format!(
                         "two routes answer {method} {}: `{}::{}` at {} and `{}::{}` at {}; \
                          remove one, or give them different paths or methods",
@@ -218,7 +251,7 @@ impl Router {
                         location(def.file, def.line)
                     ));
                 }
-                entry.methods.push((method, endpoint.clone()));
+                entry.methods.push((method, id));
             }
         }
 
@@ -232,24 +265,32 @@ impl Router {
                 HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text");
         }
         infos.sort_by(|a, b| (a.path, &a.methods).cmp(&(b.path, &b.methods)));
-        Ok(Router { matcher, paths, infos })
+        Ok(Router { matcher, exact, paths, endpoints, infos })
     }
 
     pub(crate) fn infos(&self) -> &[RouteInfo] {
         &self.infos
     }
 
+    /// The endpoint a [`Lookup::Found`] named.
+    pub(crate) fn endpoint(&self, id: EndpointId) -> &Endpoint {
+        &self.endpoints[id as usize]
+    }
+
     pub(crate) fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        if let Some(&index) = self.exact.get(path) {
+            return match self.pick(index, method) {
+                Some(id) => Lookup::Found { id, endpoint: self.endpoint(id), params: Vec::new() },
+                None => Lookup::MethodNotAllowed(&self.paths[index].allow),
+            };
+        }
         let Ok(matched) = self.matcher.at(path) else {
             return self.redirect(method, path);
         };
-        let entry = &self.paths[*matched.value];
-        let found = entry.methods.iter().find(|(m, _)| m == method).or_else(|| {
-            (method == Method::HEAD).then(|| entry.methods.iter().find(|(m, _)| m == Method::GET)).flatten()
-        });
-        let Some((_, endpoint)) = found else {
-            return Lookup::MethodNotAllowed(&entry.allow);
+        let Some(id) = self.pick(*matched.value, method) else {
+            return Lookup::MethodNotAllowed(&self.paths[*matched.value].allow);
         };
+        let endpoint = self.endpoint(id);
         let mut params = Vec::with_capacity(endpoint.param_names.len());
         for ((_, raw), name) in matched.params.iter().zip(endpoint.param_names.iter()) {
             match percent_decode(raw) {
@@ -257,7 +298,14 @@ impl Router {
                 None => return Lookup::BadParam(name),
             }
         }
-        Lookup::Found { endpoint, params }
+        Lookup::Found { id, endpoint, params }
+    }
+
+    /// The endpoint of path `index` that answers `method` (HEAD falls back to GET).
+    fn pick(&self, index: usize, method: &Method) -> Option<EndpointId> {
+        let methods = &self.paths[index].methods;
+        let find = |method: &Method| methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
+        find(method).or_else(|| if method == Method::HEAD { find(&Method::GET) } else { None })
     }
 
     fn redirect(&self, method: &Method, path: &str) -> Lookup<'_> {

@@ -177,6 +177,54 @@ async fn a_burst_of_messages_in_one_read_arrives_in_order() {
 }
 
 #[tokio::test]
+async fn frames_sent_with_the_handshake_are_not_lost() {
+    // A client that does not wait for the 101 sends its first frames in the same packet as
+    // its request: hyper reads them along with the request head, and the socket must still
+    // hand them to the handler, before anything read later.
+    use fratello::test::tungstenite::{protocol::Role, Message as WsMessage, WebSocket};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let c = client().await;
+    // The frames, masked as a client masks them, written by tungstenite into a buffer.
+    let mut framer = WebSocket::from_raw_socket(std::io::Cursor::new(Vec::new()), Role::Client, None);
+    framer.send(WsMessage::text("early one")).expect("framed");
+    framer.send(WsMessage::text("early two")).expect("framed");
+    let frames = framer.get_ref().get_ref().clone();
+
+    let mut tcp = tokio::net::TcpStream::connect(c.addr()).await.expect("connects");
+    let mut packet = format!(
+        "GET /echo HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        c.addr()
+    )
+    .into_bytes();
+    packet.extend_from_slice(&frames);
+    tcp.write_all(&packet).await.expect("sent");
+
+    // The 101, then the two echoes, read by tungstenite on the same socket.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.expect("the response head"));
+    }
+    let head = String::from_utf8(head).expect("text");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let tcp = tcp.into_std().expect("a std socket");
+    tcp.set_nonblocking(false).expect("blocking");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+    let echoes = tokio::task::spawn_blocking(move || {
+        let mut ws = WebSocket::from_raw_socket(tcp, Role::Client, None);
+        let one = ws.read().expect("the first echo");
+        let two = ws.read().expect("the second echo");
+        ws.send(WsMessage::text("later")).expect("sent");
+        let three = ws.read().expect("the third echo");
+        [one, two, three].map(|m| m.into_text().expect("text").to_string())
+    })
+    .await
+    .expect("the client ran");
+    assert_eq!(echoes, ["early one", "early two", "later"]);
+}
+
+#[tokio::test]
 async fn one_middleware_guards_rest_and_socket() {
     let c = client().await;
     // Without a token: 401 on both, and no socket.

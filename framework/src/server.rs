@@ -20,9 +20,7 @@ use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulConnection;
-use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
 
 use crate::app::Shared;
@@ -83,18 +81,19 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let config = shared.config.clone();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut http1 = hyper::server::conn::http1::Builder::new();
     // No `header_read_timeout` in hyper: it arms a timer for every request (a boxed sleep in
     // the timer wheel, about 6% of a small request's cost). Each connection's task keeps that
     // watch instead, with one timer per connection (see `serve_connection`).
-    builder.http1().keep_alive(true);
+    http1.keep_alive(true);
     if config.max_headers != HYPER_MAX_HEADERS {
         // Set only when it differs: with a limit set, hyper initialises a vector of that many
         // slots for every request it parses (without one, an array on the stack).
-        builder.http1().max_headers(config.max_headers);
+        http1.max_headers(config.max_headers);
     }
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
-    let builder = Arc::new(builder);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new()).max_header_list_size(64 * 1024);
+    let protocols = Arc::new(Protocols { http1, http2 });
     let stop = Arc::new(Stop::default());
     // Every connection holds a permit until it ends: shutdown takes them all back to know that
     // none is open.
@@ -127,12 +126,8 @@ pub(crate) async fn run(
             started: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
         });
-        let service = {
-            let conn = conn.clone();
-            hyper::service::service_fn(move |req| dispatch(&conn, req))
-        };
-        let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        tokio::spawn(serve_connection(served, conn, stop.clone(), config.header_read_timeout, permit));
+        let watch = Watch { conn, stop: stop.clone(), timeout: config.header_read_timeout };
+        tokio::spawn(serve_connection(stream, protocols.clone(), watch, permit));
     }
 
     drop(listener);
@@ -216,6 +211,96 @@ impl http_body::Body for Tracked {
     }
 }
 
+/// hyper's two connection builders, set up once.
+struct Protocols {
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+/// What a connection's task keeps an eye on besides the connection.
+struct Watch {
+    conn: Arc<Conn>,
+    stop: Arc<Stop>,
+    /// How long a connection may go without starting a request while none is in progress.
+    timeout: std::time::Duration,
+}
+
+/// Serves one connection with HTTP/2 when its first bytes are HTTP/2's preface (prior
+/// knowledge, h2c), with HTTP/1.1 otherwise.
+///
+/// The protocol is told by peeking, so hyper gets the socket itself: hyper-util's `auto`
+/// builder reads the first bytes and then puts a layer in front of the socket to give them
+/// back, which every read of every request (and of an upgraded WebSocket, which can then not
+/// get at the socket underneath) went through.
+async fn serve_connection(
+    stream: TcpStream,
+    protocols: Arc<Protocols>,
+    watch: Watch,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let peer = watch.conn.peer;
+    let timer = tokio::time::sleep(watch.timeout);
+    let mut timer = std::pin::pin!(timer);
+    let stopped = watch.stop.notify.notified();
+    let mut stopped = std::pin::pin!(stopped);
+    let h2 = tokio::select! {
+        biased;
+        r = sniff(&stream) => match r {
+            Ok(h2) => h2,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "connection failed before its first request");
+                return;
+            }
+        },
+        () = &mut timer => {
+            tracing::debug!(%peer, timeout = ?watch.timeout, "closing a connection that sent nothing in time");
+            return;
+        }
+        () = &mut stopped => return,
+    };
+    let service = {
+        let conn = watch.conn.clone();
+        hyper::service::service_fn(move |req| dispatch(&conn, req))
+    };
+    let io = TokioIo::new(stream);
+    let outcome = if h2 {
+        let served = protocols.http2.serve_connection(io, service);
+        drive(served, hyper::server::conn::http2::Connection::graceful_shutdown, &watch, timer, stopped).await
+    } else {
+        let served = protocols.http1.serve_connection(io, service).with_upgrades();
+        let shutdown = hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown;
+        drive(served, shutdown, &watch, timer, stopped).await
+    };
+    match outcome {
+        Some(Err(e)) => tracing::debug!(error = %e, %peer, "connection ended with an error"),
+        Some(Ok(())) => {}
+        // Dropping the connection closed it.
+        None => {
+            tracing::debug!(%peer, timeout = ?watch.timeout, "closed a connection that started no request in time")
+        }
+    }
+    drop(permit);
+}
+
+/// Whether the client speaks HTTP/2 with prior knowledge: whether its first bytes are HTTP/2's
+/// connection preface. Peeked, not read: the socket goes to hyper untouched.
+async fn sniff(stream: &TcpStream) -> io::Result<bool> {
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 || buf[..n] != PREFACE[..n] {
+            return Ok(false); // (at the end of the stream, HTTP/1 sees the end)
+        }
+        if n == PREFACE.len() {
+            return Ok(true);
+        }
+        // Part of the preface so far. What was peeked keeps the socket readable, so there is
+        // no wake-up for the rest: look again shortly (the connection's timer bounds this).
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// The server's "stop accepting, finish what is open", as each connection hears it.
 #[derive(Default)]
 struct Stop {
@@ -224,48 +309,48 @@ struct Stop {
     notify: tokio::sync::Notify,
 }
 
-/// Serves one connection, and closes it when no request starts for `timeout` while none is
-/// in progress: a client that sends its request head too slowly (slowloris), or a keep-alive
-/// connection left idle. One timer per connection, looked at once per `timeout`, so a
-/// connection goes between one and two timeouts after its last request. When the server
-/// stops, the connection finishes the request in progress and closes.
+/// Drives a connection, and closes it when no request starts for the watch's timeout while
+/// none is in progress: a client that sends its request head too slowly (slowloris), or a
+/// keep-alive connection left idle. One timer per connection, looked at once per timeout, so
+/// a connection goes between one and two timeouts after its last request. When the server
+/// stops, the connection finishes the request in progress and closes (`shutdown`). `None`
+/// when the watch closed it.
 ///
 /// Hand-written rather than a `select!` over the connection, the timer and a shutdown signal:
 /// that polls all three on every wake-up (and draws a random number to pick the order), about
 /// 400 instructions per request, and the shutdown signal's poll takes a lock that every
 /// connection shares. Here each wake-up polls the connection and reads two flags; the timer
 /// and the signal are registered once and hold this task's waker until they fire.
-async fn serve_connection<C>(
+async fn drive<C>(
     served: C,
-    conn: Arc<Conn>,
-    stop: Arc<Stop>,
-    timeout: std::time::Duration,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) where
-    C: GracefulConnection,
-    C::Error: std::fmt::Display,
+    shutdown: fn(std::pin::Pin<&mut C>),
+    watch: &Watch,
+    mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    mut stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+) -> Option<Result<(), hyper::Error>>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
 {
     let mut served = std::pin::pin!(served);
-    let mut watch = std::pin::pin!(tokio::time::sleep(timeout));
-    let mut stopped = std::pin::pin!(stop.notify.notified());
+    let (conn, timeout) = (&*watch.conn, watch.timeout);
     let (mut registered, mut graceful, mut seen) = (false, false, 0);
-    let outcome = std::future::poll_fn(|cx| {
+    std::future::poll_fn(|cx| {
         if !registered {
             registered = true;
             // Polled once each, to leave this task's waker with them; later wake-ups read
             // their state instead.
             let _ = stopped.as_mut().poll(cx);
-            let _ = watch.as_mut().poll(cx);
+            let _ = timer.as_mut().poll(cx);
         }
         loop {
-            if !graceful && stop.stopping.load(Ordering::SeqCst) {
+            if !graceful && watch.stop.stopping.load(Ordering::SeqCst) {
                 graceful = true;
-                served.as_mut().graceful_shutdown();
+                shutdown(served.as_mut());
             }
             if let Poll::Ready(done) = served.as_mut().poll(cx) {
                 return Poll::Ready(Some(done));
             }
-            if !watch.is_elapsed() {
+            if !timer.is_elapsed() {
                 return Poll::Pending;
             }
             let started = conn.started.load(Ordering::Relaxed);
@@ -273,22 +358,13 @@ async fn serve_connection<C>(
                 return Poll::Ready(None);
             }
             seen = started;
-            watch.as_mut().reset(tokio::time::Instant::now() + timeout);
-            if watch.as_mut().poll(cx).is_pending() {
+            timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+            if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
         }
     })
-    .await;
-    match outcome {
-        Some(Err(e)) => tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error"),
-        Some(Ok(())) => {}
-        // Dropping the connection closes it.
-        None => {
-            tracing::debug!(peer = %conn.peer, ?timeout, "closing a connection that started no request in time")
-        }
-    }
-    drop(permit);
+    .await
 }
 
 /// One request, from the call of the service until its response head is ready: the route's

@@ -723,10 +723,12 @@ impl Future for Session {
                     };
                     let config = io.config.clone();
                     this.timer.as_mut().reset(Instant::now() + tick(&config));
+                    let (wire, early) = Wire::from(upgraded);
                     *this.stage = Stage::Running(Socket {
                         ws: WebSocketContext::new(Role::Server, Some(config.tungstenite())),
-                        io: Some(TokioIo::new(upgraded)),
-                        leftover: None,
+                        io: Some(wire),
+                        leftover: (!early.is_empty())
+                            .then(|| Box::new(Leftover { bytes: early.into(), at: 0 })),
                         handler: Some(handler(ctx.clone())),
                         ctx,
                         last_seen: Instant::now(),
@@ -734,6 +736,8 @@ impl Future for Session {
                         shutting_down: false,
                         flushing: false,
                         read_paused: false,
+                        read_blocked: false,
+                        timer_armed: false,
                     });
                 }
                 Stage::Running(socket) => {
@@ -758,7 +762,7 @@ impl Future for Session {
 struct Socket {
     ws: WebSocketContext,
     /// `None` once the connection is gone (the handler may still be running).
-    io: Option<TokioIo<hyper::upgrade::Upgraded>>,
+    io: Option<Wire>,
     leftover: Option<Box<Leftover>>,
     ctx: Context,
     /// `None` once the handler has finished.
@@ -771,6 +775,13 @@ struct Socket {
     flushing: bool,
     /// Reading is paused because the handler has not taken what came before.
     read_paused: bool,
+    /// A read found nothing during this poll of the task: the socket is not read again in the
+    /// same poll (tungstenite would grow and zero its buffer for nothing). New bytes wake the
+    /// task, and the next poll reads.
+    read_blocked: bool,
+    /// The timer was polled since it was last set, so it holds the task's waker: later rounds
+    /// ask whether it fired instead of polling it.
+    timer_armed: bool,
 }
 
 type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
@@ -790,20 +801,26 @@ impl Socket {
     fn poll(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Poll<()> {
         // Running: a hand-over from inside this poll need not wake the task.
         self.ctx.ws_io().expect("a socket's Context").lock().task = None;
+        self.read_blocked = false;
+        // The handler is polled on the first round (something may have woken it from
+        // elsewhere), and after a step that handed it something; not on every round, so that
+        // a message read costs one poll of the handler rather than two.
+        let mut handler_due = true;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
-            if let Some(handler) = self.handler.as_mut() {
-                let describe = || format!("WebSocket handler `{}`", route_name(&self.ctx));
-                if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), cx, describe) {
-                    self.handler = None;
-                    self.handler_finished(outcome);
-                }
-            }
             let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
             if step == Step::Done {
                 self.io = None; // closes the connection
                 self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
-                continue; // the handler hears it at once
+            }
+            if std::mem::take(&mut handler_due) || step != Step::Idle {
+                if let Some(handler) = self.handler.as_mut() {
+                    let describe = || format!("WebSocket handler `{}`", route_name(&self.ctx));
+                    if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), cx, describe) {
+                        self.handler = None;
+                        self.handler_finished(outcome);
+                    }
+                }
             }
             if self.handler.is_none() && self.io.is_none() {
                 return Poll::Ready(());
@@ -923,13 +940,14 @@ impl Socket {
                 let until = Instant::now() + config.close_timeout;
                 self.closing_until = Some(until);
                 timer.as_mut().reset(until);
+                self.timer_armed = false;
             }
         }
 
         // 2. Read what the peer sent, while the handler keeps up.
         self.read_paused = false;
         let mut wants_read = wants_read.unwrap_or_else(|| io.lock().wants_read(config));
-        loop {
+        while !self.read_blocked {
             if self.closing_until.is_none() && !wants_read {
                 self.read_paused = true;
                 break;
@@ -944,7 +962,7 @@ impl Socket {
                     };
                     progress = true;
                 }
-                Err(e) if would_block(&e) => break,
+                Err(e) if would_block(&e) => self.read_blocked = true,
                 Err(e) => match close_for(&e) {
                     Some((code, why)) if self.closing_until.is_none() => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
@@ -958,6 +976,7 @@ impl Socket {
                         receivers.wake(Some(s.cx.waker()));
                         progress = true;
                         timer.as_mut().reset(now + config.close_timeout);
+                        self.timer_armed = false;
                         break;
                     }
                     _ => return Step::Done, // closed (cleanly or not), or the connection failed
@@ -966,7 +985,13 @@ impl Socket {
         }
 
         // 3. Keep time: close timeouts, the idle timeout, pings.
-        if timer.as_mut().poll(s.cx).is_ready() {
+        let fired = if self.timer_armed && !timer.is_elapsed() {
+            false
+        } else {
+            self.timer_armed = true;
+            timer.as_mut().poll(s.cx).is_ready()
+        };
+        if fired {
             let now = Instant::now();
             if self.closing_until.is_some_and(|t| now >= t) {
                 return Step::Done; // the peer never answered our close frame
@@ -981,6 +1006,7 @@ impl Socket {
                 self.flushing |= still;
                 self.closing_until = Some(now + config.close_timeout);
                 timer.as_mut().reset(now + config.close_timeout);
+                self.timer_armed = false;
             } else {
                 let ping_due = self.closing_until.is_none()
                     && config.ping_interval.is_some_and(|p| now.duration_since(self.last_seen) >= p);
@@ -992,6 +1018,7 @@ impl Socket {
                 }
                 let next = self.closing_until.unwrap_or(now + tick(config));
                 timer.as_mut().reset(next);
+                self.timer_armed = false;
             }
             // The next round polls the timer again (so that it wakes this task when it fires)
             // and looks again at what changed (a failure's close may be overdue now).
@@ -1043,7 +1070,7 @@ thread_local! {
 /// The socket as the blocking-style `Read`/`Write` that tungstenite drives: an operation that
 /// would wait returns `WouldBlock` and has registered the task's waker.
 struct Blocking<'a, 'b> {
-    io: &'a mut TokioIo<hyper::upgrade::Upgraded>,
+    io: &'a mut Wire,
     cx: &'a mut std::task::Context<'b>,
     leftover: &'a mut Option<Box<Leftover>>,
 }
@@ -1068,7 +1095,11 @@ impl std::io::Read for Blocking<'_, '_> {
         let (io, cx) = (&mut *self.io, &mut *self.cx);
         SCRATCH_BUF.with_borrow_mut(|scratch| {
             let mut rb = tokio::io::ReadBuf::new(scratch);
-            match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
+            let read = match io {
+                Wire::Tcp(tcp) => std::pin::Pin::new(tcp).poll_read(cx, &mut rb),
+                Wire::Upgraded(up) => std::pin::Pin::new(up).poll_read(cx, &mut rb),
+            };
+            match read {
                 Poll::Ready(Ok(())) => {
                     let got = rb.filled();
                     let n = buf.len().min(got.len());
@@ -1088,7 +1119,11 @@ impl std::io::Read for Blocking<'_, '_> {
 impl std::io::Write for Blocking<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         use tokio::io::AsyncWrite;
-        match std::pin::Pin::new(&mut *self.io).poll_write(self.cx, buf) {
+        let written = match &mut *self.io {
+            Wire::Tcp(tcp) => std::pin::Pin::new(tcp).poll_write(self.cx, buf),
+            Wire::Upgraded(up) => std::pin::Pin::new(up).poll_write(self.cx, buf),
+        };
+        match written {
             Poll::Ready(r) => r,
             Poll::Pending => Err(pending()),
         }
@@ -1096,9 +1131,32 @@ impl std::io::Write for Blocking<'_, '_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         use tokio::io::AsyncWrite;
-        match std::pin::Pin::new(&mut *self.io).poll_flush(self.cx) {
+        let flushed = match &mut *self.io {
+            Wire::Tcp(tcp) => std::pin::Pin::new(tcp).poll_flush(self.cx),
+            Wire::Upgraded(up) => std::pin::Pin::new(up).poll_flush(self.cx),
+        };
+        match flushed {
             Poll::Ready(r) => r,
             Poll::Pending => Err(pending()),
+        }
+    }
+}
+
+/// A socket's connection: the TCP socket itself, which hyper hands back after an HTTP/1.1
+/// upgrade on the server's listener, or else hyper's upgraded connection. Read directly, the
+/// socket saves every read two buffering layers and a call through a trait object.
+enum Wire {
+    Tcp(tokio::net::TcpStream),
+    Upgraded(TokioIo<hyper::upgrade::Upgraded>),
+}
+
+impl Wire {
+    /// The connection, and the bytes the client sent after its handshake that hyper has
+    /// already read (the first frames, from a client that did not wait for the answer).
+    fn from(upgraded: hyper::upgrade::Upgraded) -> (Wire, bytes::Bytes) {
+        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => (Wire::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => (Wire::Upgraded(TokioIo::new(upgraded)), bytes::Bytes::new()),
         }
     }
 }

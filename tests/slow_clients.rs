@@ -55,6 +55,20 @@ async fn a_request_head_that_never_ends_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_connection_that_sends_nothing_or_part_of_a_preface_is_cut_off() {
+    let c = client().await;
+    // Nothing at all, and the first bytes of HTTP/2's preface, which the server waits to see
+    // whole before it picks the protocol.
+    for first in [&b""[..], b"PRI * HT"] {
+        let mut stream = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+        stream.write_all(first).await.unwrap();
+        let took = until_closed(&mut stream).await;
+        assert!(took >= TIMEOUT / 2, "closed after {took:?}, before the timeout");
+    }
+    assert_eq!(c.get("/drip").send().await.text(), "01234567");
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
     let c = client().await;
     let mut stream = tokio::net::TcpStream::connect(c.addr()).await.unwrap();

@@ -287,6 +287,7 @@ async fn serve_connection(
 async fn sniff(stream: &TcpStream) -> io::Result<bool> {
     const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let mut buf = [0u8; 24];
+    let mut wait = std::time::Duration::from_millis(1);
     loop {
         let n = stream.peek(&mut buf).await?;
         if n == 0 || buf[..n] != PREFACE[..n] {
@@ -295,9 +296,12 @@ async fn sniff(stream: &TcpStream) -> io::Result<bool> {
         if n == PREFACE.len() {
             return Ok(true);
         }
-        // Part of the preface so far. What was peeked keeps the socket readable, so there is
-        // no wake-up for the rest: look again shortly (the connection's timer bounds this).
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        // Part of the preface so far (clients send it whole; this is rare). What was peeked
+        // keeps the socket readable, so there is no wake-up for the rest: look again after a
+        // while that grows, so that a client trickling bytes costs few system calls. The
+        // connection's timer bounds the whole wait.
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_millis(100));
     }
 }
 

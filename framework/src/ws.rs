@@ -46,7 +46,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -310,6 +310,9 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> R
 pub(crate) struct WsIo {
     pub(crate) config: Arc<WsConfig>,
     state: Mutex<WsState>,
+    /// The handler was woken (through the waker it is polled with, see `Socket`): the
+    /// socket's task polls it on its next round, and only then.
+    handler_woken: AtomicBool,
 }
 
 #[derive(Default)]
@@ -400,6 +403,23 @@ fn hand_over(mut st: MutexGuard<'_, WsState>) {
     }
 }
 
+/// The waker a socket's handler is polled with: it marks the handler as due and wakes the
+/// socket's task if that is parked. So the task knows, when it runs, whether the handler can
+/// have anything to do, and a wake-up for the socket alone (bytes to read, room to write)
+/// does not poll the handler for nothing. Made from the Context's own `Arc`: no allocation.
+impl std::task::Wake for crate::context::Inner {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let crate::context::Io::Ws(io) = &self.io {
+            io.handler_woken.store(true, Ordering::SeqCst);
+            hand_over(io.lock());
+        }
+    }
+}
+
 /// What `recv` reports once the peer broke a rule.
 fn closed_with(code: u16, why: &str) -> Error {
     Error::bad_request(format!("the WebSocket was closed with {code}: {why}"))
@@ -416,7 +436,7 @@ impl WsState {
 
 impl WsIo {
     pub(crate) fn new(config: Arc<WsConfig>) -> Self {
-        WsIo { config, state: Mutex::new(WsState::default()) }
+        WsIo { config, state: Mutex::new(WsState::default()), handler_woken: AtomicBool::new(true) }
     }
 
     /// Server shutdown: the socket's task closes it with 1001.
@@ -730,6 +750,7 @@ impl Future for Session {
                         leftover: (!early.is_empty())
                             .then(|| Box::new(Leftover { bytes: early.into(), at: 0 })),
                         handler: Some(handler(ctx.clone())),
+                        handler_waker: Waker::from(ctx.inner.clone()),
                         ctx,
                         last_seen: Instant::now(),
                         closing_until: None,
@@ -767,6 +788,8 @@ struct Socket {
     ctx: Context,
     /// `None` once the handler has finished.
     handler: Option<BoxFuture<Result<()>>>,
+    /// What the handler is polled with (see the `Wake` impl above).
+    handler_waker: Waker,
     last_seen: Instant,
     /// Set once our close frame is out: from then on we only wait for the peer's, until then.
     closing_until: Option<Instant>,
@@ -802,10 +825,6 @@ impl Socket {
         // Running: a hand-over from inside this poll need not wake the task.
         self.ctx.ws_io().expect("a socket's Context").lock().task = None;
         self.read_blocked = false;
-        // The handler is polled on the first round (something may have woken it from
-        // elsewhere), and after a step that handed it something; not on every round, so that
-        // a message read costs one poll of the handler rather than two.
-        let mut handler_due = true;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
             let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
@@ -813,10 +832,17 @@ impl Socket {
                 self.io = None; // closes the connection
                 self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
             }
-            if std::mem::take(&mut handler_due) || step != Step::Idle {
+            // Polled only when it was woken (it waits on the socket's queues, or on anything
+            // else): a message read and answered costs one poll of the handler, and a socket
+            // woken only for its I/O costs none.
+            let io = self.ctx.ws_io().expect("a socket's Context");
+            if self.handler.is_some() && io.handler_woken.swap(false, Ordering::SeqCst) {
                 if let Some(handler) = self.handler.as_mut() {
                     let describe = || format!("WebSocket handler `{}`", route_name(&self.ctx));
-                    if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), cx, describe) {
+                    let mut hcx = std::task::Context::from_waker(&self.handler_waker);
+                    if let Poll::Ready(outcome) =
+                        crate::panic::poll_catch(handler.as_mut(), &mut hcx, describe)
+                    {
                         self.handler = None;
                         self.handler_finished(outcome);
                     }
@@ -832,12 +858,13 @@ impl Socket {
             let io = self.ctx.ws_io().expect("a socket's Context");
             let mut st = io.lock();
             // (While a write waits for the socket, nothing more is taken from the queue.)
-            let work = self.io.is_some()
-                && ((!self.flushing
-                    && (!st.outbound.is_empty()
-                        || (st.close.is_some() && self.closing_until.is_none())
-                        || (st.stopping && !self.shutting_down)))
-                    || (self.read_paused && st.wants_read(&io.config)));
+            let work = (self.handler.is_some() && io.handler_woken.load(Ordering::SeqCst))
+                || (self.io.is_some()
+                    && ((!self.flushing
+                        && (!st.outbound.is_empty()
+                            || (st.close.is_some() && self.closing_until.is_none())
+                            || (st.stopping && !self.shutting_down)))
+                        || (self.read_paused && st.wants_read(&io.config))));
             if !work {
                 st.task = Some(cx.waker().clone());
                 return Poll::Pending;

@@ -827,14 +827,10 @@ impl Socket {
         self.read_blocked = false;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
-            let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
-            if step == Step::Done {
-                self.io = None; // closes the connection
-                self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
-            }
-            // Polled only when it was woken (it waits on the socket's queues, or on anything
-            // else): a message read and answered costs one poll of the handler, and a socket
-            // woken only for its I/O costs none.
+            // The handler is polled only when it was woken (it waits on the socket's queues,
+            // or on anything else): a message read and answered costs one poll of it, and a
+            // wake-up for the socket's I/O alone costs none. Before the I/O step, so that what
+            // it queues is written in the same round.
             let io = self.ctx.ws_io().expect("a socket's Context");
             if self.handler.is_some() && io.handler_woken.swap(false, Ordering::SeqCst) {
                 if let Some(handler) = self.handler.as_mut() {
@@ -847,6 +843,12 @@ impl Socket {
                         self.handler_finished(outcome);
                     }
                 }
+            }
+            let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
+            if step == Step::Done {
+                self.io = None; // closes the connection
+                self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
+                continue; // the handler hears it at once
             }
             if self.handler.is_none() && self.io.is_none() {
                 return Poll::Ready(());

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -53,6 +54,9 @@ pub(crate) struct Inner {
     /// Created when something is set: most requests set nothing, and a socket keeps its
     /// Context for hours.
     pub(crate) response: Mutex<Option<Box<ResponseParts>>>,
+    /// Whether `response` was created: a request that set nothing is answered without
+    /// taking its lock.
+    response_set: AtomicBool,
     pub(crate) io: Io,
 }
 
@@ -176,7 +180,17 @@ pub(crate) struct HttpIo {
     body: tokio::sync::Mutex<Option<Incoming>>,
     stream: tokio::sync::Mutex<Stream>,
     head: Mutex<HeadSlot>,
+    /// What happened to `head`, readable without its lock ([`HANDED`], [`ABANDONED`],
+    /// [`WAITING`]): a request that streams nothing is answered and dropped without taking it.
+    head_state: AtomicU8,
 }
+
+/// A streamed head was put in the slot.
+const HANDED: u8 = 1;
+/// Nobody waits for a head any more.
+const ABANDONED: u8 = 2;
+/// The dispatcher left its waker in the slot.
+const WAITING: u8 = 4;
 
 enum Stream {
     /// Nothing sent yet (`true`: the response may still be streamed), or the response is over.
@@ -191,8 +205,6 @@ struct HeadSlot {
     // Boxed: most requests never stream, and this sits in every Context.
     head: Option<Box<Response>>,
     dispatcher: Option<std::task::Waker>,
-    /// The dispatcher is gone (it answered, or the client left): a head would wait forever.
-    abandoned: bool,
 }
 
 /// How many chunks a streamed response may have in flight before `send` waits for the client.
@@ -221,6 +233,7 @@ impl Context {
                 body: tokio::sync::Mutex::new(body),
                 stream: tokio::sync::Mutex::new(Stream::Idle(true)),
                 head: Mutex::new(HeadSlot::default()),
+                head_state: AtomicU8::new(0),
             }),
         };
         Context {
@@ -232,6 +245,7 @@ impl Context {
                 endpoint,
                 attrs: Mutex::new(Vec::new()),
                 response: Mutex::new(None),
+                response_set: AtomicBool::new(false),
                 io,
             }),
         }
@@ -389,7 +403,10 @@ impl Context {
     /// The response parts, created if nothing was set yet.
     fn response(&self) -> PartsMut<'_> {
         let mut parts = self.response_parts();
-        parts.get_or_insert_with(Default::default);
+        if parts.is_none() {
+            *parts = Some(Default::default());
+            self.inner.response_set.store(true, Ordering::Release);
+        }
         PartsMut(parts)
     }
 
@@ -516,6 +533,9 @@ impl Context {
 
     /// Moves what the handler said about the response (status, headers) onto `res`.
     pub(crate) fn apply_response_parts(&self, res: &mut Response) {
+        if !self.inner.response_set.load(Ordering::Acquire) {
+            return;
+        }
         let mut parts = self.response_parts();
         let Some(parts) = parts.as_mut() else { return };
         if let Some(status) = parts.status.take() {
@@ -582,21 +602,23 @@ impl Context {
         }
     }
 
-    fn head_slot(&self) -> Option<MutexGuard<'_, HeadSlot>> {
+    fn http_io(&self) -> Option<&HttpIo> {
         match &self.inner.io {
-            Io::Http(io) => Some(io.head.lock().unwrap_or_else(|p| p.into_inner())),
+            Io::Http(io) => Some(io),
             _ => None,
         }
     }
 
     /// A streamed response's head, once the handler's first `send` made it.
     pub(crate) fn poll_head(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Response> {
-        let Some(mut slot) = self.head_slot() else { return std::task::Poll::Pending };
+        let Some(io) = self.http_io() else { return std::task::Poll::Pending };
+        let mut slot = io.slot();
         match slot.head.take() {
             Some(head) => std::task::Poll::Ready(*head),
             None => {
                 if !slot.dispatcher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     slot.dispatcher = Some(cx.waker().clone());
+                    io.head_state.fetch_or(WAITING, Ordering::AcqRel);
                 }
                 std::task::Poll::Pending
             }
@@ -605,13 +627,18 @@ impl Context {
 
     /// The head, if a `send` made one.
     pub(crate) fn take_head(&self) -> Option<Response> {
-        self.head_slot()?.head.take().map(|h| *h)
+        let io = self.http_io()?;
+        if io.head_state.load(Ordering::Acquire) & HANDED == 0 {
+            return None;
+        }
+        io.slot().head.take().map(|h| *h)
     }
 
     /// Nobody waits for a head any more: a later `send` fails.
     pub(crate) fn abandon_head(&self) {
-        if let Some(mut slot) = self.head_slot() {
-            slot.abandoned = true;
+        let Some(io) = self.http_io() else { return };
+        if io.head_state.fetch_or(ABANDONED, Ordering::AcqRel) & (HANDED | WAITING) != 0 {
+            let mut slot = io.slot();
             slot.head = None;
             slot.dispatcher = None;
         }
@@ -619,11 +646,15 @@ impl Context {
 
     /// Hands a streamed response's head to the dispatcher.
     fn hand_head(&self, head: Response) -> Result<()> {
-        let Some(mut slot) = self.head_slot() else { return Err(peer_gone()) };
-        if slot.abandoned {
+        let Some(io) = self.http_io() else { return Err(peer_gone()) };
+        let mut slot = io.slot();
+        slot.head = Some(Box::new(head));
+        // After the head is in: `abandon_head` either comes later (and sees HANDED, and waits
+        // for this lock to drop the head), or came before (and this sees ABANDONED).
+        if io.head_state.fetch_or(HANDED, Ordering::AcqRel) & ABANDONED != 0 {
+            slot.head = None;
             return Err(peer_gone());
         }
-        slot.head = Some(Box::new(head));
         let dispatcher = slot.dispatcher.take();
         drop(slot);
         if let Some(w) = dispatcher {
@@ -729,6 +760,10 @@ impl Context {
 }
 
 impl HttpIo {
+    fn slot(&self) -> MutexGuard<'_, HeadSlot> {
+        self.head.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn send(&self, ctx: &Context, item: Outbound) -> Result<()> {
         let content_type = match &item.0 {
             Out::Text(_) => "text/plain; charset=utf-8",

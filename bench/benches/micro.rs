@@ -657,6 +657,10 @@ fn hot(c: &mut Criterion) {
     g.bench_function("routing_lookup_of_100", |b| {
         b.iter(|| built.lookup(&get, std::hint::black_box("/r57/12345")))
     });
+    // A path without parameters: found whole in the router's table of exact paths.
+    g.bench_function("routing_lookup_static_of_100", |b| {
+        b.iter(|| built.lookup(&get, std::hint::black_box("/plaintext")))
+    });
     g.bench_function("context_create", |b| b.iter(|| built.context(std::hint::black_box("/r57/12345"))));
     let ctx = built.context("/mw/plaintext");
     g.bench_function("middleware_chain_of_5", |b| {

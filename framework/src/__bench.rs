@@ -11,12 +11,15 @@ use crate::app::Shared;
 use crate::routing::Lookup;
 use crate::{App, Context, Result};
 
-/// An app's route table and shared state, built as `serve` would build them.
-pub struct Built(Arc<Shared>);
+/// An app's route table and shared state, built as `serve` would build them, and one
+/// connection's share of them (as the server makes once per connection).
+pub struct Built(Arc<Shared>, Arc<crate::server::Conn>);
 
 /// Builds `app` (panics on a startup error).
 pub fn build(app: App) -> Built {
-    Built(app.into_shared().expect("the bench app starts"))
+    let shared = app.into_shared().expect("the bench app starts");
+    let conn = crate::server::Conn::detached(shared.clone(), SocketAddr::from(([127, 0, 0, 1], 9)));
+    Built(shared, conn)
 }
 
 impl Built {
@@ -32,8 +35,7 @@ impl Built {
             Lookup::Found { id, params, .. } => (Some(id), params),
             _ => (None, Vec::new()),
         };
-        let conn = crate::server::Conn::detached(self.0.clone(), SocketAddr::from(([127, 0, 0, 1], 9)));
-        Context::new(head, None, None, params, conn, endpoint)
+        Context::new(head, None, None, params, self.1.clone(), endpoint)
     }
 }
 

@@ -38,6 +38,17 @@ async fn member_sse(ctx: Context) -> Result<()> {
     ctx.hub().subscribe(ctx.param("room").unwrap_or_default()).forward(ctx).await
 }
 
+/// Two rooms forwarded from one handler.
+#[ws("/two/{a}/{b}")]
+async fn two_rooms(ctx: Context) -> Result<()> {
+    let a = ctx.hub().subscribe(ctx.param("a").unwrap_or_default()).forward(ctx.clone());
+    let b = ctx.hub().subscribe(ctx.param("b").unwrap_or_default()).forward(ctx.clone());
+    tokio::select! {
+        r = a => r,
+        r = b => r,
+    }
+}
+
 /// An HTTP long-poll subscriber: answers with the room's next message.
 #[get("/rooms/{room}/next")]
 async fn long_poll(ctx: Context) -> Result<Bytes> {
@@ -237,4 +248,56 @@ async fn a_reader_that_pauses_within_the_rooms_capacity_loses_nothing() {
         assert_eq!(u64::from_le_bytes(m.as_bytes()[..8].try_into().unwrap()), n);
     }
     assert_eq!(hub.subscribers("paused"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_forwarding_two_rooms_is_dropped_for_one_without_stalling_the_other() {
+    // Each socket forwards two rooms from one handler (a dashboard's shape): while one
+    // room's forward takes a burst into the socket's queue and finds it fell behind, the
+    // other room's publisher may be waking the same handler. Dropping the receiver must not
+    // wait for that publisher, nor the publisher for the socket. (Without the fix, one run in
+    // thirteen hung here: the interleaving is a matter of timing.)
+    const SOCKETS: usize = 20;
+    let hub = Hub::with_config(HubConfig::default().capacity(4).max_lag(200));
+    let c = TestClient::start(App::only(module_path!()).with_hub(hub.clone())).await;
+    let mut readers = Vec::new();
+    for _ in 0..SOCKETS {
+        let mut ws = c.ws("/two/calm/storm").connect().await;
+        readers.push(tokio::spawn(async move {
+            while ws.recv().await.is_some() {}
+            ws.closed().await.0
+        }));
+    }
+    wait_for_subscribers(&hub, "storm", SOCKETS).await;
+    wait_for_subscribers(&hub, "calm", SOCKETS).await;
+    let (done, finished) = std::sync::mpsc::channel();
+    for (room, pause) in [("storm", Duration::from_micros(2)), ("calm", Duration::from_micros(20))] {
+        let (publisher, done) = (hub.clone(), done.clone());
+        std::thread::spawn(move || {
+            for n in 0..5_000_000u64 {
+                publisher.publish(room, n.to_string());
+                std::thread::sleep(pause);
+                if publisher.subscribers(room) == 0 {
+                    break;
+                }
+            }
+            let _ = done.send(());
+        });
+    }
+    let finished = tokio::task::spawn_blocking(move || {
+        (0..2).all(|_| finished.recv_timeout(Duration::from_secs(60)).is_ok())
+    })
+    .await
+    .expect("the waiting thread ran");
+    if !finished {
+        // Worker threads that wait for each other cannot be joined, so the runtime could not
+        // be dropped: a panic here would hang the test instead of failing it.
+        eprintln!("a publisher stalled for 60 s: it and a receiver wait for each other");
+        std::process::exit(101);
+    }
+    // Every socket fell behind in the storm and was closed with 1011.
+    for reader in readers {
+        let code = tokio::time::timeout(Duration::from_secs(30), reader).await.expect("closed").unwrap();
+        assert_eq!(code, 1011);
+    }
 }

@@ -146,10 +146,11 @@ impl Hub {
     /// Delivers a message to this instance's subscribers only (what a [`Backend`] calls for
     /// messages from other instances).
     pub fn deliver_local(&self, room: &str, message: Outbound) -> usize {
-        match self.rooms_read().get(room) {
-            Some(tx) => tx.send(message).unwrap_or(0),
-            None => 0,
-        }
+        // Sent after the map's lock is released: sending wakes the receivers, and a receiver's
+        // waker may take a lock of its own (a socket's state) under which that socket may be
+        // leaving a room (which takes the map's lock to write).
+        let Some(tx) = self.rooms_read().get(room).cloned() else { return 0 };
+        tx.send(message).unwrap_or(0)
     }
 
     /// Subscribes to `room`, creating it if needed. Messages published from now on arrive.
@@ -254,8 +255,12 @@ impl Subscription {
                     pending.push_back(m?);
                     // Take whatever else is already published, so that a burst costs one
                     // hand-over to the socket (and one write), not one per message.
-                    while let Some(m) = self.try_recv()? {
-                        pending.push_back(m);
+                    loop {
+                        match self.try_recv() {
+                            Ok(Some(m)) => pending.push_back(m),
+                            Ok(None) => break,
+                            Err(n) => self.lost(n)?,
+                        }
                     }
                     while pending.len() > capacity {
                         pending.pop_front();
@@ -272,15 +277,14 @@ impl Subscription {
         self.rx.as_ref().map_or(0, broadcast::Receiver::len)
     }
 
-    /// The next message if one is already there.
-    pub(crate) fn try_recv(&mut self) -> Result<Option<Outbound>> {
-        loop {
-            let Some(rx) = self.rx.as_mut() else { return Err(too_slow()) };
-            match rx.try_recv() {
-                Ok(m) => return Ok(Some(m)),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => self.lost(n)?,
-                Err(_) => return Ok(None),
-            }
+    /// The next message if one is already there; `Err(n)` when `n` messages were lost before
+    /// it (count them with [`lost`](Self::lost), which may leave the room: not under a lock).
+    pub(crate) fn try_recv(&mut self) -> std::result::Result<Option<Outbound>, u64> {
+        let Some(rx) = self.rx.as_mut() else { return Ok(None) };
+        match rx.try_recv() {
+            Ok(m) => Ok(Some(m)),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Err(n),
+            Err(_) => Ok(None),
         }
     }
 

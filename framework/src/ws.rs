@@ -530,13 +530,15 @@ impl WsIo {
                 () = self.closed() => return Ok(()),
             };
             let mut first = Some(first);
-            let mut lost = Ok(());
+            // Losses are counted after the lock: counting may leave the room, which takes the
+            // hub's lock, and a publisher may be waking this socket while it holds that one.
+            let mut lost = 0;
             let queued = self.try_queue(None, 1 + sub.pending(), || loop {
                 let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
                     Ok(Some(m)) => m,
                     Ok(None) => return None,
-                    Err(e) => {
-                        lost = Err(e);
+                    Err(n) => {
+                        lost = n;
                         return None;
                     }
                 };
@@ -544,9 +546,11 @@ impl WsIo {
                     return Some(m); // (a value a socket cannot carry is dropped)
                 }
             });
+            if lost > 0 {
+                sub.lost(lost)?;
+            }
             match queued {
                 Some(Ok(())) => {
-                    lost?;
                     continue;
                 }
                 Some(Err(_)) => return Ok(()), // the socket is over

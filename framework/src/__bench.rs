@@ -18,7 +18,7 @@ pub struct Built(Arc<Shared>, Arc<crate::server::Conn>);
 /// Builds `app` (panics on a startup error).
 pub fn build(app: App) -> Built {
     let shared = app.into_shared().expect("the bench app starts");
-    let conn = crate::server::Conn::detached(shared.clone(), SocketAddr::from(([127, 0, 0, 1], 9)));
+    let conn = crate::server::Conn::new(shared.clone(), SocketAddr::from(([127, 0, 0, 1], 9)));
     Built(shared, conn)
 }
 

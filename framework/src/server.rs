@@ -120,13 +120,11 @@ pub(crate) async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = Arc::new(Conn {
-            app: shared.clone(),
-            peer,
-            started: AtomicUsize::new(0),
-            busy: AtomicUsize::new(0),
-        });
-        let watch = Watch { conn, stop: stop.clone(), timeout: config.header_read_timeout };
+        let watch = Watch {
+            conn: Conn::new(shared.clone(), peer),
+            stop: stop.clone(),
+            timeout: config.header_read_timeout,
+        };
         tokio::spawn(serve_connection(stream, protocols.clone(), watch, permit));
     }
 
@@ -161,8 +159,8 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// A connection that is not served (a Context made outside the server).
-    pub(crate) fn detached(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
+    /// A connection from `peer` to `app`, with no request started yet.
+    pub(crate) fn new(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
         Arc::new(Conn { app, peer, started: AtomicUsize::new(0), busy: AtomicUsize::new(0) })
     }
 }

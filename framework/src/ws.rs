@@ -550,9 +550,7 @@ impl WsIo {
                 sub.lost(lost)?;
             }
             match queued {
-                Some(Ok(())) => {
-                    continue;
-                }
+                Some(Ok(())) => continue,
                 Some(Err(_)) => return Ok(()), // the socket is over
                 None => {}
             }
@@ -737,8 +735,18 @@ impl Future for Session {
                         unreachable!("matched above")
                     };
                     let Some(io) = ctx.ws_io() else { return Poll::Ready(()) };
-                    let upgraded = match upgraded {
-                        Ok(u) => u,
+                    // The server hands hyper the TCP stream itself, and gets it back here with
+                    // the bytes the client sent after its handshake that hyper already read
+                    // (the first frames, from a client that did not wait for the answer).
+                    // Read directly, the socket saves every read two buffering layers and a
+                    // call through a trait object.
+                    let upgraded = match upgraded.map(|u| u.downcast::<TokioIo<tokio::net::TcpStream>>()) {
+                        Ok(Ok(parts)) => parts,
+                        Ok(Err(_)) => {
+                            tracing::error!("WebSocket upgrade on a connection that is not a TCP stream");
+                            io.end(Ended::Closed, None);
+                            return Poll::Ready(());
+                        }
                         Err(e) => {
                             tracing::debug!(error = %e, "WebSocket upgrade failed");
                             io.end(Ended::Closed, None);
@@ -747,10 +755,10 @@ impl Future for Session {
                     };
                     let config = io.config.clone();
                     this.timer.as_mut().reset(Instant::now() + tick(&config));
-                    let (wire, early) = Wire::from(upgraded);
+                    let early = upgraded.read_buf;
                     *this.stage = Stage::Running(Socket {
                         ws: WebSocketContext::new(Role::Server, Some(config.tungstenite())),
-                        io: Some(wire),
+                        io: Some(upgraded.io.into_inner()),
                         leftover: (!early.is_empty())
                             .then(|| Box::new(Leftover { bytes: early.into(), at: 0 })),
                         handler: Some(handler(ctx.clone())),
@@ -787,7 +795,7 @@ impl Future for Session {
 struct Socket {
     ws: WebSocketContext,
     /// `None` once the connection is gone (the handler may still be running).
-    io: Option<Wire>,
+    io: Option<tokio::net::TcpStream>,
     leftover: Option<Box<Leftover>>,
     ctx: Context,
     /// `None` once the handler has finished.
@@ -1103,7 +1111,7 @@ thread_local! {
 /// The socket as the blocking-style `Read`/`Write` that tungstenite drives: an operation that
 /// would wait returns `WouldBlock` and has registered the task's waker.
 struct Blocking<'a, 'b> {
-    io: &'a mut Wire,
+    io: &'a mut tokio::net::TcpStream,
     cx: &'a mut std::task::Context<'b>,
     leftover: &'a mut Option<Box<Leftover>>,
 }
@@ -1128,11 +1136,7 @@ impl std::io::Read for Blocking<'_, '_> {
         let (io, cx) = (&mut *self.io, &mut *self.cx);
         SCRATCH_BUF.with_borrow_mut(|scratch| {
             let mut rb = tokio::io::ReadBuf::new(scratch);
-            let read = match io {
-                Wire::Tcp(tcp) => std::pin::Pin::new(tcp).poll_read(cx, &mut rb),
-                Wire::Upgraded(up) => std::pin::Pin::new(up).poll_read(cx, &mut rb),
-            };
-            match read {
+            match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
                     let got = rb.filled();
                     let n = buf.len().min(got.len());
@@ -1152,11 +1156,7 @@ impl std::io::Read for Blocking<'_, '_> {
 impl std::io::Write for Blocking<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         use tokio::io::AsyncWrite;
-        let written = match &mut *self.io {
-            Wire::Tcp(tcp) => std::pin::Pin::new(tcp).poll_write(self.cx, buf),
-            Wire::Upgraded(up) => std::pin::Pin::new(up).poll_write(self.cx, buf),
-        };
-        match written {
+        match std::pin::Pin::new(&mut *self.io).poll_write(self.cx, buf) {
             Poll::Ready(r) => r,
             Poll::Pending => Err(pending()),
         }
@@ -1164,32 +1164,9 @@ impl std::io::Write for Blocking<'_, '_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         use tokio::io::AsyncWrite;
-        let flushed = match &mut *self.io {
-            Wire::Tcp(tcp) => std::pin::Pin::new(tcp).poll_flush(self.cx),
-            Wire::Upgraded(up) => std::pin::Pin::new(up).poll_flush(self.cx),
-        };
-        match flushed {
+        match std::pin::Pin::new(&mut *self.io).poll_flush(self.cx) {
             Poll::Ready(r) => r,
             Poll::Pending => Err(pending()),
-        }
-    }
-}
-
-/// A socket's connection: the TCP socket itself, which hyper hands back after an HTTP/1.1
-/// upgrade on the server's listener, or else hyper's upgraded connection. Read directly, the
-/// socket saves every read two buffering layers and a call through a trait object.
-enum Wire {
-    Tcp(tokio::net::TcpStream),
-    Upgraded(TokioIo<hyper::upgrade::Upgraded>),
-}
-
-impl Wire {
-    /// The connection, and the bytes the client sent after its handshake that hyper has
-    /// already read (the first frames, from a client that did not wait for the answer).
-    fn from(upgraded: hyper::upgrade::Upgraded) -> (Wire, bytes::Bytes) {
-        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
-            Ok(parts) => (Wire::Tcp(parts.io.into_inner()), parts.read_buf),
-            Err(upgraded) => (Wire::Upgraded(TokioIo::new(upgraded)), bytes::Bytes::new()),
         }
     }
 }

@@ -97,8 +97,13 @@ pub(crate) struct Router {
 
 /// FNV-1a over a path's bytes: route paths are few, short and the app's own, so a hash that
 /// resists flooding (std's SipHash, three times the cost here) buys nothing.
-#[derive(Default)]
 pub(crate) struct PathHasher(u64);
+
+impl Default for PathHasher {
+    fn default() -> Self {
+        PathHasher(0xcbf2_9ce4_8422_2325) // FNV's offset basis
+    }
+}
 
 impl Hasher for PathHasher {
     fn finish(&self) -> u64 {
@@ -106,11 +111,9 @@ impl Hasher for PathHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
         for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        self.0 = h;
     }
 }
 
@@ -315,14 +318,7 @@ impl Router {
             None => format!("{path}/"),
         };
         match self.matcher.at(&other) {
-            Ok(m)
-                if self.paths[*m.value]
-                    .methods
-                    .iter()
-                    .any(|(em, _)| em == method || (method == Method::HEAD && em == Method::GET)) =>
-            {
-                Lookup::Redirect(other)
-            }
+            Ok(m) if self.pick(*m.value, method).is_some() => Lookup::Redirect(other),
             _ => Lookup::NotFound,
         }
     }

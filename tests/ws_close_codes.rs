@@ -33,6 +33,17 @@ async fn echo(ctx: Context) -> Result<()> {
     Ok(())
 }
 
+/// Sends far more than the socket buffers hold (16 MiB), so that writes wait for the client.
+#[ws("/flood")]
+async fn flood(ctx: Context) -> Result<()> {
+    let chunk = "x".repeat(64 * 1024);
+    for _ in 0..256 {
+        ctx.send(chunk.clone()).await?;
+    }
+    ctx.recv().await?;
+    Ok(())
+}
+
 /// Reports what `recv` said about the end, on a side channel (an HTTP route) for the test.
 #[ws("/watch-end")]
 async fn watch_end(ctx: Context) -> Result<()> {
@@ -71,6 +82,24 @@ async fn normal_1000_and_handler_error_1011() {
     let (code, reason) = ws.closed().await;
     assert_eq!(code, 1011);
     assert!(!reason.contains("exploded"), "the panic message must not leak: {reason}");
+}
+
+#[tokio::test]
+async fn the_reply_to_a_close_waits_behind_what_the_server_was_writing() {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let c = client(tx).await;
+    let mut ws = c.ws("/flood").connect().await;
+    // The client reads nothing for a while: the server's writes now wait for it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.close(1000).await;
+    // Everything the server had started to write arrives whole, then its reply to the close.
+    let mut got = 0;
+    while let Some(m) = ws.recv().await {
+        assert_eq!(m.as_bytes().len(), 64 * 1024, "message {got} arrives whole");
+        got += 1;
+    }
+    assert!(got > 0, "the server was writing when the client closed");
+    assert_eq!(ws.close_frame(), Some((1000, String::new())), "after {got} messages");
 }
 
 #[tokio::test]

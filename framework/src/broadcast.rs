@@ -16,7 +16,9 @@
 //!
 //! **Encode once.** A published value is encoded when it becomes an
 //! [`Outbound`] (JSON serialized, SSE event framed) and the room keeps one copy; every
-//! receiver gets a reference-counted handle to the same bytes.
+//! receiver gets a reference-counted handle to the same bytes. A WebSocket receiver copies
+//! them behind a frame header straight into its socket's write queue, with whatever else
+//! has been published since it last looked, and writes them all with one system call.
 //!
 //! **Slow receivers.** Publishing never waits for a receiver, and every buffer is bounded.
 //! Each room keeps the last [`HubConfig::capacity`] messages (256 by default) in one ring

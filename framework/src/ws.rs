@@ -43,6 +43,15 @@
 //! socket is read through one 16 KiB buffer per worker thread, so a small per-socket buffer
 //! costs no extra system calls: what tungstenite has not taken yet waits in an allocation that
 //! exists only until it is taken. About 2.4 KiB per idle socket in all; see BENCHMARKS.md.
+//! A socket that has sent something also keeps the two buffers its frames are encoded into and
+//! written from, up to [`WsConfig::write_buffer_size`] each (larger ones are freed once
+//! written).
+//!
+//! **Writing.** `send` encodes a message into the socket's queue at once, as one frame (the
+//! header from tungstenite, then the payload): the queue is bytes, ready to write. The socket's
+//! task takes the whole queue in exchange for its own empty buffer and writes it with one
+//! system call. A room's message is copied the same way from the room's one copy, so a
+//! delivery costs a header and a copy of the payload, not a frame built per receiver.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -97,7 +106,7 @@ impl Default for WsConfig {
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
             read_buffer_size: 256,
-            write_buffer_size: 8 * 1024,
+            write_buffer_size: 4 * 1024,
             max_send_queue: 1 << 20,
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(75)),
@@ -132,8 +141,10 @@ impl WsConfig {
         self
     }
 
-    /// Bytes of encoded frames gathered before a write to the socket (everything queued is
-    /// written in one flush anyway). Default 8 KiB.
+    /// Capacity a socket keeps for its outgoing frames between bursts. Everything queued is
+    /// encoded into one buffer and written in one piece, however large; once written, a
+    /// buffer up to this size is kept for the next burst, and a larger one is freed. A socket
+    /// has two (the handler encodes into one while the other is written). Default 4 KiB.
     pub fn write_buffer_size(mut self, bytes: usize) -> Self {
         self.write_buffer_size = bytes;
         self
@@ -197,7 +208,8 @@ impl WsConfig {
     fn tungstenite(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(self.write_buffer_size)
+            // Every frame tungstenite writes goes straight to the socket's own bytes (`Blocking`).
+            .write_buffer_size(0)
             .max_write_buffer_size(usize::MAX)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
@@ -317,8 +329,10 @@ pub(crate) struct WsIo {
 
 #[derive(Default)]
 pub(crate) struct WsState {
-    outbound: VecDeque<tungstenite::Message>,
-    out_bytes: usize,
+    /// Frames queued by `send` and `forward`, encoded (header and payload, as tungstenite
+    /// frames them), in the order they go out. The socket's task swaps it for its own empty
+    /// buffer and writes that: the two allocations take turns, and a burst is one write.
+    out: Vec<u8>,
     inbound: VecDeque<Message>,
     in_bytes: usize,
     /// Set once the socket is over; what `recv` reports then.
@@ -354,7 +368,7 @@ enum Ended {
 const MAX_INBOUND: usize = 16;
 
 /// The most room a send queue reserves at once for a burst it is told about.
-const MAX_RESERVE: usize = 1024;
+const MAX_RESERVE: usize = 64 * 1024;
 
 /// Wakers of the tasks waiting for a change; one is kept without allocating.
 #[derive(Default)]
@@ -456,26 +470,26 @@ impl WsIo {
     /// `next` has nothing more (an error once the socket is over); `None` when there is no
     /// room, after registering `waiting` (if given) for the moment there is.
     ///
-    /// `expect` is how many messages `next` is likely to give: the queue grows once for them.
+    /// `next` encodes one message at the end of the queue and says whether it did (`false`:
+    /// it has nothing more). `expect` is how many bytes it is likely to add: the queue grows
+    /// once for them.
     fn try_queue(
         &self,
         waiting: Option<&Waker>,
         expect: usize,
-        mut next: impl FnMut() -> Option<tungstenite::Message>,
+        mut next: impl FnMut(&mut Vec<u8>) -> bool,
     ) -> Option<Result<()>> {
         let mut st = self.lock();
         if st.end.is_some() || st.close.is_some() {
             return Some(Err(crate::context::peer_gone()));
         }
-        st.outbound.reserve(expect.min(MAX_RESERVE));
+        st.out.reserve(expect.min(MAX_RESERVE));
         let (mut queued, mut exhausted) = (false, false);
-        while st.out_bytes < self.config.max_send_queue || st.outbound.is_empty() {
-            let Some(msg) = next() else {
+        while st.out.len() < self.config.max_send_queue || st.out.is_empty() {
+            if !next(&mut st.out) {
                 exhausted = true;
                 break;
-            };
-            st.out_bytes += msg.len();
-            st.outbound.push_back(msg);
+            }
             queued = true;
         }
         if queued || exhausted {
@@ -492,7 +506,7 @@ impl WsIo {
     fn poll_queue(
         &self,
         cx: &mut std::task::Context<'_>,
-        next: impl FnMut() -> Option<tungstenite::Message>,
+        next: impl FnMut(&mut Vec<u8>) -> bool,
     ) -> Poll<Result<()>> {
         match self.try_queue(Some(cx.waker()), 0, next) {
             Some(r) => Poll::Ready(r),
@@ -500,12 +514,15 @@ impl WsIo {
         }
     }
 
-    /// Queues one message. The future holds only the message (no waiter node, no copy of the
-    /// `Outbound`): it lives inside every socket handler's future.
+    /// Queues one message. The future holds only the message (no waiter node): it lives
+    /// inside every socket handler's future.
     pub(crate) fn send(&self, item: Outbound) -> impl Future<Output = Result<()>> + Send + '_ {
-        let mut msg = to_ws(item).map(Some);
+        let mut msg = match item.0 {
+            Out::Invalid(why) => Err(Error::internal(why.to_string())),
+            _ => Ok(Some(item)),
+        };
         std::future::poll_fn(move |cx| match &mut msg {
-            Ok(slot) => self.poll_queue(cx, || slot.take()),
+            Ok(slot) => self.poll_queue(cx, |out| slot.take().is_some_and(|m| encode(&m, out))),
             Err(e) => Poll::Ready(Err(std::mem::replace(e, Error::internal(String::new())))),
         })
     }
@@ -533,17 +550,18 @@ impl WsIo {
             // Losses are counted after the lock: counting may leave the room, which takes the
             // hub's lock, and a publisher may be waking this socket while it holds that one.
             let mut lost = 0;
-            let queued = self.try_queue(None, 1 + sub.pending(), || loop {
+            let expect = first.as_ref().map_or(0, |m| (1 + sub.pending()) * (m.as_bytes().len() + 4));
+            let queued = self.try_queue(None, expect, |out| loop {
                 let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
                     Ok(Some(m)) => m,
-                    Ok(None) => return None,
+                    Ok(None) => return false,
                     Err(n) => {
                         lost = n;
-                        return None;
+                        return false;
                     }
                 };
-                if let Ok(m) = to_ws(m) {
-                    return Some(m); // (a value a socket cannot carry is dropped)
+                if encode(&m, out) {
+                    return true; // (a value a socket cannot carry is dropped)
                 }
             });
             if lost > 0 {
@@ -557,7 +575,8 @@ impl WsIo {
             // The queue is full: hold what comes until there is room.
             let mut held: VecDeque<Outbound> = first.into_iter().collect();
             while !held.is_empty() {
-                let mut next = || std::iter::from_fn(|| held.pop_front()).find_map(|m| to_ws(m).ok());
+                let mut next =
+                    |out: &mut Vec<u8>| std::iter::from_fn(|| held.pop_front()).any(|m| encode(&m, out));
                 tokio::select! {
                     biased;
                     queued = std::future::poll_fn(|cx| self.poll_queue(cx, &mut next)) => {
@@ -634,8 +653,7 @@ impl WsIo {
         if st.end.is_none() {
             st.end = Some(how);
         }
-        st.outbound.clear();
-        st.out_bytes = 0;
+        st.out = Vec::new();
         let (receivers, senders) = (std::mem::take(&mut st.receivers), std::mem::take(&mut st.senders));
         drop(st);
         receivers.wake(running);
@@ -659,14 +677,23 @@ impl WsIo {
     }
 }
 
-/// The WebSocket message for an outbound value.
-fn to_ws(item: Outbound) -> Result<tungstenite::Message> {
-    Ok(match item.0 {
-        Out::Text(t) => tungstenite::Message::Text(t),
-        Out::Binary(b) => tungstenite::Message::Binary(b),
-        Out::Event { data, .. } => tungstenite::Message::Text(data),
-        Out::Invalid(why) => return Err(Error::internal(why.to_string())),
-    })
+/// Appends `item` to `out` as one WebSocket frame (`false`, and nothing appended, for a value
+/// that cannot be sent). The header is tungstenite's: a server's frames are not masked, so a
+/// frame is the header and the payload as it is.
+fn encode(item: &Outbound, out: &mut Vec<u8>) -> bool {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let (opcode, payload): (Data, &[u8]) = match &item.0 {
+        Out::Text(t) => (Data::Text, t.as_bytes()),
+        Out::Binary(b) => (Data::Binary, b),
+        Out::Event { data, .. } => (Data::Text, data.as_bytes()),
+        Out::Invalid(_) => return false,
+    };
+    let header =
+        tungstenite::protocol::frame::FrameHeader { opcode: OpCode::Data(opcode), ..Default::default() };
+    // (Writing to a `Vec` cannot fail.)
+    let _ = header.format(payload.len() as u64, out);
+    out.extend_from_slice(payload);
+    true
 }
 
 // --------------------------------------------------------------------------- session
@@ -761,13 +788,14 @@ impl Future for Session {
                         io: Some(upgraded.io.into_inner()),
                         leftover: (!early.is_empty())
                             .then(|| Box::new(Leftover { bytes: early.into(), at: 0 })),
+                        out: Outgoing::default(),
                         handler: Some(handler(ctx.clone())),
                         handler_waker: Waker::from(ctx.inner.clone()),
                         ctx,
                         last_seen: Instant::now(),
                         closing_until: None,
                         shutting_down: false,
-                        flushing: false,
+                        draining: false,
                         read_paused: false,
                         read_blocked: false,
                         timer_armed: false,
@@ -797,6 +825,9 @@ struct Socket {
     /// `None` once the connection is gone (the handler may still be running).
     io: Option<tokio::net::TcpStream>,
     leftover: Option<Box<Leftover>>,
+    /// Bytes the socket has not taken yet. While there are any, a write waits for the socket,
+    /// and nothing more is taken from the queue.
+    out: Outgoing,
     ctx: Context,
     /// `None` once the handler has finished.
     handler: Option<BoxFuture<Result<()>>>,
@@ -806,8 +837,9 @@ struct Socket {
     /// Set once our close frame is out: from then on we only wait for the peer's, until then.
     closing_until: Option<Instant>,
     shutting_down: bool,
-    /// A write is waiting for the socket to take it (nothing more is taken from the queue).
-    flushing: bool,
+    /// tungstenite has ended the connection (the close handshake is over) while its last
+    /// frame still waits in `out`: that is written before the connection is closed.
+    draining: bool,
     /// Reading is paused because the handler has not taken what came before.
     read_paused: bool,
     /// A read found nothing during this poll of the task: the socket is not read again in the
@@ -857,6 +889,17 @@ impl Socket {
                 }
             }
             let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
+            if step == Step::Done && !self.draining && !self.out.is_empty() {
+                // tungstenite ended the connection after handing over its last frame (the
+                // reply to the peer's close): write that first, for at most the close timeout.
+                self.draining = true;
+                let until =
+                    Instant::now() + self.ctx.ws_io().expect("a socket's Context").config.close_timeout;
+                let until = self.closing_until.map_or(until, |t| t.min(until));
+                timer.as_mut().reset(until);
+                self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
+                continue;
+            }
             if step == Step::Done {
                 self.io = None; // closes the connection
                 self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
@@ -874,8 +917,8 @@ impl Socket {
             // (While a write waits for the socket, nothing more is taken from the queue.)
             let work = (self.handler.is_some() && io.handler_woken.load(Ordering::SeqCst))
                 || (self.io.is_some()
-                    && ((!self.flushing
-                        && (!st.outbound.is_empty()
+                    && ((self.out.is_empty()
+                        && (!st.out.is_empty()
                             || (st.close.is_some() && self.closing_until.is_none())
                             || (st.stopping && !self.shutting_down)))
                         || (self.read_paused && st.wants_read(&io.config))));
@@ -908,37 +951,33 @@ impl Socket {
 
     /// Writes what is queued, closes when asked, reads what the peer sent, keeps time.
     fn step(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Step {
-        let Socket { ws, io: Some(stream), leftover, ctx, .. } = self else { return Step::Done };
+        let Socket { ws, io: Some(stream), leftover, out, ctx, .. } = self else { return Step::Done };
         let io = ctx.ws_io().expect("a socket's Context");
         let config = &*io.config;
-        let mut s = Blocking { io: stream, cx, leftover };
+        let mut s = Blocking { io: stream, cx, leftover, out, keep: config.write_buffer_size };
         let mut progress = false;
 
         // Whether the handler takes more, if already known under a lock taken anyway.
         let mut wants_read = None;
 
-        // 1. Write: finish the last write first, then everything queued, in one flush.
-        if self.flushing {
-            let Ok(still) = blocked(ws.flush(&mut s)) else { return Step::Done };
-            self.flushing = still;
+        // 1. Write: finish the last write first, then everything queued, in one write.
+        if self.draining {
+            if !matches!(s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                return Step::Done;
+            }
+            return if timer.as_mut().poll(s.cx).is_ready() { Step::Done } else { Step::Idle };
         }
-        if !self.flushing {
+        if !s.out.is_empty() && blocked(ws.flush(&mut s)).is_err() {
+            return Step::Done;
+        }
+        if s.out.is_empty() {
             let (close, senders, wrote, failed, can_read) = {
                 let mut st = io.lock();
-                // Encode everything queued into tungstenite's write buffer (a copy; a system
-                // call only past its 8 KiB), then flush once, after the lock.
-                let wrote = !st.outbound.is_empty();
-                let st = &mut *st;
-                for m in st.outbound.drain(..) {
-                    if blocked(ws.write(&mut s, m)).is_err() {
-                        return Step::Done; // (when blocked, it is buffered: the flush goes on later)
-                    }
-                }
-                st.out_bytes = 0;
-                if st.outbound.capacity() > 64 {
-                    // A burst is over: its buffer is not kept (the next one reserves what it
-                    // needs at once).
-                    st.outbound = VecDeque::new();
+                // Everything queued is already encoded: take it in one piece (the queue gets
+                // this socket's empty buffer in exchange), and write it after the lock.
+                let wrote = !st.out.is_empty();
+                if wrote {
+                    std::mem::swap(&mut st.out, &mut s.out.buf().bytes);
                 }
                 // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
                 // so the loop never touches a lock shared with other sockets.
@@ -961,9 +1000,9 @@ impl Socket {
                 progress = true;
                 senders.wake(Some(s.cx.waker()));
             }
-            if wrote {
-                let Ok(still) = blocked(ws.flush(&mut s)) else { return Step::Done };
-                self.flushing = still;
+            // (tungstenite's flush also writes a pong it owes, then ours.)
+            if wrote && blocked(ws.flush(&mut s)).is_err() {
+                return Step::Done;
             }
             let close = close.or_else(|| {
                 (self.shutting_down && self.closing_until.is_none())
@@ -976,8 +1015,9 @@ impl Socket {
                 };
                 io.end(how, Some(s.cx.waker()));
                 progress = true;
-                let Ok(still) = blocked(ws.close(&mut s, Some(frame))) else { return Step::Done };
-                self.flushing |= still;
+                if blocked(ws.close(&mut s, Some(frame))).is_err() {
+                    return Step::Done;
+                }
                 let until = Instant::now() + config.close_timeout;
                 self.closing_until = Some(until);
                 timer.as_mut().reset(until);
@@ -1043,8 +1083,9 @@ impl Socket {
                 tracing::debug!("closing an idle WebSocket");
                 io.end(Ended::Closed, Some(s.cx.waker()));
                 let frame = CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() };
-                let Ok(still) = blocked(ws.close(&mut s, Some(frame))) else { return Step::Done };
-                self.flushing |= still;
+                if blocked(ws.close(&mut s, Some(frame))).is_err() {
+                    return Step::Done;
+                }
                 self.closing_until = Some(now + config.close_timeout);
                 timer.as_mut().reset(now + config.close_timeout);
                 self.timer_armed = false;
@@ -1053,9 +1094,9 @@ impl Socket {
                     && config.ping_interval.is_some_and(|p| now.duration_since(self.last_seen) >= p);
                 if ping_due {
                     let ping = tungstenite::Message::Ping(Default::default());
-                    let Ok(_) = blocked(ws.write(&mut s, ping)) else { return Step::Done };
-                    let Ok(still) = blocked(ws.flush(&mut s)) else { return Step::Done };
-                    self.flushing |= still;
+                    if blocked(ws.write(&mut s, ping)).and_then(|_| blocked(ws.flush(&mut s))).is_err() {
+                        return Step::Done;
+                    }
                 }
                 let next = self.closing_until.unwrap_or(now + tick(config));
                 timer.as_mut().reset(next);
@@ -1078,7 +1119,7 @@ fn would_block(e: &tungstenite::Error) -> bool {
 }
 
 /// An operation on the socket: `Ok(true)` when it waits for the socket (what it wrote stays in
-/// tungstenite's buffer), `Err` when the connection failed.
+/// the socket's [`Outgoing`] bytes), `Err` when the connection failed.
 fn blocked(r: tungstenite::Result<()>) -> std::result::Result<bool, tungstenite::Error> {
     match r {
         Ok(()) => Ok(false),
@@ -1108,12 +1149,45 @@ thread_local! {
     static SCRATCH_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; SCRATCH].into_boxed_slice());
 }
 
+/// Bytes on their way to the socket, in the order they go out: a burst of frames encoded by
+/// `send` and `forward` (taken from the queue in one piece), and the frames tungstenite writes
+/// itself (pongs, pings, close), which it hands over at once (its own write buffer is off).
+///
+/// Boxed, and only once the socket has written something: it sits in every socket's task,
+/// whose allocation grows in steps of 128 bytes.
+#[derive(Default)]
+struct Outgoing(Option<Box<OutBuf>>);
+
+#[derive(Default)]
+struct OutBuf {
+    bytes: Vec<u8>,
+    /// How much of `bytes` the socket has taken.
+    at: usize,
+}
+
+impl Outgoing {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|o| o.bytes.is_empty())
+    }
+
+    /// The buffer, empty or not (made on first use).
+    fn buf(&mut self) -> &mut OutBuf {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
 /// The socket as the blocking-style `Read`/`Write` that tungstenite drives: an operation that
 /// would wait returns `WouldBlock` and has registered the task's waker.
+///
+/// A write only appends to the socket's [`Outgoing`] bytes, and a flush writes them, so that
+/// tungstenite's frames keep their place among the ones queued by the handler.
 struct Blocking<'a, 'b> {
     io: &'a mut tokio::net::TcpStream,
     cx: &'a mut std::task::Context<'b>,
     leftover: &'a mut Option<Box<Leftover>>,
+    out: &'a mut Outgoing,
+    /// The capacity `out` keeps between bursts ([`WsConfig::write_buffer_size`]).
+    keep: usize,
 }
 
 fn pending() -> std::io::Error {
@@ -1153,21 +1227,48 @@ impl std::io::Read for Blocking<'_, '_> {
     }
 }
 
-impl std::io::Write for Blocking<'_, '_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use tokio::io::AsyncWrite;
-        match std::pin::Pin::new(&mut *self.io).poll_write(self.cx, buf) {
-            Poll::Ready(r) => r,
-            Poll::Pending => Err(pending()),
+fn poll_write(
+    io: &mut tokio::net::TcpStream,
+    cx: &mut std::task::Context<'_>,
+    buf: &[u8],
+) -> std::io::Result<usize> {
+    use tokio::io::AsyncWrite;
+    match std::pin::Pin::new(io).poll_write(cx, buf) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(pending()),
+    }
+}
+
+impl Blocking<'_, '_> {
+    /// Writes the socket's [`Outgoing`] bytes, all of them or until the socket is full.
+    fn write_out(&mut self) -> std::io::Result<()> {
+        let Some(out) = self.out.0.as_deref_mut() else { return Ok(()) };
+        while out.at < out.bytes.len() {
+            match poll_write(self.io, self.cx, &out.bytes[out.at..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => out.at += n,
+                Err(e) => return Err(e),
+            }
         }
+        out.at = 0;
+        out.bytes.clear();
+        if out.bytes.capacity() > self.keep {
+            self.out.0 = None; // a large burst's buffer is not kept
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for Blocking<'_, '_> {
+    /// tungstenite's own frames (its write buffer is off) join the socket's bytes, so that
+    /// every frame goes out whole and in order; the flush that follows writes them.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.buf().bytes.extend_from_slice(buf);
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        use tokio::io::AsyncWrite;
-        match std::pin::Pin::new(&mut *self.io).poll_flush(self.cx) {
-            Poll::Ready(r) => r,
-            Poll::Pending => Err(pending()),
-        }
+        self.write_out()
     }
 }
 

@@ -103,6 +103,16 @@ async fn the_reply_to_a_close_waits_behind_what_the_server_was_writing() {
 }
 
 #[tokio::test]
+async fn a_peer_that_drops_the_connection_without_a_close_frame_ends_recv_quietly() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let c = client(tx).await;
+    let ws = c.ws("/watch-end").connect().await;
+    drop(ws); // TCP closed, no close frame: the client went away, it broke no rule
+    let end = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("the handler ends");
+    assert_eq!(end.as_deref(), Some("none"));
+}
+
+#[tokio::test]
 async fn oversized_message_1009() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let c = client(tx).await;

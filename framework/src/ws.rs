@@ -1044,6 +1044,11 @@ impl Socket {
                     progress = true;
                 }
                 Err(e) if would_block(&e) => self.read_blocked = true,
+                // The peer closed the connection without a close frame: it is gone, so there
+                // is no handshake to make (and no close timeout to arm); `recv` ends.
+                Err(tungstenite::Error::Protocol(
+                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                )) => return Step::Done,
                 Err(e) => match close_for(&e) {
                     Some((code, why)) if self.closing_until.is_none() => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");

@@ -889,9 +889,10 @@ impl Socket {
                 }
             }
             let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
-            if step == Step::Done && !self.draining && !self.out.is_empty() {
+            if step == Step::Done && !self.draining && !self.out.is_empty() && self.write_out_blocked(cx) {
                 // tungstenite ended the connection after handing over its last frame (the
-                // reply to the peer's close): write that first, for at most the close timeout.
+                // reply to the peer's close), and the socket cannot take it now: write it
+                // first, for at most the close timeout.
                 self.draining = true;
                 let until =
                     Instant::now() + self.ctx.ws_io().expect("a socket's Context").config.close_timeout;
@@ -930,6 +931,14 @@ impl Socket {
         // Still busy after 16 rounds: yield, and come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Writes what `out` holds as far as the socket takes it: whether some must wait.
+    fn write_out_blocked(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let Socket { io: Some(stream), leftover, out, ctx, .. } = self else { return false };
+        let keep = ctx.ws_io().expect("a socket's Context").config.write_buffer_size;
+        let mut s = Blocking { io: stream, cx, leftover, out, keep };
+        matches!(s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
     fn handler_finished(&mut self, outcome: Result<()>) {

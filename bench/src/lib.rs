@@ -71,3 +71,16 @@ pub fn std_listener(addr: SocketAddr) -> std::net::TcpListener {
     l.set_nonblocking(true).expect("nonblocking");
     l
 }
+
+/// CPU time process `pid` has used so far, all its threads together, in nanoseconds (from
+/// `/proc/PID/task/*/schedstat`); `None` where that cannot be read.
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        // A thread that ended between the listing and the read no longer counts.
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}

@@ -15,6 +15,8 @@
 //! sockets with a 256-byte read buffer), hyper for the SSE streams and the publisher.
 //! With `LOADGEN_PAUSE_MS=N`, `room` waits N ms before its measured phase and says so on
 //! stderr, so that a profiler (or a CPU-time reading) can cover that phase alone.
+//! With `--server-pid PID`, `echo`, `room` and `sse` also report the CPU time the server used
+//! during the measured phase (`server_cpu_ns`), read from `/proc` at its start and its end.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -59,6 +61,10 @@ impl Args {
     }
     fn addr(&self) -> SocketAddr {
         self.get("addr", "127.0.0.1:8080".parse().expect("addr"))
+    }
+    /// The server's CPU time so far, if `--server-pid` was given.
+    fn server_cpu(&self) -> Option<u64> {
+        fratello_bench::cpu_ns(self.opts.get("server-pid")?.parse().ok()?)
     }
     fn sources(&self) -> Vec<IpAddr> {
         self.opts
@@ -192,6 +198,16 @@ async fn echo(a: &Args) {
     let t0 = Instant::now();
     let measure_from = t0 + Duration::from_secs_f64(warm);
     let end = measure_from + Duration::from_secs_f64(secs);
+    let cpu = {
+        let pid = a.opts.get("server-pid").cloned();
+        tokio::spawn(async move {
+            let read = || fratello_bench::cpu_ns(pid.as_deref()?.parse().ok()?);
+            tokio::time::sleep_until(measure_from.into()).await;
+            let from = read();
+            tokio::time::sleep_until(end.into()).await;
+            Some(read()?.saturating_sub(from?))
+        })
+    };
     let mut set = JoinSet::new();
     for mut ws in socks {
         let payload = payload.clone();
@@ -237,12 +253,13 @@ async fn echo(a: &Args) {
             errors += e;
         }
     }
+    let cpu = cpu.await.ok().flatten().map_or(String::new(), |ns| format!(" server_cpu_ns={ns}"));
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0)
     };
     println!(
-        "RESULT rate={:.0} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} count={} errors={errors}",
+        "RESULT rate={:.0} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} count={} errors={errors}{cpu}",
         all.len() as f64 / secs,
         pct(0.50),
         pct(0.90),
@@ -322,6 +339,7 @@ async fn room(a: &Args) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     pause_for_profiler().await;
     let pad = "m".repeat(size.saturating_sub(8));
+    let cpu0 = a.server_cpu();
     let t0 = Instant::now();
     for i in 0..m {
         if tx.send(Message::text(format!("m{i:07}{pad}"))).await.is_err() {
@@ -336,11 +354,12 @@ async fn room(a: &Args) {
             last = Some(last.map_or(t, |l: Instant| l.max(t)));
         }
     }
+    let cpu = cpu_used(cpu0, a.server_cpu());
     drain.abort();
     let secs = last.map_or(0.0, |l| l.duration_since(t0).as_secs_f64());
     let delivered = complete * m;
     println!(
-        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} messages={m}",
+        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} messages={m}{cpu}",
         delivered as f64 / secs.max(1e-9),
         secs * 1000.0
     );
@@ -451,6 +470,7 @@ async fn sse(a: &Args) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     pause_for_profiler().await;
     let pad = "m".repeat(size.saturating_sub(8));
+    let cpu0 = a.server_cpu();
     let t0 = Instant::now();
     for i in 0..m {
         if let Err(e) = publish(&mut publisher, addr, &format!("m{i:07}{pad}")).await {
@@ -466,9 +486,10 @@ async fn sse(a: &Args) {
             last = Some(last.map_or(t, |l: Instant| l.max(t)));
         }
     }
+    let cpu = cpu_used(cpu0, a.server_cpu());
     let secs = last.map_or(0.0, |l| l.duration_since(t0).as_secs_f64());
     println!(
-        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} events={m}",
+        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} events={m}{cpu}",
         (complete * m) as f64 / secs.max(1e-9),
         secs * 1000.0
     );
@@ -492,6 +513,14 @@ fn main() {
             _ => die("usage: loadgen idle|echo|room|sse [--addr IP:PORT] [options]; see the source's docs"),
         }
     });
+}
+
+/// ` server_cpu_ns=N` for a RESULT line, when both readings exist.
+fn cpu_used(from: Option<u64>, to: Option<u64>) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) => format!(" server_cpu_ns={}", b.saturating_sub(a)),
+        _ => String::new(),
+    }
 }
 
 /// Investigation knob: with `LOADGEN_PAUSE_MS=N` set, waits N ms before the measured phase and

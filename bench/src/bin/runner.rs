@@ -58,6 +58,17 @@ struct Row {
     errors: Vec<String>,
 }
 
+impl Row {
+    /// A figure reported beside a scenario's, where lower is better: the time until the last
+    /// receiver has everything, the server's CPU time per unit of work.
+    fn reported_lower(&self) -> bool {
+        self.key.ends_with("-last") || self.key.ends_with("-cpu")
+    }
+}
+
+/// The label of a row of server CPU time per unit of work.
+const CPU_LABEL: &str = "  … server CPU time per {what}, ns (all threads, measured phase)";
+
 struct Runner {
     dir: PathBuf,
     smoke: bool,
@@ -194,7 +205,8 @@ impl Runner {
         Ok(map)
     }
 
-    fn wrk(&mut self, url: &str, secs: u32) -> Result<f64, String> {
+    /// Requests per second, and requests in all.
+    fn wrk(&mut self, url: &str, secs: u32) -> Result<(f64, f64), String> {
         let child = Command::new("wrk")
             .args(["-t1", "-c64", &format!("-d{secs}s"), url])
             .stdout(Stdio::piped())
@@ -205,15 +217,19 @@ impl Runner {
         if out.contains("Non-2xx") || out.contains("Socket errors") {
             return Err(format!("wrk saw errors: {}", out.replace('\n', " ")));
         }
-        out.lines()
-            .find_map(|l| l.strip_prefix("Requests/sec:"))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| format!("cannot read wrk output: {out}"))
+        let rate =
+            out.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok());
+        // "  532211 requests in 4.00s, 64.97MB read"
+        let count = out
+            .lines()
+            .find(|l| l.contains(" requests in "))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok());
+        rate.zip(count).ok_or_else(|| format!("cannot read wrk output: {out}"))
     }
 
     // ------------------------------------------------------------------ scenarios
 
-    fn http(&mut self, s: &Server, path: &str, row: &mut Row) {
+    fn http(&mut self, s: &Server, path: &str, row: &mut Row, cpu: &mut Row) {
         let secs = if self.smoke { 1 } else { 4 };
         let (mut child, addr) = match self.start(s) {
             Ok(x) => x,
@@ -224,8 +240,17 @@ impl Runner {
             let _ = self.wrk(&url, 1); // warm-up
         }
         for _ in 0..self.repeats {
+            let before = fratello_bench::cpu_ns(child.id());
             match self.wrk(&url, secs) {
-                Ok(v) => row.values.entry(s.name).or_default().push(v),
+                Ok((rate, count)) => {
+                    row.values.entry(s.name).or_default().push(rate);
+                    if let (Some(a), Some(b)) = (before, fratello_bench::cpu_ns(child.id())) {
+                        cpu.values
+                            .entry(s.name)
+                            .or_default()
+                            .push(b.saturating_sub(a) as f64 / count.max(1.0));
+                    }
+                }
                 Err(e) => row.errors.push(format!("{}: {e}", s.name)),
             }
         }
@@ -334,11 +359,13 @@ impl Runner {
         match key {
             "plaintext" | "json" => {
                 let mut r = row(key, format!("GET /{key}, req/s, 64 keep-alive conns (wrk -t1)"), Bar::Http);
+                let cpu_key = if key == "json" { "json-cpu" } else { "plaintext-cpu" };
+                let mut cpu = row(cpu_key, CPU_LABEL.replace("{what}", "request"), Bar::Reported);
                 for s in servers {
                     eprintln!("  {key} · {}", s.name);
-                    self.http(s, &format!("/{key}"), &mut r);
+                    self.http(s, &format!("/{key}"), &mut r, &mut cpu);
                 }
-                vec![r]
+                vec![r, cpu]
             }
             "idle10k" | "idle19k" | "idle50k" => {
                 let (conns, instances, per_client) = match (key, smoke) {
@@ -380,6 +407,7 @@ impl Runner {
                     format!("WebSocket echo, p99 latency µs, {conns} conns"),
                     Bar::AtMostBest,
                 );
+                let mut cpu = row("echo-cpu", CPU_LABEL.replace("{what}", "round trip"), Bar::Reported);
                 for s in servers {
                     eprintln!("  echo · {}", s.name);
                     let (mut child, addr) = match self.start(s) {
@@ -394,6 +422,7 @@ impl Runner {
                         let args = ["echo", "--addr", &addr, "--conns", &conns.to_string(), "--secs", secs];
                         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
                         args.extend(["--warmup-secs", warm, "--sources", &src].map(String::from));
+                        args.extend(["--server-pid".to_owned(), child.id().to_string()]);
                         match self.loadgen(&args, Duration::from_secs(60)) {
                             Ok(m) => {
                                 let get =
@@ -407,6 +436,10 @@ impl Runner {
                                 }
                                 rate.values.entry(s.name).or_default().push(get("rate"));
                                 p99.values.entry(s.name).or_default().push(get("p99_us"));
+                                if m.contains_key("server_cpu_ns") {
+                                    let per = get("server_cpu_ns") / get("count").max(1.0);
+                                    cpu.values.entry(s.name).or_default().push(per);
+                                }
                             }
                             Err(e) => rate.errors.push(format!("{}: {e}", s.name)),
                         }
@@ -414,7 +447,7 @@ impl Runner {
                     let _ = child.kill();
                     let _ = child.wait();
                 }
-                vec![rate, p99]
+                vec![rate, p99, cpu]
             }
             "room1k" | "room10k" | "sse10k" => {
                 let (cmd, receivers, messages) = match (key, smoke) {
@@ -438,6 +471,12 @@ impl Runner {
                 };
                 let mut r = row(key, label, bar);
                 let mut last = row("", String::new(), Bar::Reported);
+                let cpu_key = match key {
+                    "room1k" => "room1k-cpu",
+                    "room10k" => "room10k-cpu",
+                    _ => "sse10k-cpu",
+                };
+                let mut cpu = row(cpu_key, CPU_LABEL.replace("{what}", "delivery"), Bar::Reported);
                 // A room's measured phase lasts 50-350 ms and moves by ±20 % between repeats:
                 // at least 5 of them, so that the median means something (not in a smoke run).
                 let repeats =
@@ -464,6 +503,8 @@ impl Runner {
                             &messages.to_string(),
                             "--sources",
                             &src,
+                            "--server-pid",
+                            &child.id().to_string(),
                         ]
                         .map(String::from);
                         match self.loadgen(&args, Duration::from_secs(120)) {
@@ -479,6 +520,11 @@ impl Runner {
                                 }
                                 r.values.entry(s.name).or_default().push(get("deliveries_per_s"));
                                 last.values.entry(s.name).or_default().push(get("last_ms"));
+                                if m.contains_key("server_cpu_ns") {
+                                    let per =
+                                        get("server_cpu_ns") / (get("complete") * messages as f64).max(1.0);
+                                    cpu.values.entry(s.name).or_default().push(per);
+                                }
                             }
                             Err(e) => r.errors.push(format!("{}: {e}", s.name)),
                         }
@@ -493,7 +539,7 @@ impl Runner {
                 };
                 last.label =
                     format!("  … time until the last receiver has the last message, ms ({receivers})");
-                vec![r, last]
+                vec![r, last, cpu]
             }
             _ => Vec::new(),
         }
@@ -610,7 +656,7 @@ fn main() {
         let peers: Vec<(&str, f64)> =
             med.iter().filter(|(k, _)| **k != "fratello").map(|(k, v)| (*k, *v)).collect();
         let f = med.get("fratello").copied();
-        let lower_better = matches!(row.bar, Bar::Memory | Bar::AtMostBest) || row.key.ends_with("-last");
+        let lower_better = matches!(row.bar, Bar::Memory | Bar::AtMostBest) || row.reported_lower();
         let best = if lower_better {
             peers.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))
         } else {
@@ -622,7 +668,7 @@ fn main() {
         };
         let get = |n: &str| med.get(n).copied();
         let (bar, verdict) = match (row.bar, f) {
-            (_, None) if !row.key.ends_with("-last") && row.bar != Bar::Reported => ("", "n/a".to_owned()),
+            (_, None) if !row.reported_lower() && row.bar != Bar::Reported => ("", "n/a".to_owned()),
             (Bar::Http, Some(f)) => {
                 // A peer that was not run (`--servers`) is not a bar.
                 let h = get("hyper");
@@ -683,7 +729,7 @@ fn main() {
     for row in &rows {
         let skipped = |e: &String| e.contains("skipped");
         r.failures += row.errors.iter().filter(|e| !skipped(e)).count();
-        if !row.key.ends_with("-last") && row.values.is_empty() && !row.errors.iter().all(skipped) {
+        if !row.reported_lower() && row.values.is_empty() && !row.errors.iter().all(skipped) {
             r.failures += 1;
         }
     }

@@ -22,68 +22,83 @@ pub struct Json<T>(pub T);
 /// One inbound message: a WebSocket text or binary message, or a chunk of an HTTP request body
 /// (always [`Message::is_text`] `== false`). The payload is shared, so clones are cheap.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Message {
-    text: bool,
-    bytes: Bytes,
+pub struct Message(Payload);
+
+/// A text payload is known to be UTF-8 (checked once, where it came in), so reading it as
+/// text or sending it on as text checks nothing again.
+#[derive(Clone, PartialEq, Eq)]
+enum Payload {
+    Text(Utf8Bytes),
+    Binary(Bytes),
 }
 
 impl Message {
     /// A text message.
     pub fn text(s: impl Into<String>) -> Self {
-        Message { text: true, bytes: Bytes::from(s.into()) }
+        Message(Payload::Text(s.into().into()))
     }
 
     pub(crate) fn from_ws_text(t: Utf8Bytes) -> Self {
-        Message { text: true, bytes: t.into() }
+        Message(Payload::Text(t))
     }
 
     /// A binary message.
     pub fn binary(b: impl Into<Bytes>) -> Self {
-        Message { text: false, bytes: b.into() }
+        Message(Payload::Binary(b.into()))
     }
 
     /// True for a text message.
     pub fn is_text(&self) -> bool {
-        self.text
+        matches!(self.0, Payload::Text(_))
     }
 
     /// The payload as text: a 400 error (close 1007 on a socket) when it is not UTF-8.
     pub fn as_text(&self) -> Result<&str> {
-        std::str::from_utf8(&self.bytes)
-            .map_err(|_| Error::bad_request("the message is not valid UTF-8 text"))
+        match &self.0 {
+            Payload::Text(t) => Ok(t.as_str()),
+            Payload::Binary(b) => {
+                std::str::from_utf8(b).map_err(|_| Error::bad_request("the message is not valid UTF-8 text"))
+            }
+        }
     }
 
     /// The payload.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        match &self.0 {
+            Payload::Text(t) => t.as_bytes(),
+            Payload::Binary(b) => b,
+        }
     }
 
     /// The payload, without copying.
     pub fn into_bytes(self) -> Bytes {
-        self.bytes
+        match self.0 {
+            Payload::Text(t) => t.into(),
+            Payload::Binary(b) => b,
+        }
     }
 
     /// The payload's length in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.as_bytes().len()
     }
 
     /// True when the payload is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.as_bytes().is_empty()
     }
 
     /// Parses the payload as JSON (400 on malformed input).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(&self.bytes)?)
+        Ok(serde_json::from_slice(self.as_bytes())?)
     }
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.text, std::str::from_utf8(&self.bytes)) {
-            (true, Ok(s)) => f.debug_tuple("Text").field(&s).finish(),
-            _ => f.debug_tuple("Binary").field(&self.bytes).finish(),
+        match &self.0 {
+            Payload::Text(t) => f.debug_tuple("Text").field(&t.as_str()).finish(),
+            Payload::Binary(b) => f.debug_tuple("Binary").field(b).finish(),
         }
     }
 }
@@ -171,9 +186,9 @@ impl From<&[u8]> for Outbound {
 }
 impl From<Message> for Outbound {
     fn from(m: Message) -> Self {
-        match (m.text, Utf8Bytes::try_from(m.bytes.clone())) {
-            (true, Ok(t)) => Outbound(Out::Text(t)),
-            _ => Outbound(Out::Binary(m.bytes)),
+        match m.0 {
+            Payload::Text(t) => Outbound(Out::Text(t)),
+            Payload::Binary(b) => Outbound(Out::Binary(b)),
         }
     }
 }

@@ -152,7 +152,7 @@ impl Hub {
         // waker may take a lock of its own (a socket's state) under which that socket may be
         // leaving a room (which takes the map's lock to write).
         let Some(tx) = self.rooms_read().get(room).cloned() else { return 0 };
-        tx.send(message).unwrap_or(0)
+        tx.send(message.shared()).unwrap_or(0)
     }
 
     /// Subscribes to `room`, creating it if needed. Messages published from now on arrive.

@@ -461,8 +461,12 @@ impl Context {
             // every socket handler's future, which lives as long as the socket. The others
             // are boxed so that they do not enlarge it.
             Io::Ws(io) => Either::Left(io.send(item)),
-            Io::Http(io) => Either::Right(io.send(self, item).boxed()),
-            Io::Sse(io) => Either::Right(io.send(item).boxed()),
+            Io::Http(io) => Either::Right(Either::Right(io.send(self, item).boxed())),
+            // Queued at once while the stream's queue has room: nothing to box then.
+            Io::Sse(io) => Either::Right(match io.send(item) {
+                Ok(done) => Either::Left(std::future::ready(done)),
+                Err(wait) => Either::Right(wait),
+            }),
         }
     }
 
@@ -766,7 +770,7 @@ impl HttpIo {
 
     async fn send(&self, ctx: &Context, item: Outbound) -> Result<()> {
         let content_type = match &item.0 {
-            Out::Text(_) => "text/plain; charset=utf-8",
+            Out::Text(_) | Out::Shared(_) => "text/plain; charset=utf-8",
             Out::Event { .. } => "text/event-stream",
             Out::Binary(_) | Out::Invalid(_) => "application/octet-stream",
         };

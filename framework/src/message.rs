@@ -119,8 +119,32 @@ pub(crate) enum Out {
         wire: Bytes,
         data: Utf8Bytes,
     },
+    /// A text a hub publishes (see [`SharedText`]): text everywhere, as `Text` is.
+    Shared(std::sync::Arc<SharedText>),
     /// A value that could not be encoded (a `Json` whose `Serialize` failed); sending it fails.
     Invalid(std::sync::Arc<str>),
+}
+
+/// A text published to a room: every receiver shares it, and the SSE receivers also share its
+/// event form (`data: ...`), made once by the first of them that needs it.
+#[derive(Debug)]
+pub(crate) struct SharedText {
+    pub(crate) text: Utf8Bytes,
+    pub(crate) sse: std::sync::OnceLock<Bytes>,
+}
+
+impl Outbound {
+    /// The form a room keeps: a text becomes [`SharedText`], so that its SSE event is made
+    /// once for all receivers; anything else is already shared as it is.
+    pub(crate) fn shared(self) -> Outbound {
+        match self.0 {
+            Out::Text(text) => Outbound(Out::Shared(std::sync::Arc::new(SharedText {
+                text,
+                sse: std::sync::OnceLock::new(),
+            }))),
+            other => Outbound(other),
+        }
+    }
 }
 
 impl Outbound {
@@ -129,6 +153,7 @@ impl Outbound {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Out::Text(t) => t.as_bytes(),
+            Out::Shared(s) => s.text.as_bytes(),
             Out::Binary(b) => b,
             Out::Event { data, .. } => data.as_bytes(),
             Out::Invalid(_) => &[],
@@ -139,6 +164,7 @@ impl Outbound {
     pub fn as_text(&self) -> Option<&str> {
         match &self.0 {
             Out::Text(t) => Some(t.as_str()),
+            Out::Shared(s) => Some(s.text.as_str()),
             Out::Event { data, .. } => Some(data.as_str()),
             Out::Binary(_) | Out::Invalid(_) => None,
         }
@@ -148,6 +174,7 @@ impl Outbound {
     pub(crate) fn into_chunk(self) -> Result<Bytes> {
         match self.0 {
             Out::Text(t) => Ok(t.into()),
+            Out::Shared(s) => Ok(s.text.clone().into()),
             Out::Binary(b) | Out::Event { wire: b, .. } => Ok(b),
             Out::Invalid(why) => Err(Error::internal(why.to_string())),
         }

@@ -105,10 +105,24 @@ impl SseIo {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub(crate) async fn send(&self, item: Outbound) -> Result<()> {
-        let chunk = encode(item)?;
-        let tx = self.sender().ok_or_else(crate::context::peer_gone)?;
-        tx.send(chunk).await.map_err(|_| crate::context::peer_gone())
+    /// Queues `item` on the stream. While the queue has room that is done at once (`Ok`):
+    /// the caller has nothing to wait for and nothing is allocated. Otherwise `Err` is the wait
+    /// for room.
+    pub(crate) fn send(&self, item: Outbound) -> std::result::Result<Result<()>, BoxFuture<Result<()>>> {
+        let chunk = match encode(item) {
+            Ok(chunk) => chunk,
+            Err(e) => return Ok(Err(e)),
+        };
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = tx.as_ref() else { return Ok(Err(crate::context::peer_gone())) };
+        match tx.try_send(chunk) {
+            Ok(()) => Ok(Ok(())),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(Err(crate::context::peer_gone())),
+            Err(mpsc::error::TrySendError::Full(chunk)) => {
+                let tx = tx.clone();
+                Err(Box::pin(async move { tx.send(chunk).await.map_err(|_| crate::context::peer_gone()) }))
+            }
+        }
     }
 
     pub(crate) async fn closed(&self) {
@@ -128,6 +142,7 @@ fn encode(item: Outbound) -> Result<Bytes> {
     match item.0 {
         Out::Event { wire, .. } => Ok(wire),
         Out::Text(t) => Ok(data_event(t.as_str())),
+        Out::Shared(s) => Ok(s.sse.get_or_init(|| data_event(s.text.as_str())).clone()),
         Out::Binary(_) => {
             Err(Error::internal("an SSE stream carries text: send a string, Json(..) or an Event, not bytes"))
         }

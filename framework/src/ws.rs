@@ -684,6 +684,7 @@ fn encode(item: &Outbound, out: &mut Vec<u8>) -> bool {
     use tungstenite::protocol::frame::coding::{Data, OpCode};
     let (opcode, payload): (Data, &[u8]) = match &item.0 {
         Out::Text(t) => (Data::Text, t.as_bytes()),
+        Out::Shared(s) => (Data::Text, s.text.as_bytes()),
         Out::Binary(b) => (Data::Binary, b),
         Out::Event { data, .. } => (Data::Text, data.as_bytes()),
         Out::Invalid(_) => return false,

@@ -37,6 +37,15 @@ async fn resume(ctx: Context) -> Result<()> {
     Ok(())
 }
 
+/// Sends faster than the client reads: queued events go out joined in bursts.
+#[sse("/burst")]
+async fn burst(ctx: Context) -> Result<()> {
+    for n in 0..500 {
+        ctx.send(format!("event {n} {}", "x".repeat(n % 200))).await?;
+    }
+    Ok(())
+}
+
 #[sse("/idle")]
 async fn idle(ctx: Context) -> Result<()> {
     ctx.send("hello").await?;
@@ -96,6 +105,18 @@ async fn framing_of_every_kind_of_send() {
     assert!(note.comments.contains(&"just a note".to_owned()), "{note:?}");
     assert_eq!(s.next_event().await.unwrap().data.as_deref(), Some("binary refused: true"));
     assert!(s.next_block().await.is_none(), "the stream ends when the handler returns");
+}
+
+#[tokio::test]
+async fn a_burst_arrives_whole_and_in_order() {
+    let c = TestClient::start(app().0).await;
+    let mut s = c.sse("/burst").connect().await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // the queue fills meanwhile
+    for n in 0..500 {
+        let e = s.next_event().await.unwrap_or_else(|| panic!("event {n} is missing"));
+        assert_eq!(e.data, Some(format!("event {n} {}", "x".repeat(n % 200))));
+    }
+    assert!(s.next_block().await.is_none(), "nothing after the last event");
 }
 
 #[tokio::test]

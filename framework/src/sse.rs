@@ -180,6 +180,9 @@ pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
     Ok(res)
 }
 
+/// The most bytes of queued events joined into one chunk of the response.
+const MAX_BURST: usize = 64 * 1024;
+
 struct SseBody {
     rx: mpsc::Receiver<Bytes>,
     keep_alive: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
@@ -194,7 +197,21 @@ impl http_body::Body for SseBody {
         cx: &mut TaskCx<'_>,
     ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(chunk)) => return Poll::Ready(Some(Ok(http_body::Frame::data(chunk)))),
+            Poll::Ready(Some(chunk)) => {
+                // Events already queued behind it go out in the same chunk: one chunk header
+                // and one write for a burst, instead of one per event.
+                let Ok(next) = self.rx.try_recv() else {
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+                };
+                let mut burst = BytesMut::with_capacity((chunk.len() + next.len()) * 4);
+                burst.put_slice(&chunk);
+                burst.put_slice(&next);
+                while burst.len() < MAX_BURST {
+                    let Ok(more) = self.rx.try_recv() else { break };
+                    burst.put_slice(&more);
+                }
+                return Poll::Ready(Some(Ok(http_body::Frame::data(burst.freeze()))));
+            }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {}
         }

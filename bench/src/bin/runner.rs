@@ -229,6 +229,7 @@ impl Runner {
 
     // ------------------------------------------------------------------ scenarios
 
+    /// One measurement of `path` on a fresh `s`, after a warm-up.
     fn http(&mut self, s: &Server, path: &str, row: &mut Row, cpu: &mut Row) {
         let secs = if self.smoke { 1 } else { 4 };
         let (mut child, addr) = match self.start(s) {
@@ -239,20 +240,15 @@ impl Runner {
         if !self.smoke {
             let _ = self.wrk(&url, 1); // warm-up
         }
-        for _ in 0..self.repeats {
-            let before = fratello_bench::cpu_ns(child.id());
-            match self.wrk(&url, secs) {
-                Ok((rate, count)) => {
-                    row.values.entry(s.name).or_default().push(rate);
-                    if let (Some(a), Some(b)) = (before, fratello_bench::cpu_ns(child.id())) {
-                        cpu.values
-                            .entry(s.name)
-                            .or_default()
-                            .push(b.saturating_sub(a) as f64 / count.max(1.0));
-                    }
+        let before = fratello_bench::cpu_ns(child.id());
+        match self.wrk(&url, secs) {
+            Ok((rate, count)) => {
+                row.values.entry(s.name).or_default().push(rate);
+                if let (Some(a), Some(b)) = (before, fratello_bench::cpu_ns(child.id())) {
+                    cpu.values.entry(s.name).or_default().push(b.saturating_sub(a) as f64 / count.max(1.0));
                 }
-                Err(e) => row.errors.push(format!("{}: {e}", s.name)),
             }
+            Err(e) => row.errors.push(format!("{}: {e}", s.name)),
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -361,9 +357,13 @@ impl Runner {
                 let mut r = row(key, format!("GET /{key}, req/s, 64 keep-alive conns (wrk -t1)"), Bar::Http);
                 let cpu_key = if key == "json" { "json-cpu" } else { "plaintext-cpu" };
                 let mut cpu = row(cpu_key, CPU_LABEL.replace("{what}", "request"), Bar::Reported);
-                for s in servers {
-                    eprintln!("  {key} · {}", s.name);
-                    self.http(s, &format!("/{key}"), &mut r, &mut cpu);
+                // Repeats take turns (each on a fresh server), so that the machine's drift over
+                // a run is shared by all.
+                for _ in 0..self.repeats {
+                    for s in servers {
+                        eprintln!("  {key} · {}", s.name);
+                        self.http(s, &format!("/{key}"), &mut r, &mut cpu);
+                    }
                 }
                 vec![r, cpu]
             }
@@ -408,16 +408,17 @@ impl Runner {
                     Bar::AtMostBest,
                 );
                 let mut cpu = row("echo-cpu", CPU_LABEL.replace("{what}", "round trip"), Bar::Reported);
-                for s in servers {
-                    eprintln!("  echo · {}", s.name);
-                    let (mut child, addr) = match self.start(s) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            rate.errors.push(e);
-                            continue;
-                        }
-                    };
-                    for _ in 0..self.repeats {
+                // Repeats take turns, each on a fresh server.
+                for _ in 0..self.repeats {
+                    for s in servers {
+                        eprintln!("  echo · {}", s.name);
+                        let (mut child, addr) = match self.start(s) {
+                            Ok(x) => x,
+                            Err(e) => {
+                                rate.errors.push(e);
+                                continue;
+                            }
+                        };
                         let src = self.sources(1);
                         let args = ["echo", "--addr", &addr, "--conns", &conns.to_string(), "--secs", secs];
                         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -443,9 +444,9 @@ impl Runner {
                             }
                             Err(e) => rate.errors.push(format!("{}: {e}", s.name)),
                         }
+                        let _ = child.kill();
+                        let _ = child.wait();
                     }
-                    let _ = child.kill();
-                    let _ = child.wait();
                 }
                 vec![rate, p99, cpu]
             }
@@ -481,8 +482,9 @@ impl Runner {
                 // at least 5 of them, so that the median means something (not in a smoke run).
                 let repeats =
                     if cmd == "room" && !self.smoke { self.repeats.max(ROOM_REPEATS) } else { self.repeats };
-                for s in servers {
-                    for _ in 0..repeats {
+                // Repeats take turns, so that the machine's drift over a run is shared by all.
+                for _ in 0..repeats {
+                    for s in servers {
                         eprintln!("  {key} · {}", s.name);
                         let (mut child, addr) = match self.start(s) {
                             Ok(x) => x,

@@ -165,6 +165,50 @@ async fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() 
     assert!(reason.contains("behind"), "{reason}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_never_reads_is_dropped_and_the_others_get_everything() {
+    const FAST: usize = 3;
+    const MESSAGES: usize = 3000;
+    let hub = Hub::with_config(HubConfig::default().capacity(64).max_lag(128));
+    let c = TestClient::start(App::only(module_path!()).with_hub(hub.clone())).await;
+
+    // The slow one opens its stream and then never reads it.
+    let _slow = c.sse("/rooms/sse-busy/events").connect().await;
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..FAST).map(|_| AtomicU64::new(0)).collect());
+    let mut fast = Vec::new();
+    for i in 0..FAST {
+        let mut s = c.sse("/rooms/sse-busy/events").connect().await;
+        let progress = progress.clone();
+        fast.push(tokio::spawn(async move {
+            for n in 0..MESSAGES {
+                let e = s.next_event().await.expect("a fast stream stays open");
+                let data = e.data.expect("data");
+                assert_eq!(data.split(' ').next(), Some(n.to_string().as_str()), "in order, none lost");
+                progress[i].store(n as u64 + 1, Ordering::Relaxed);
+            }
+            s // kept open until the end of the test
+        }));
+    }
+    wait_for_subscribers(&hub, "sse-busy", FAST + 1).await;
+
+    let pad = "x".repeat(8 * 1024);
+    for n in 0..MESSAGES {
+        // Pace by the fast streams only: they must never fall behind; the slow one may.
+        while progress.iter().any(|p| (n as u64).saturating_sub(p.load(Ordering::Relaxed)) > 32) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        hub.publish("sse-busy", format!("{n} {pad}"));
+    }
+    let mut members = Vec::new();
+    for f in fast {
+        members.push(
+            tokio::time::timeout(Duration::from_secs(60), f).await.expect("fast streams finish").unwrap(),
+        );
+    }
+    // The slow stream lost more than max_lag and left the room (its handler ended with 429).
+    wait_for_subscribers(&hub, "sse-busy", FAST).await;
+}
+
 #[tokio::test]
 async fn rooms_are_freed_when_their_last_member_leaves() {
     let app = App::only(module_path!());

@@ -231,13 +231,17 @@ impl Subscription {
     /// receiver is dropped for being too slow (`Err`).
     ///
     /// While the client's own queue is full (it reads more slowly than the room talks), up to
-    /// the hub's `capacity` messages wait here; beyond that the oldest are lost for this client
-    /// and counted in [`lagged`](Self::lagged). To a WebSocket, while its queue has room,
-    /// messages go from the room straight into that queue, as many at once as it takes (one
-    /// write for a burst).
+    /// the hub's `capacity` messages wait for this client; beyond that the oldest are lost for
+    /// it and counted in [`lagged`](Self::lagged). To a WebSocket or an SSE stream, while its
+    /// queue has room, messages go from the room straight into that queue, as many at once as
+    /// it takes (one write for a burst). A value the client cannot carry (bytes, to an SSE
+    /// stream) is skipped.
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
         let capacity = self.hub.inner.config.capacity;
         if let Some(io) = ctx.ws_io() {
+            return io.forward(&mut self, capacity).await;
+        }
+        if let Some(io) = ctx.sse_io() {
             return io.forward(&mut self, capacity).await;
         }
         let mut pending: VecDeque<Outbound> = VecDeque::new();

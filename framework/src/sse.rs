@@ -27,6 +27,7 @@
 //! - **Shutdown:** every open stream gets a final `retry:` hint ([`SseConfig::shutdown_retry`])
 //!   and ends, so browsers reconnect (to the next instance) instead of holding this one open.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
@@ -109,10 +110,14 @@ impl SseIo {
     /// the caller has nothing to wait for and nothing is allocated. Otherwise `Err` is the wait
     /// for room.
     pub(crate) fn send(&self, item: Outbound) -> std::result::Result<Result<()>, BoxFuture<Result<()>>> {
-        let chunk = match encode(item) {
-            Ok(chunk) => chunk,
-            Err(e) => return Ok(Err(e)),
-        };
+        match encode(item) {
+            Ok(chunk) => self.queue(chunk),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// [`send`](Self::send) for an encoded event.
+    fn queue(&self, chunk: Bytes) -> std::result::Result<Result<()>, BoxFuture<Result<()>>> {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         let Some(tx) = tx.as_ref() else { return Ok(Err(crate::context::peer_gone())) };
         match tx.try_send(chunk) {
@@ -121,6 +126,62 @@ impl SseIo {
             Err(mpsc::error::TrySendError::Full(chunk)) => {
                 let tx = tx.clone();
                 Err(Box::pin(async move { tx.send(chunk).await.map_err(|_| crate::context::peer_gone()) }))
+            }
+        }
+    }
+
+    /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream: a
+    /// message, and then whatever else the room already holds, goes straight into the stream's
+    /// queue while that has room. While it is full (the client reads more slowly than the room
+    /// talks), the room's messages are still taken, and up to `capacity` of them wait here;
+    /// beyond that the oldest are lost for this receiver and counted, and a receiver too far
+    /// behind is dropped (`Err`). A value a stream cannot carry (bytes) is skipped. `Ok` once
+    /// the client is gone.
+    pub(crate) async fn forward(
+        &self,
+        sub: &mut crate::broadcast::Subscription,
+        capacity: usize,
+    ) -> Result<()> {
+        let closed = self.closed();
+        let mut closed = std::pin::pin!(closed);
+        // Messages taken from the room while the queue was full: older than the room's.
+        let mut held: VecDeque<Outbound> = VecDeque::new();
+        loop {
+            let item = match held.pop_front() {
+                Some(m) => m,
+                None => match sub.try_recv() {
+                    Ok(Some(m)) => m,
+                    Ok(None) => tokio::select! {
+                        biased;
+                        m = sub.recv() => m?,
+                        () = &mut closed => return Ok(()),
+                    },
+                    Err(n) => {
+                        sub.lost(n)?;
+                        continue;
+                    }
+                },
+            };
+            let Ok(chunk) = encode(item) else { continue };
+            let queued = match self.queue(chunk) {
+                Ok(done) => done,
+                Err(mut wait) => loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut wait => break r,
+                        m = sub.recv() => {
+                            held.push_back(m?);
+                            while held.len() > capacity {
+                                held.pop_front();
+                                sub.lost(1)?;
+                            }
+                        }
+                        () = &mut closed => return Ok(()),
+                    }
+                },
+            };
+            if queued.is_err() {
+                return Ok(()); // the client is gone
             }
         }
     }

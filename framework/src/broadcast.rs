@@ -237,12 +237,11 @@ impl Subscription {
     /// it takes (one write for a burst). A value the client cannot carry (bytes, to an SSE
     /// stream) is skipped.
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
-        let capacity = self.hub.inner.config.capacity;
         if let Some(io) = ctx.ws_io() {
-            return io.forward(&mut self, capacity).await;
+            return io.forward(&mut self).await;
         }
         if let Some(io) = ctx.sse_io() {
-            return io.forward(&mut self, capacity).await;
+            return io.forward(&mut self).await;
         }
         let mut pending: VecDeque<Outbound> = VecDeque::new();
         let closed = ctx.closed();
@@ -258,19 +257,15 @@ impl Subscription {
                     }
                 }
                 m = self.recv() => {
-                    pending.push_back(m?);
+                    self.hold(&mut pending, m?)?;
                     // Take whatever else is already published, so that a burst costs one
-                    // hand-over to the socket (and one write), not one per message.
+                    // hand-over to the client, not one per message.
                     loop {
                         match self.try_recv() {
-                            Ok(Some(m)) => pending.push_back(m),
+                            Ok(Some(m)) => self.hold(&mut pending, m)?,
                             Ok(None) => break,
                             Err(n) => self.lost(n)?,
                         }
-                    }
-                    while pending.len() > capacity {
-                        pending.pop_front();
-                        self.lost(1)?;
                     }
                 }
                 () = &mut closed => return Ok(()),
@@ -292,6 +287,17 @@ impl Subscription {
             Err(broadcast::error::TryRecvError::Lagged(n)) => Err(n),
             Err(_) => Ok(None),
         }
+    }
+
+    /// Keeps `m` in `held`, the messages taken for a client whose own queue is full: beyond
+    /// the hub's capacity the oldest is lost and counted (which may drop this receiver).
+    pub(crate) fn hold(&mut self, held: &mut VecDeque<Outbound>, m: Outbound) -> Result<()> {
+        held.push_back(m);
+        while held.len() > self.hub.inner.config.capacity {
+            held.pop_front();
+            self.lost(1)?;
+        }
+        Ok(())
     }
 
     /// Counts `n` lost messages; past the hub's `max_lag` the receiver is dropped.

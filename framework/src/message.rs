@@ -134,20 +134,6 @@ pub(crate) struct SharedText {
 }
 
 impl Outbound {
-    /// The form a room keeps: a text becomes [`SharedText`], so that its SSE event is made
-    /// once for all receivers; anything else is already shared as it is.
-    pub(crate) fn shared(self) -> Outbound {
-        match self.0 {
-            Out::Text(text) => Outbound(Out::Shared(std::sync::Arc::new(SharedText {
-                text,
-                sse: std::sync::OnceLock::new(),
-            }))),
-            other => Outbound(other),
-        }
-    }
-}
-
-impl Outbound {
     /// The payload: the text, the bytes, a `Json` value's JSON, or an `Event`'s data (what a
     /// WebSocket client receives).
     pub fn as_bytes(&self) -> &[u8] {
@@ -167,6 +153,18 @@ impl Outbound {
             Out::Shared(s) => Some(s.text.as_str()),
             Out::Event { data, .. } => Some(data.as_str()),
             Out::Binary(_) | Out::Invalid(_) => None,
+        }
+    }
+
+    /// The form a room keeps: a text becomes [`SharedText`], so that its SSE event is made
+    /// once for all receivers; anything else is already shared as it is.
+    pub(crate) fn shared(self) -> Outbound {
+        match self.0 {
+            Out::Text(text) => Outbound(Out::Shared(std::sync::Arc::new(SharedText {
+                text,
+                sse: std::sync::OnceLock::new(),
+            }))),
+            other => Outbound(other),
         }
     }
 

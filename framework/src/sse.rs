@@ -133,15 +133,11 @@ impl SseIo {
     /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream: a
     /// message, and then whatever else the room already holds, goes straight into the stream's
     /// queue while that has room. While it is full (the client reads more slowly than the room
-    /// talks), the room's messages are still taken, and up to `capacity` of them wait here;
-    /// beyond that the oldest are lost for this receiver and counted, and a receiver too far
-    /// behind is dropped (`Err`). A value a stream cannot carry (bytes) is skipped. `Ok` once
+    /// talks), the room's messages are still taken and held
+    /// ([`Subscription::hold`](crate::broadcast::Subscription::hold)), so that losses are
+    /// counted and a receiver too far behind is dropped (`Err`). A value a stream cannot carry (bytes) is skipped. `Ok` once
     /// the client is gone.
-    pub(crate) async fn forward(
-        &self,
-        sub: &mut crate::broadcast::Subscription,
-        capacity: usize,
-    ) -> Result<()> {
+    pub(crate) async fn forward(&self, sub: &mut crate::broadcast::Subscription) -> Result<()> {
         let closed = self.closed();
         let mut closed = std::pin::pin!(closed);
         // Messages taken from the room while the queue was full: older than the room's.
@@ -169,13 +165,7 @@ impl SseIo {
                     tokio::select! {
                         biased;
                         r = &mut wait => break r,
-                        m = sub.recv() => {
-                            held.push_back(m?);
-                            while held.len() > capacity {
-                                held.pop_front();
-                                sub.lost(1)?;
-                            }
-                        }
+                        m = sub.recv() => sub.hold(&mut held, m?)?,
                         () = &mut closed => return Ok(()),
                     }
                 },

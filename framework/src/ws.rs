@@ -531,14 +531,10 @@ impl WsIo {
     ///
     /// While the send queue has room, a room's messages go from the room's ring straight into
     /// it, as many at once as it takes: nothing is held twice. While it is full (the client
-    /// reads more slowly than the room talks), up to `capacity` messages wait here and the
-    /// room's new messages are still taken, so that losses are counted and a receiver too far
-    /// behind is dropped (`Err`). `Ok` once the socket is over.
-    pub(crate) async fn forward(
-        &self,
-        sub: &mut crate::broadcast::Subscription,
-        capacity: usize,
-    ) -> Result<()> {
+    /// reads more slowly than the room talks), the room's new messages are still taken and
+    /// held ([`Subscription::hold`](crate::broadcast::Subscription::hold)), so that losses are
+    /// counted and a receiver too far behind is dropped (`Err`). `Ok` once the socket is over.
+    pub(crate) async fn forward(&self, sub: &mut crate::broadcast::Subscription) -> Result<()> {
         loop {
             // A message, then whatever else the ring has, as far as the queue has room.
             let first = tokio::select! {
@@ -584,13 +580,7 @@ impl WsIo {
                             return Ok(());
                         }
                     }
-                    m = sub.recv() => {
-                        held.push_back(m?);
-                        while held.len() > capacity {
-                            held.pop_front();
-                            sub.lost(1)?;
-                        }
-                    }
+                    m = sub.recv() => sub.hold(&mut held, m?)?,
                     () = self.closed() => return Ok(()),
                 }
             }

@@ -325,6 +325,10 @@ pub(crate) struct WsIo {
     /// The handler was woken (through the waker it is polled with, see `Socket`): the
     /// socket's task polls it on its next round, and only then.
     handler_woken: AtomicBool,
+    /// The socket's task is polling: whoever hands it work leaves it be, since it looks for
+    /// work under the lock before it parks (and says it parked, under the lock). A flag
+    /// rather than taking `task` out under the lock at the start of every poll.
+    polling: AtomicBool,
 }
 
 #[derive(Default)]
@@ -348,8 +352,8 @@ pub(crate) struct WsState {
     /// The server is shutting down: close with 1001.
     stopping: bool,
     pub(crate) protocol: Option<Box<str>>,
-    /// The socket's task while it is parked; whoever hands it work takes it and wakes it.
-    /// `None` while the task runs: it looks for work itself before it parks again.
+    /// The socket's task's waker; whoever hands it work while it is parked (not
+    /// [`WsIo::polling`]) takes it and wakes it.
     task: Option<Waker>,
     /// Tasks waiting in `recv`/`closed` (usually the handler: the socket's own task).
     receivers: Waiters,
@@ -393,12 +397,13 @@ impl Waiters {
         }
     }
 
-    /// Wakes them all, except the task running now (`running`), which looks again by itself.
-    fn wake(self, running: Option<&Waker>) {
-        let wake = |w: Waker| {
-            if !running.is_some_and(|r| w.will_wake(r)) {
-                w.wake();
-            }
+    /// Wakes them all. From inside the socket's task (`running`), the task itself is not
+    /// woken (it looks again by itself) and its handler is marked due without a wake-up.
+    fn wake(self, running: Option<Running<'_>>) {
+        let wake = |w: Waker| match running {
+            Some(r) if w.will_wake(r.handler) => r.handler_woken.store(true, Ordering::SeqCst),
+            Some(r) if w.will_wake(r.task) => {}
+            _ => w.wake(),
         };
         match self {
             Waiters::None => {}
@@ -408,13 +413,16 @@ impl Waiters {
     }
 }
 
-/// Wakes the socket's task if it is parked (it was handed work), after the lock is released.
-fn hand_over(mut st: MutexGuard<'_, WsState>) {
-    let task = st.task.take();
-    drop(st);
-    if let Some(task) = task {
-        task.wake();
-    }
+/// The socket's task, as it polls: the wakers of the task and of its handler.
+///
+/// Waking the handler's waker marks the handler due and takes the socket's lock to wake the
+/// task. The task, handing something to its own handler (a message in, room to send), only
+/// needs the mark: it polls the handler on its next round.
+#[derive(Clone, Copy)]
+struct Running<'a> {
+    task: &'a Waker,
+    handler: &'a Waker,
+    handler_woken: &'a AtomicBool,
 }
 
 /// The waker a socket's handler is polled with: it marks the handler as due and wakes the
@@ -429,7 +437,7 @@ impl std::task::Wake for crate::context::Inner {
     fn wake_by_ref(self: &Arc<Self>) {
         if let crate::context::Io::Ws(io) = &self.io {
             io.handler_woken.store(true, Ordering::SeqCst);
-            hand_over(io.lock());
+            io.hand_over(io.lock());
         }
     }
 }
@@ -450,14 +458,34 @@ impl WsState {
 
 impl WsIo {
     pub(crate) fn new(config: Arc<WsConfig>) -> Self {
-        WsIo { config, state: Mutex::new(WsState::default()), handler_woken: AtomicBool::new(true) }
+        WsIo {
+            config,
+            state: Mutex::new(WsState::default()),
+            handler_woken: AtomicBool::new(true),
+            polling: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes the socket's task if it is parked (it was handed work), after the lock is
+    /// released. A task that is polling is left be: it looks for work before it parks.
+    fn hand_over(&self, mut st: MutexGuard<'_, WsState>) {
+        let task = if self.polling.load(Ordering::SeqCst) { None } else { st.task.take() };
+        drop(st);
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+
+    /// The socket's task as it polls (see [`Running`]).
+    fn running<'a>(&'a self, task: &'a Waker, handler: &'a Waker) -> Running<'a> {
+        Running { task, handler, handler_woken: &self.handler_woken }
     }
 
     /// Server shutdown: the socket's task closes it with 1001.
     fn stop(&self) {
         let mut st = self.lock();
         st.stopping = true;
-        hand_over(st);
+        self.hand_over(st);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
@@ -493,7 +521,7 @@ impl WsIo {
             queued = true;
         }
         if queued || exhausted {
-            hand_over(st);
+            self.hand_over(st);
             return Some(Ok(()));
         }
         if let Some(w) = waiting {
@@ -594,13 +622,13 @@ impl WsIo {
             st.in_bytes -= m.len();
             // Reading paused while the queue was full: there is room again.
             if paused {
-                hand_over(st);
+                self.hand_over(st);
             }
             return Poll::Ready(Ok(Some(m)));
         }
         if let (None, Some((code, why))) = (&st.end, st.failure) {
             st.end = Some(Ended::Failed(code.into(), why));
-            hand_over(st);
+            self.hand_over(st);
             return Poll::Ready(Err(closed_with(code.into(), why)));
         }
         match &st.end {
@@ -634,11 +662,12 @@ impl WsIo {
         if st.close.is_none() {
             st.close = Some(Box::new(frame));
         }
-        hand_over(st);
+        self.hand_over(st);
     }
 
-    /// The socket is over: `recv` ends, `send` fails. Wakes whoever waits, except `running`.
-    fn end(&self, how: Ended, running: Option<&Waker>) {
+    /// The socket is over: `recv` ends, `send` fails. Wakes whoever waits (see
+    /// [`Waiters::wake`] for `running`).
+    fn end(&self, how: Ended, running: Option<Running<'_>>) {
         let mut st = self.lock();
         if st.end.is_none() {
             st.end = Some(how);
@@ -652,7 +681,7 @@ impl WsIo {
 
     /// A message from the peer for `recv`.
     /// Returns whether the handler takes more (so that the reader need not lock again to ask).
-    fn push(&self, m: Message, running: &Waker) -> bool {
+    fn push(&self, m: Message, running: Running<'_>) -> bool {
         let mut st = self.lock();
         if st.end.is_some() {
             return true; // closing: late messages are dropped
@@ -858,7 +887,7 @@ enum Step {
 impl Socket {
     fn poll(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Poll<()> {
         // Running: a hand-over from inside this poll need not wake the task.
-        self.ctx.ws_io().expect("a socket's Context").lock().task = None;
+        self.ctx.ws_io().expect("a socket's Context").polling.store(true, Ordering::SeqCst);
         self.read_blocked = false;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
@@ -889,12 +918,14 @@ impl Socket {
                     Instant::now() + self.ctx.ws_io().expect("a socket's Context").config.close_timeout;
                 let until = self.closing_until.map_or(until, |t| t.min(until));
                 timer.as_mut().reset(until);
-                self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
+                let io = self.ctx.ws_io().expect("a socket's Context");
+                io.end(Ended::Closed, Some(io.running(cx.waker(), &self.handler_waker)));
                 continue;
             }
             if step == Step::Done {
                 self.io = None; // closes the connection
-                self.ctx.ws_io().expect("a socket's Context").end(Ended::Closed, Some(cx.waker()));
+                let io = self.ctx.ws_io().expect("a socket's Context");
+                io.end(Ended::Closed, Some(io.running(cx.waker(), &self.handler_waker)));
                 continue; // the handler hears it at once
             }
             if self.handler.is_none() && self.io.is_none() {
@@ -915,7 +946,11 @@ impl Socket {
                             || (st.stopping && !self.shutting_down)))
                         || (self.read_paused && st.wants_read(&io.config))));
             if !work {
-                st.task = Some(cx.waker().clone());
+                // (The waker is usually the one left last time: not cloned again.)
+                if !st.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                    st.task = Some(cx.waker().clone());
+                }
+                io.polling.store(false, Ordering::SeqCst);
                 return Poll::Pending;
             }
         }
@@ -951,7 +986,9 @@ impl Socket {
 
     /// Writes what is queued, closes when asked, reads what the peer sent, keeps time.
     fn step(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Step {
-        let Socket { ws, io: Some(stream), leftover, out, ctx, .. } = self else { return Step::Done };
+        let Socket { ws, io: Some(stream), leftover, out, ctx, handler_waker, .. } = self else {
+            return Step::Done;
+        };
         let io = ctx.ws_io().expect("a socket's Context");
         let config = &*io.config;
         let mut s = Blocking { io: stream, cx, leftover, out, keep: config.write_buffer_size };
@@ -998,7 +1035,7 @@ impl Socket {
             if !matches!(senders, Waiters::None) {
                 // Room in the queue. The handler, if it waited, is polled again right away.
                 progress = true;
-                senders.wake(Some(s.cx.waker()));
+                senders.wake(Some(io.running(s.cx.waker(), handler_waker)));
             }
             // (tungstenite's flush also writes a pong it owes, then ours.)
             if wrote && blocked(ws.flush(&mut s)).is_err() {
@@ -1013,7 +1050,7 @@ impl Socket {
                     true => Ended::Failed(frame.code.into(), "protocol error"),
                     false => Ended::Closed,
                 };
-                io.end(how, Some(s.cx.waker()));
+                io.end(how, Some(io.running(s.cx.waker(), handler_waker)));
                 progress = true;
                 if blocked(ws.close(&mut s, Some(frame))).is_err() {
                     return Step::Done;
@@ -1037,8 +1074,12 @@ impl Socket {
                 Ok(m) => {
                     self.last_seen = Instant::now();
                     wants_read = match m {
-                        tungstenite::Message::Text(t) => io.push(Message::from_ws_text(t), s.cx.waker()),
-                        tungstenite::Message::Binary(b) => io.push(Message::binary(b), s.cx.waker()),
+                        tungstenite::Message::Text(t) => {
+                            io.push(Message::from_ws_text(t), io.running(s.cx.waker(), handler_waker))
+                        }
+                        tungstenite::Message::Binary(b) => {
+                            io.push(Message::binary(b), io.running(s.cx.waker(), handler_waker))
+                        }
                         _ => continue, // ping (answered by tungstenite), pong, close (answered too)
                     };
                     progress = true;
@@ -1059,7 +1100,7 @@ impl Socket {
                             st.failed_at = Some(now);
                             std::mem::take(&mut st.receivers)
                         };
-                        receivers.wake(Some(s.cx.waker()));
+                        receivers.wake(Some(io.running(s.cx.waker(), handler_waker)));
                         progress = true;
                         timer.as_mut().reset(now + config.close_timeout);
                         self.timer_armed = false;
@@ -1086,7 +1127,7 @@ impl Socket {
                 && config.idle_timeout.is_some_and(|idle| now.duration_since(self.last_seen) >= idle)
             {
                 tracing::debug!("closing an idle WebSocket");
-                io.end(Ended::Closed, Some(s.cx.waker()));
+                io.end(Ended::Closed, Some(io.running(s.cx.waker(), handler_waker)));
                 let frame = CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() };
                 if blocked(ws.close(&mut s, Some(frame))).is_err() {
                     return Step::Done;

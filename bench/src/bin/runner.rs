@@ -17,8 +17,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Repeats of the room scenarios at least (their measured phase is short, hence noisy).
-const ROOM_REPEATS: usize = 5;
+/// Repeats of the room scenarios at least: their measured phase lasts 40-350 ms, and a peer's
+/// repeats can fall into two groups far apart (hyperlane's at 1,000 receivers: about 3.5M and
+/// 5.3M deliveries/s), so that the median of 5 lands in one group or the other from run to run.
+/// Cheap: a repeat at 1,000 receivers takes under a second.
+const ROOM_REPEATS: usize = 9;
+
+/// Repeats of the echo scenario at least: its p99 moves by ±5 % between repeats.
+const ECHO_REPEATS: usize = 5;
 
 struct Server {
     name: &'static str,
@@ -409,7 +415,8 @@ impl Runner {
                 );
                 let mut cpu = row("echo-cpu", CPU_LABEL.replace("{what}", "round trip"), Bar::Reported);
                 // Repeats take turns, each on a fresh server.
-                for _ in 0..self.repeats {
+                let repeats = if self.smoke { self.repeats } else { self.repeats.max(ECHO_REPEATS) };
+                for _ in 0..repeats {
                     for s in servers {
                         eprintln!("  echo · {}", s.name);
                         let (mut child, addr) = match self.start(s) {
@@ -478,8 +485,9 @@ impl Runner {
                     _ => "sse10k-cpu",
                 };
                 let mut cpu = row(cpu_key, CPU_LABEL.replace("{what}", "delivery"), Bar::Reported);
-                // A room's measured phase lasts 50-350 ms and moves by ±20 % between repeats:
-                // at least 5 of them, so that the median means something (not in a smoke run).
+                // A room's measured phase lasts 40-350 ms and moves by ±20 % between repeats:
+                // at least ROOM_REPEATS of them, so that the median means something (not in a
+                // smoke run).
                 let repeats =
                     if cmd == "room" && !self.smoke { self.repeats.max(ROOM_REPEATS) } else { self.repeats };
                 // Repeats take turns, so that the machine's drift over a run is shared by all.
@@ -634,7 +642,7 @@ fn main() {
     println!("{}", machine());
     println!(
         "Peers: hyper {}, axum {} (ws: tokio-tungstenite {}; hyper and fratello use the newer one), actix-web {} + actix-ws {}, hyperlane {}; fratello {} \
-         (tungstenite {}). Medians of {repeats} run(s) (room fan-out: of at least {ROOM_REPEATS}){}; total {:.0} s.",
+         (tungstenite {}). Medians of {repeats} run(s) (echo: of at least {ECHO_REPEATS}, room fan-out: of at least {ROOM_REPEATS}){}; total {:.0} s.",
         lock_version("hyper"),
         lock_version("axum"),
         lock_version("tokio-tungstenite"),

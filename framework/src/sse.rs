@@ -135,8 +135,8 @@ impl SseIo {
     /// queue while that has room. While it is full (the client reads more slowly than the room
     /// talks), the room's messages are still taken and held
     /// ([`Subscription::hold`](crate::broadcast::Subscription::hold)), so that losses are
-    /// counted and a receiver too far behind is dropped (`Err`). A value a stream cannot carry (bytes) is skipped. `Ok` once
-    /// the client is gone.
+    /// counted and a receiver too far behind is dropped (`Err`). A value a stream cannot carry
+    /// (bytes) is skipped. `Ok` once the client is gone.
     pub(crate) async fn forward(&self, sub: &mut crate::broadcast::Subscription) -> Result<()> {
         let closed = self.closed();
         let mut closed = std::pin::pin!(closed);

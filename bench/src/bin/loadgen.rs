@@ -62,9 +62,13 @@ impl Args {
     fn addr(&self) -> SocketAddr {
         self.get("addr", "127.0.0.1:8080".parse().expect("addr"))
     }
+    /// The server's process, if `--server-pid` was given.
+    fn server_pid(&self) -> Option<u32> {
+        self.opts.get("server-pid")?.parse().ok()
+    }
     /// The server's CPU time so far, if `--server-pid` was given.
     fn server_cpu(&self) -> Option<u64> {
-        fratello_bench::cpu_ns(self.opts.get("server-pid")?.parse().ok()?)
+        fratello_bench::cpu_ns(self.server_pid()?)
     }
     fn sources(&self) -> Vec<IpAddr> {
         self.opts
@@ -198,14 +202,15 @@ async fn echo(a: &Args) {
     let t0 = Instant::now();
     let measure_from = t0 + Duration::from_secs_f64(warm);
     let end = measure_from + Duration::from_secs_f64(secs);
+    // The server's CPU time at the start and the end of the measured phase.
     let cpu = {
-        let pid = a.opts.get("server-pid").cloned();
+        let pid = a.server_pid();
         tokio::spawn(async move {
-            let read = || fratello_bench::cpu_ns(pid.as_deref()?.parse().ok()?);
+            let read = || fratello_bench::cpu_ns(pid?);
             tokio::time::sleep_until(measure_from.into()).await;
             let from = read();
             tokio::time::sleep_until(end.into()).await;
-            Some(read()?.saturating_sub(from?))
+            (from, read())
         })
     };
     let mut set = JoinSet::new();
@@ -253,7 +258,8 @@ async fn echo(a: &Args) {
             errors += e;
         }
     }
-    let cpu = cpu.await.ok().flatten().map_or(String::new(), |ns| format!(" server_cpu_ns={ns}"));
+    let (from, to) = cpu.await.unwrap_or((None, None));
+    let cpu = cpu_used(from, to);
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0)

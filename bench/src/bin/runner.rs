@@ -211,6 +211,16 @@ impl Runner {
         Ok(map)
     }
 
+    /// `--repeats`, raised to `n` for a scenario whose single repeats scatter (not in a smoke
+    /// run, which measures each scenario once).
+    fn repeats_at_least(&self, n: usize) -> usize {
+        if self.smoke {
+            self.repeats
+        } else {
+            self.repeats.max(n)
+        }
+    }
+
     /// Requests per second, and requests in all.
     fn wrk(&mut self, url: &str, secs: u32) -> Result<(f64, f64), String> {
         let child = Command::new("wrk")
@@ -415,8 +425,7 @@ impl Runner {
                 );
                 let mut cpu = row("echo-cpu", CPU_LABEL.replace("{what}", "round trip"), Bar::Reported);
                 // Repeats take turns, each on a fresh server.
-                let repeats = if self.smoke { self.repeats } else { self.repeats.max(ECHO_REPEATS) };
-                for _ in 0..repeats {
+                for _ in 0..self.repeats_at_least(ECHO_REPEATS) {
                     for s in servers {
                         eprintln!("  echo · {}", s.name);
                         let (mut child, addr) = match self.start(s) {
@@ -488,8 +497,7 @@ impl Runner {
                 // A room's measured phase lasts 40-350 ms and moves by ±20 % between repeats:
                 // at least ROOM_REPEATS of them, so that the median means something (not in a
                 // smoke run).
-                let repeats =
-                    if cmd == "room" && !self.smoke { self.repeats.max(ROOM_REPEATS) } else { self.repeats };
+                let repeats = if cmd == "room" { self.repeats_at_least(ROOM_REPEATS) } else { self.repeats };
                 // Repeats take turns, so that the machine's drift over a run is shared by all.
                 for _ in 0..repeats {
                     for s in servers {

@@ -25,6 +25,20 @@ async fn drip(ctx: Context) -> Result<()> {
     Ok(())
 }
 
+/// A body the handler returns, produced after the handler's future has completed, slower
+/// than the timeout.
+#[get("/trickle")]
+async fn trickle(_ctx: Context) -> fratello::Body {
+    let chunks = futures_util::stream::unfold(0u8, |i| async move {
+        if i == 6 {
+            return None;
+        }
+        tokio::time::sleep(TIMEOUT / 2).await;
+        Some((Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(i.to_string()))), i + 1))
+    });
+    fratello::Body::new(http_body_util::StreamBody::new(chunks))
+}
+
 async fn client() -> TestClient {
     TestClient::start(App::only(module_path!()).header_read_timeout(TIMEOUT)).await
 }
@@ -82,8 +96,10 @@ async fn slow_handlers_and_long_responses_are_not_cut_off() {
     let c = client().await;
     let slow = c.get("/slow").send();
     let drip = c.get("/drip").send();
-    let (slow, drip) = tokio::join!(slow, drip);
+    let trickle = c.get("/trickle").send();
+    let (slow, drip, trickle) = tokio::join!(slow, drip, trickle);
     assert_eq!(slow.status(), http::StatusCode::OK);
     assert_eq!(slow.text(), "done");
     assert_eq!(drip.text(), "01234567");
+    assert_eq!(trickle.text(), "012345");
 }

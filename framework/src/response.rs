@@ -28,6 +28,9 @@ enum Kind {
     Channel(mpsc::Receiver<Result<Bytes, Error>>),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
     Chunks(Box<dyn Iterator<Item = Bytes> + Send + 'static>),
+    /// A body still produced after its request's future completed, with the connection it
+    /// keeps busy until it ends (see [`Body::keep_busy`]).
+    Busy(Box<Body>, Arc<crate::server::Conn>),
 }
 
 impl Body {
@@ -59,6 +62,16 @@ impl Body {
     pub(crate) fn channel(rx: mpsc::Receiver<Result<Bytes, Error>>) -> Self {
         Body(Kind::Channel(rx))
     }
+
+    /// Keeps `conn` busy (its watch does not close it as idle) until this body has ended, if
+    /// it is one that is produced as it is sent. A body in one buffer is taken by hyper at
+    /// once and needs nothing: most responses are answered without this wrapper.
+    pub(crate) fn keep_busy(&mut self, conn: &Arc<crate::server::Conn>) {
+        if let Kind::Channel(_) | Kind::Boxed(_) | Kind::Chunks(_) = self.0 {
+            let body = std::mem::take(self);
+            self.0 = Kind::Busy(Box::new(body), conn.clone());
+        }
+    }
 }
 
 impl Default for Body {
@@ -75,6 +88,7 @@ impl std::fmt::Debug for Body {
             Kind::Channel(_) => f.write_str("Body::Stream"),
             Kind::Boxed(_) => f.write_str("Body::Boxed"),
             Kind::Chunks(_) => f.write_str("Body::Chunks"),
+            Kind::Busy(body, _) => body.fmt(f),
         }
     }
 }
@@ -95,6 +109,7 @@ impl http_body::Body for Body {
             },
             Kind::Boxed(b) => b.as_mut().poll_frame(cx),
             Kind::Chunks(it) => Poll::Ready(it.find(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
+            Kind::Busy(body, _) => Pin::new(&mut **body).poll_frame(cx),
         }
     }
 
@@ -105,6 +120,7 @@ impl http_body::Body for Body {
             Kind::Channel(_) => false,
             Kind::Boxed(b) => b.is_end_stream(),
             Kind::Chunks(_) => false,
+            Kind::Busy(body, _) => body.is_end_stream(),
         }
     }
 
@@ -114,6 +130,7 @@ impl http_body::Body for Body {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Channel(_) | Kind::Chunks(_) => SizeHint::default(),
             Kind::Boxed(b) => b.size_hint(),
+            Kind::Busy(body, _) => body.size_hint(),
         }
     }
 }
@@ -147,13 +164,13 @@ impl From<()> for Body {
 ///
 /// Implemented for text (`&'static str`, `String`), bytes (`Bytes`, `Vec<u8>`), `()`
 /// (an empty 200), [`StatusCode`], `(StatusCode, T)`, [`Json<T>`], [`Error`],
-/// `Result<T, E>` where `E: Into<Error>`, `Option<T>` (`None` is a 404) and a ready-made
-/// [`http::Response`].
+/// `Result<T, E>` where `E: Into<Error>`, `Option<T>` (`None` is a 404), a [`Body`] (a 200
+/// without a content type: a streamed download, say) and a ready-made [`http::Response`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a fratello HTTP handler",
     label = "this type does not implement `fratello::IntoResponse`",
     note = "return a String, &'static str, Bytes, Vec<u8>, (), StatusCode, (StatusCode, T), Json<T>, \
-            Result<T, E: Into<fratello::Error>> or an http::Response; or implement IntoResponse for your type"
+            Result<T, E: Into<fratello::Error>>, a fratello::Body or an http::Response; or implement IntoResponse for your type"
 )]
 pub trait IntoResponse {
     /// Builds the response.
@@ -192,6 +209,12 @@ into_response_typed! {
     Bytes => OCTETS;
     Vec<u8> => OCTETS;
     &'static [u8] => OCTETS;
+}
+
+impl IntoResponse for Body {
+    fn into_response(self) -> Response {
+        http::Response::new(self)
+    }
 }
 
 impl IntoResponse for () {

@@ -146,66 +146,26 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// One connection, shared by its requests' Contexts: the app, the peer, and what its requests
-/// tell the connection's watch (how many started, how many are not over).
+/// One connection, shared by its requests' Contexts: the app, the peer, and how many requests
+/// it started (which the connection's watch reads).
 ///
 /// Per connection rather than per request: a Context that held the app's own `Arc` would
 /// count it up and down on every request, from every core, on one shared cache line.
+///
+/// Whether a request is still in progress is read off this `Arc`'s count: every Context of
+/// the connection holds it, and so does a response body that is still being produced when
+/// its request's future completes (see [`Body::keep_busy`]). A counter of its own cost four
+/// more atomic read-modify-writes per request.
 pub(crate) struct Conn {
     pub(crate) app: Arc<Shared>,
     pub(crate) peer: SocketAddr,
     started: AtomicUsize,
-    busy: AtomicUsize,
 }
 
 impl Conn {
     /// A connection from `peer` to `app`, with no request started yet.
     pub(crate) fn new(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
-        Arc::new(Conn { app, peer, started: AtomicUsize::new(0), busy: AtomicUsize::new(0) })
-    }
-}
-
-/// A request that is not over: from the call of the service until its response body is sent
-/// (or dropped, when the client leaves first).
-struct Busy(Arc<Conn>);
-
-impl Busy {
-    fn start(conn: &Arc<Conn>) -> Busy {
-        conn.started.fetch_add(1, Ordering::Relaxed);
-        conn.busy.fetch_add(1, Ordering::Relaxed);
-        Busy(conn.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A response body that keeps its request [`Busy`] until hyper has sent it.
-struct Tracked {
-    body: Body,
-    _busy: Busy,
-}
-
-impl http_body::Body for Tracked {
-    type Data = bytes::Bytes;
-    type Error = <Body as http_body::Body>::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        Arc::new(Conn { app, peer, started: AtomicUsize::new(0) })
     }
 }
 
@@ -334,7 +294,10 @@ where
     C: Future<Output = Result<(), hyper::Error>>,
 {
     let mut served = std::pin::pin!(served);
-    let (conn, timeout) = (&*watch.conn, watch.timeout);
+    let (conn, timeout) = (&watch.conn, watch.timeout);
+    // What the connection holds of its `Conn` itself (the watch, the service): no request has
+    // started yet. Anything above this is a request in progress.
+    let held = Arc::strong_count(conn);
     let (mut registered, mut graceful, mut seen) = (false, false, 0);
     std::future::poll_fn(|cx| {
         if !registered {
@@ -356,7 +319,7 @@ where
                 return Poll::Pending;
             }
             let started = conn.started.load(Ordering::Relaxed);
-            if started == seen && conn.busy.load(Ordering::Relaxed) == 0 {
+            if started == seen && Arc::strong_count(conn) <= held {
                 return Poll::Ready(None);
             }
             seen = started;
@@ -381,8 +344,6 @@ struct Answer {
     is_head: bool,
     /// The request's span and start, when something records spans.
     trace: Option<Box<Trace>>,
-    /// Handed to the response body, which keeps the request busy until it is sent.
-    busy: Option<Busy>,
 }
 
 enum Route {
@@ -398,7 +359,7 @@ struct Trace {
 
 /// Starts one request: routes it and makes its Context.
 fn dispatch(conn: &Arc<Conn>, req: http::Request<Incoming>) -> Answer {
-    let busy = Some(Busy::start(conn));
+    conn.started.fetch_add(1, Ordering::Relaxed);
     // Without a subscriber no span is made: with `tracing`'s `log` feature (which other crates
     // turn on) a span would otherwise format its fields for `log` on every request.
     let trace = tracing::dispatcher::has_been_set()
@@ -424,11 +385,11 @@ fn dispatch(conn: &Arc<Conn>, req: http::Request<Incoming>) -> Answer {
         Ok(handling) => Route::Handling(handling),
         Err(res) => Route::Early(Some(res)),
     };
-    Answer { route, is_head, trace, busy }
+    Answer { route, is_head, trace }
 }
 
 impl Future for Answer {
-    type Output = Result<http::Response<Tracked>, Infallible>;
+    type Output = Result<Response, Infallible>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -439,11 +400,12 @@ impl Future for Answer {
                 let res = std::task::ready!(std::pin::Pin::new(&mut *handling).poll(cx));
                 let ctx = &handling.ctx.0;
                 let json = || prefers_json(ctx.header(header::ACCEPT));
-                finish(res, json, this.is_head, this.trace.as_ref().map(|t| t.start))
+                let mut res = finish(res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
+                res.body_mut().keep_busy(&ctx.inner.conn);
+                res
             }
         };
-        let busy = this.busy.take().expect("a request's future was polled after it completed");
-        Poll::Ready(Ok(res.map(|body| Tracked { body, _busy: busy })))
+        Poll::Ready(Ok(res))
     }
 }
 

@@ -30,7 +30,10 @@ enum Kind {
     Chunks(Box<dyn Iterator<Item = Bytes> + Send + 'static>),
     /// A body still produced after its request's future completed, with the connection it
     /// keeps busy until it ends (see [`Body::keep_busy`]).
-    Busy(Box<Body>, Arc<crate::server::Conn>),
+    Busy {
+        body: Box<Body>,
+        _conn: Arc<crate::server::Conn>,
+    },
 }
 
 impl Body {
@@ -69,7 +72,7 @@ impl Body {
     pub(crate) fn keep_busy(&mut self, conn: &Arc<crate::server::Conn>) {
         if let Kind::Channel(_) | Kind::Boxed(_) | Kind::Chunks(_) = self.0 {
             let body = std::mem::take(self);
-            self.0 = Kind::Busy(Box::new(body), conn.clone());
+            self.0 = Kind::Busy { body: Box::new(body), _conn: conn.clone() };
         }
     }
 }
@@ -88,7 +91,7 @@ impl std::fmt::Debug for Body {
             Kind::Channel(_) => f.write_str("Body::Stream"),
             Kind::Boxed(_) => f.write_str("Body::Boxed"),
             Kind::Chunks(_) => f.write_str("Body::Chunks"),
-            Kind::Busy(body, _) => body.fmt(f),
+            Kind::Busy { body, .. } => body.fmt(f),
         }
     }
 }
@@ -109,7 +112,7 @@ impl http_body::Body for Body {
             },
             Kind::Boxed(b) => b.as_mut().poll_frame(cx),
             Kind::Chunks(it) => Poll::Ready(it.find(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
-            Kind::Busy(body, _) => Pin::new(&mut **body).poll_frame(cx),
+            Kind::Busy { body, .. } => Pin::new(&mut **body).poll_frame(cx),
         }
     }
 
@@ -120,7 +123,7 @@ impl http_body::Body for Body {
             Kind::Channel(_) => false,
             Kind::Boxed(b) => b.is_end_stream(),
             Kind::Chunks(_) => false,
-            Kind::Busy(body, _) => body.is_end_stream(),
+            Kind::Busy { body, .. } => body.is_end_stream(),
         }
     }
 
@@ -130,7 +133,7 @@ impl http_body::Body for Body {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Channel(_) | Kind::Chunks(_) => SizeHint::default(),
             Kind::Boxed(b) => b.size_hint(),
-            Kind::Busy(body, _) => body.size_hint(),
+            Kind::Busy { body, .. } => body.size_hint(),
         }
     }
 }

@@ -397,10 +397,10 @@ impl Future for Answer {
             Route::Early(res) => *res.take().expect("a request's future was polled after it completed"),
             Route::Handling(handling) => {
                 let _entered = this.trace.as_ref().map(|t| t.span.enter());
-                let res = std::task::ready!(std::pin::Pin::new(&mut *handling).poll(cx));
+                let mut res = std::task::ready!(std::pin::Pin::new(&mut *handling).poll(cx));
                 let ctx = &handling.ctx.0;
                 let json = || prefers_json(ctx.header(header::ACCEPT));
-                let mut res = finish(res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
+                finish(&mut res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
                 res.body_mut().keep_busy(&ctx.inner.conn);
                 res
             }
@@ -410,9 +410,13 @@ impl Future for Answer {
 }
 
 /// Renders an error as the client prefers (`json`: whether its `Accept` prefers JSON, asked
-/// only for an error), applies HEAD, and logs the response.
-fn finish(mut res: Response, json: impl FnOnce() -> bool, is_head: bool, start: Option<Instant>) -> Response {
-    if let Some(ErrorMark(e)) = res.extensions_mut().remove::<ErrorMark>() {
+/// only for an error), applies HEAD, and logs the response. (In place: a response moved in and
+/// out is two copies of it.)
+fn finish(res: &mut Response, json: impl FnOnce() -> bool, is_head: bool, start: Option<Instant>) {
+    // (Most responses have no extensions: asking whether there are any costs less than looking
+    // for the mark.)
+    let mark = if res.extensions().is_empty() { None } else { res.extensions_mut().remove::<ErrorMark>() };
+    if let Some(ErrorMark(e)) = mark {
         if e.status().is_server_error() {
             tracing::error!(error = %e, "request failed");
         } else {
@@ -438,7 +442,6 @@ fn finish(mut res: Response, json: impl FnOnce() -> bool, is_head: bool, start: 
         span.record("latency_us", start.elapsed().as_micros() as u64);
     }
     tracing::debug!("response");
-    res
 }
 
 /// Finds the route and makes the Context: the future that runs middleware and handler, or
@@ -453,7 +456,9 @@ fn route(
     let app = &conn.app;
     let refuse = |res: Response, head: &http::request::Parts| {
         let json = || prefers_json(head.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-        Box::new(finish(res, json, is_head, start))
+        let mut res = Box::new(res);
+        finish(&mut res, json, is_head, start);
+        res
     };
     let (id, def, params) = match app.router.lookup(&head.method, head.uri.path()) {
         Lookup::Found { id, endpoint, params } => (id, endpoint.def, params),
@@ -602,7 +607,9 @@ impl Handling {
             );
             return None;
         }
-        open_session(ctx, def, upgrade, &res);
+        if def.kind != RouteKind::Http {
+            open_session(ctx, def, upgrade, &res);
+        }
         self.stage = Stage::Done;
         Some(res)
     }

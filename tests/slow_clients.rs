@@ -103,3 +103,29 @@ async fn slow_handlers_and_long_responses_are_not_cut_off() {
     assert_eq!(drip.text(), "01234567");
     assert_eq!(trickle.text(), "012345");
 }
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_too() {
+    use http_body_util::BodyExt;
+
+    let c = client().await;
+    let tcp = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(c.url("/drip")).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    let res = send.send_request(req).await.expect("an HTTP/2 answer");
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "01234567");
+    // Then nothing: the server closes the connection (the client's connection task ends).
+    let start = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("the server kept an idle HTTP/2 connection open for 10 s")
+        .unwrap()
+        .ok();
+    assert!(start.elapsed() >= TIMEOUT / 2, "closed after {:?}, before the timeout", start.elapsed());
+}

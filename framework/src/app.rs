@@ -27,7 +27,8 @@ pub struct Config {
     /// client that sends its request head too slowly (slowloris), or leaves a keep-alive
     /// connection idle, is disconnected. Watched per connection (one timer each, not one per
     /// request), so a connection goes between one and two of these after its last request.
-    /// Default 30 s.
+    /// A request is in progress while its Context (or a clone of it, in a task the handler
+    /// spawned) or a response body it returned is alive. Default 30 s.
     pub header_read_timeout: Duration,
     /// Most simultaneous connections; further clients wait in the listen backlog. Default 25,000.
     pub max_connections: usize,

@@ -16,7 +16,8 @@
 //! With `LOADGEN_PAUSE_MS=N`, `room` waits N ms before its measured phase and says so on
 //! stderr, so that a profiler (or a CPU-time reading) can cover that phase alone.
 //! With `--server-pid PID`, `echo`, `room` and `sse` also report the CPU time the server used
-//! during the measured phase (`server_cpu_ns`), read from `/proc` at its start and its end.
+//! during the measured phase (`server_cpu_ns`, and of it in user space `server_user_ns`), read
+//! from `/proc` at its start and its end.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -67,8 +68,8 @@ impl Args {
         self.opts.get("server-pid")?.parse().ok()
     }
     /// The server's CPU time so far, if `--server-pid` was given.
-    fn server_cpu(&self) -> Option<u64> {
-        fratello_bench::cpu_ns(self.server_pid()?)
+    fn server_cpu(&self) -> Option<fratello_bench::CpuTime> {
+        fratello_bench::cpu_time(self.server_pid()?)
     }
     fn sources(&self) -> Vec<IpAddr> {
         self.opts
@@ -206,7 +207,7 @@ async fn echo(a: &Args) {
     let cpu = {
         let pid = a.server_pid();
         tokio::spawn(async move {
-            let read = || fratello_bench::cpu_ns(pid?);
+            let read = || fratello_bench::cpu_time(pid?);
             tokio::time::sleep_until(measure_from.into()).await;
             let from = read();
             tokio::time::sleep_until(end.into()).await;
@@ -521,10 +522,13 @@ fn main() {
     });
 }
 
-/// ` server_cpu_ns=N` for a RESULT line, when both readings exist.
-fn cpu_used(from: Option<u64>, to: Option<u64>) -> String {
+/// ` server_cpu_ns=N server_user_ns=M` for a RESULT line, when both readings exist.
+fn cpu_used(from: Option<fratello_bench::CpuTime>, to: Option<fratello_bench::CpuTime>) -> String {
     match (from, to) {
-        (Some(a), Some(b)) => format!(" server_cpu_ns={}", b.saturating_sub(a)),
+        (Some(a), Some(b)) => {
+            let used = b.since(a);
+            format!(" server_cpu_ns={} server_user_ns={}", used.total_ns, used.user_ns)
+        }
         _ => String::new(),
     }
 }

@@ -68,12 +68,16 @@ impl Row {
     /// A figure reported beside a scenario's, where lower is better: the time until the last
     /// receiver has everything, the server's CPU time per unit of work.
     fn reported_lower(&self) -> bool {
-        self.key.ends_with("-last") || self.key.ends_with("-cpu")
+        self.key.ends_with("-last") || self.key.ends_with("-cpu") || self.key.ends_with("-user")
     }
 }
 
 /// The label of a row of server CPU time per unit of work.
 const CPU_LABEL: &str = "  … server CPU time per {what}, ns (all threads, measured phase)";
+
+/// The label of a row of the part of that spent in user space.
+const USER_LABEL: &str =
+    "  … of it in user space, ns (what the server's own code costs; the rest is the kernel's)";
 
 struct Runner {
     dir: PathBuf,
@@ -246,7 +250,7 @@ impl Runner {
     // ------------------------------------------------------------------ scenarios
 
     /// One measurement of `path` on a fresh `s`, after a warm-up.
-    fn http(&mut self, s: &Server, path: &str, row: &mut Row, cpu: &mut Row) {
+    fn http(&mut self, s: &Server, path: &str, row: &mut Row, cpu: &mut Row, user: &mut Row) {
         let secs = if self.smoke { 1 } else { 4 };
         let (mut child, addr) = match self.start(s) {
             Ok(x) => x,
@@ -256,12 +260,14 @@ impl Runner {
         if !self.smoke {
             let _ = self.wrk(&url, 1); // warm-up
         }
-        let before = fratello_bench::cpu_ns(child.id());
+        let before = fratello_bench::cpu_time(child.id());
         match self.wrk(&url, secs) {
             Ok((rate, count)) => {
                 row.values.entry(s.name).or_default().push(rate);
-                if let (Some(a), Some(b)) = (before, fratello_bench::cpu_ns(child.id())) {
-                    cpu.values.entry(s.name).or_default().push(b.saturating_sub(a) as f64 / count.max(1.0));
+                if let (Some(a), Some(b)) = (before, fratello_bench::cpu_time(child.id())) {
+                    let used = b.since(a);
+                    cpu.values.entry(s.name).or_default().push(used.total_ns as f64 / count.max(1.0));
+                    user.values.entry(s.name).or_default().push(used.user_ns as f64 / count.max(1.0));
                 }
             }
             Err(e) => row.errors.push(format!("{}: {e}", s.name)),
@@ -371,17 +377,22 @@ impl Runner {
         match key {
             "plaintext" | "json" => {
                 let mut r = row(key, format!("GET /{key}, req/s, 64 keep-alive conns (wrk -t1)"), Bar::Http);
-                let cpu_key = if key == "json" { "json-cpu" } else { "plaintext-cpu" };
+                let (cpu_key, user_key) = if key == "json" {
+                    ("json-cpu", "json-user")
+                } else {
+                    ("plaintext-cpu", "plaintext-user")
+                };
                 let mut cpu = row(cpu_key, CPU_LABEL.replace("{what}", "request"), Bar::Reported);
+                let mut user = row(user_key, USER_LABEL.to_owned(), Bar::Reported);
                 // Repeats take turns (each on a fresh server), so that the machine's drift over
                 // a run is shared by all.
                 for _ in 0..self.repeats {
                     for s in servers {
                         eprintln!("  {key} · {}", s.name);
-                        self.http(s, &format!("/{key}"), &mut r, &mut cpu);
+                        self.http(s, &format!("/{key}"), &mut r, &mut cpu, &mut user);
                     }
                 }
-                vec![r, cpu]
+                vec![r, cpu, user]
             }
             "idle10k" | "idle19k" | "idle50k" => {
                 let (conns, instances, per_client) = match (key, smoke) {
@@ -424,6 +435,7 @@ impl Runner {
                     Bar::AtMostBest,
                 );
                 let mut cpu = row("echo-cpu", CPU_LABEL.replace("{what}", "round trip"), Bar::Reported);
+                let mut user = row("echo-user", USER_LABEL.to_owned(), Bar::Reported);
                 // Repeats take turns, each on a fresh server.
                 for _ in 0..self.repeats_at_least(ECHO_REPEATS) {
                     for s in servers {
@@ -456,6 +468,8 @@ impl Runner {
                                 if m.contains_key("server_cpu_ns") {
                                     let per = get("server_cpu_ns") / get("count").max(1.0);
                                     cpu.values.entry(s.name).or_default().push(per);
+                                    let per = get("server_user_ns") / get("count").max(1.0);
+                                    user.values.entry(s.name).or_default().push(per);
                                 }
                             }
                             Err(e) => rate.errors.push(format!("{}: {e}", s.name)),
@@ -464,7 +478,7 @@ impl Runner {
                         let _ = child.wait();
                     }
                 }
-                vec![rate, p99, cpu]
+                vec![rate, p99, cpu, user]
             }
             "room1k" | "room10k" | "sse10k" => {
                 let (cmd, receivers, messages) = match (key, smoke) {

@@ -26,6 +26,15 @@ const ROOM_REPEATS: usize = 9;
 /// Repeats of the echo scenario at least: its p99 moves by ±5 % between repeats.
 const ECHO_REPEATS: usize = 5;
 
+/// Repeats of the HTTP scenarios at least, of 2 s each: a repeat's rate moves with the
+/// machine's load over seconds (±10 % on this kind of machine, most of it in the kernel's
+/// share), and seven short repeats taking turns average that out better than three of 4 s.
+const HTTP_REPEATS: usize = 7;
+
+/// Repeats of the idle-memory scenarios at most: their figures agree within 0.05 KiB per
+/// socket from repeat to repeat, and each takes tens of seconds.
+const IDLE_REPEATS: usize = 2;
+
 struct Server {
     name: &'static str,
     bin: &'static str,
@@ -251,7 +260,7 @@ impl Runner {
 
     /// One measurement of `path` on a fresh `s`, after a warm-up.
     fn http(&mut self, s: &Server, path: &str, row: &mut Row, cpu: &mut Row, user: &mut Row) {
-        let secs = if self.smoke { 1 } else { 4 };
+        let secs = if self.smoke { 1 } else { 2 };
         let (mut child, addr) = match self.start(s) {
             Ok(x) => x,
             Err(e) => return row.errors.push(e),
@@ -386,7 +395,7 @@ impl Runner {
                 let mut user = row(user_key, USER_LABEL.to_owned(), Bar::Reported);
                 // Repeats take turns (each on a fresh server), so that the machine's drift over
                 // a run is shared by all.
-                for _ in 0..self.repeats {
+                for _ in 0..self.repeats_at_least(HTTP_REPEATS) {
                     for s in servers {
                         eprintln!("  {key} · {}", s.name);
                         self.http(s, &format!("/{key}"), &mut r, &mut cpu, &mut user);
@@ -415,7 +424,7 @@ impl Runner {
                             .push("axum (default buffers) skipped at 50k: ~6.5 GB; see 10k/19.5k".to_owned());
                         continue;
                     }
-                    for _ in 0..self.repeats {
+                    for _ in 0..self.repeats.min(IDLE_REPEATS) {
                         eprintln!("  {key} · {}", s.name);
                         match self.idle(s, conns, instances, per_client) {
                             Ok(v) => r.values.entry(s.name).or_default().push(v),
@@ -704,7 +713,7 @@ fn main() {
     println!("{}", machine());
     println!(
         "Peers: hyper {}, axum {} (ws: tokio-tungstenite {}; hyper and fratello use the newer one), actix-web {} + actix-ws {}, hyperlane {}; fratello {} \
-         (tungstenite {}). Medians of {repeats} run(s) (echo: of at least {ECHO_REPEATS}, room fan-out: of at least {ROOM_REPEATS}){}; total {:.0} s.",
+         (tungstenite {}). Medians of {repeats} run(s) (HTTP: of at least {HTTP_REPEATS} of 2 s, idle memory: of at most {IDLE_REPEATS}, echo: of at least {ECHO_REPEATS}, room fan-out: of at least {ROOM_REPEATS}){}; total {:.0} s.",
         lock_version("hyper"),
         lock_version("axum"),
         lock_version("tokio-tungstenite"),

@@ -628,14 +628,20 @@ fn missed_beyond_noise(held: usize, n: usize) -> bool {
 
 /// A verdict, with how often the bar held repeat by repeat.
 fn verdict(ok: bool, paired: Option<(usize, usize)>) -> String {
-    match (ok, paired) {
-        (true, Some((k, n))) => format!("PASS (held in {k} of {n} repeats)"),
-        (true, None) => "PASS".to_owned(),
-        (false, Some((k, n))) if missed_beyond_noise(k, n) => format!("MISS (held in {k} of {n} repeats)"),
-        (false, Some((k, n))) => {
-            format!("MISS by the medians, within the noise (held in {k} of {n} repeats)")
-        }
-        (false, None) => "MISS".to_owned(),
+    let beyond = !ok && paired.is_some_and(|(k, n)| missed_beyond_noise(k, n));
+    match paired {
+        Some((k, n)) => format!("{} (held in {k} of {n} repeats)", word(ok, beyond)),
+        None => word(ok, beyond).to_owned(),
+    }
+}
+
+/// The word of a verdict: whether the bar held by the medians, and if not, whether the repeats
+/// tell the miss from the noise.
+fn word(ok: bool, beyond_noise: bool) -> &'static str {
+    match (ok, beyond_noise) {
+        (true, _) => "PASS",
+        (false, true) => "MISS",
+        (false, false) => "MISS by the medians, within the noise",
     }
 }
 
@@ -775,12 +781,7 @@ fn main() {
                         by_repeat.map_or(String::new(), |(k, n)| format!(", held in {k} of {n} repeats"));
                     parts.push(format!("{:.2}×{peer}{repeats}", f / p));
                 }
-                let word = match (ok, beyond) {
-                    (true, _) => "PASS",
-                    (false, true) => "MISS",
-                    (false, false) => "MISS by the medians, within the noise",
-                };
-                ("≥0.95×hyper, ≥ best of axum/actix", format!("{word} ({})", parts.join("; ")))
+                ("≥0.95×hyper, ≥ best of axum/actix", format!("{} ({})", word(ok, beyond), parts.join("; ")))
             }
             (Bar::Memory, Some(f)) => {
                 let holds = |f: f64, get: &dyn Fn(&str) -> Option<f64>| {

@@ -719,7 +719,7 @@ fn main() {
     println!("{}", machine());
     println!(
         "Peers: hyper {}, axum {} (ws: tokio-tungstenite {}; hyper and fratello use the newer one), actix-web {} + actix-ws {}, hyperlane {}; fratello {} \
-         (tungstenite {}). Medians of {repeats} run(s) (HTTP: of at least {HTTP_REPEATS} of 2 s, idle memory: of at most {IDLE_REPEATS}, echo: of at least {ECHO_REPEATS}, room fan-out: of at least {ROOM_REPEATS}){}; total {:.0} s.",
+         (tungstenite {}). {}; total {:.0} s.",
         lock_version("hyper"),
         lock_version("axum"),
         lock_version("tokio-tungstenite"),
@@ -728,7 +728,14 @@ fn main() {
         lock_version("hyperlane"),
         lock_version("fratello"),
         lock_version("tungstenite"),
-        if smoke { ", SMOKE SIZES (not a measurement)" } else { "" },
+        if smoke {
+            "Every scenario once, at SMOKE SIZES (not a measurement)".to_owned()
+        } else {
+            format!(
+                "Medians of {repeats} run(s) (HTTP: of at least {HTTP_REPEATS} of 2 s, idle memory: of at most \
+                 {IDLE_REPEATS}, echo: of at least {ECHO_REPEATS}, room fan-out: of at least {ROOM_REPEATS})"
+            )
+        },
         started.elapsed().as_secs_f64()
     );
     println!();

@@ -78,9 +78,9 @@ pub struct CpuTime {
     /// In user space and in the kernel, in nanoseconds (from `/proc/PID/task/*/schedstat`).
     pub total_ns: u64,
     /// In user space alone, in nanoseconds (`utime` from `/proc/PID/stat`, kept by the kernel
-    /// in ticks of 10 ms: read over a measured phase of seconds, it is good to a few tenths of
-    /// a per cent). Most of a small request's CPU time is the kernel's (system calls, loopback
-    /// TCP), and most of the run-to-run noise too; this is the part a framework controls.
+    /// in ticks of 10 ms: over a measured phase of seconds, a resolution of a few tenths of a
+    /// per cent). Most of a small request's CPU time is the kernel's (system calls, loopback
+    /// TCP), and much of the run-to-run noise too; this is the part a framework controls.
     pub user_ns: u64,
 }
 

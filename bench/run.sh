@@ -5,6 +5,7 @@
 #   bash bench/run.sh             # the full run (~11 minutes on 2 cores, after the build)
 #   bash bench/run.sh --smoke     # every scenario once at a tiny size (CI; ~1 minute after the build)
 #   bash bench/run.sh --scenarios echo,room1k --servers actix,fratello --repeats 5
+#   bash bench/run.sh --stand-in srv_hyper   # a control run: raw hyper in fratello's column
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +25,6 @@ cargo build --release -p fratello-bench --bins >&2
 target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 target_dir="${target_dir:-target}"
 mkdir -p "$target_dir/bench"
-"$target_dir/release/runner" "$@" | tee "$target_dir/bench/last-run.md"
+out="$target_dir/bench/last-run.md"
+case " $* " in *" --stand-in "*) out="$target_dir/bench/last-control-run.md" ;; esac
+"$target_dir/release/runner" "$@" | tee "$out"

@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! runner [--smoke] [--repeats N] [--servers hyper,axum,...] [--scenarios plaintext,echo,...]
-//!        [--with-axum-default-50k]
+//!        [--with-axum-default-50k] [--stand-in srv_hyper]
 //! ```
+//!
+//! `--stand-in BIN`: a control run. The "fratello" column is served by another server's binary
+//! (say `srv_hyper`, a second copy of raw hyper), and everything else is as in a real run: the
+//! verdicts then say how often a server level with a peer clears the bars on this machine.
 //!
 //! Exit status: non-zero when a scenario produced no figure (an error), never because of a
 //! bar: the table says which bars fratello clears.
@@ -700,8 +704,16 @@ fn main() {
         |s| s.split(',').map(String::from).collect(),
     );
     let only: Option<Vec<String>> = value("--servers").map(|s| s.split(',').map(String::from).collect());
-    let servers: Vec<&Server> =
-        SERVERS.iter().filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.name))).collect();
+    // A control run's stand-in takes fratello's place, under fratello's name.
+    let stand_in = value("--stand-in").map(|bin| Server { name: "fratello", bin: bin.leak(), env: &[] });
+    let servers: Vec<&Server> = SERVERS
+        .iter()
+        .map(|s| match &stand_in {
+            Some(stand_in) if s.name == "fratello" => stand_in,
+            _ => s,
+        })
+        .filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.name)))
+        .collect();
     let dir = std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf();
     let mut r = Runner { dir, smoke, repeats, next_port: 20_000, next_ip: 0, failures: 0 };
 
@@ -738,6 +750,12 @@ fn main() {
         },
         started.elapsed().as_secs_f64()
     );
+    if let Some(stand_in) = &stand_in {
+        println!(
+            "CONTROL RUN: the fratello column is `{}` standing in for fratello (--stand-in), not fratello.",
+            stand_in.bin
+        );
+    }
     println!();
     let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     println!("| scenario | {} | fratello ÷ best peer | bar | verdict |", names.join(" | "));

@@ -2,7 +2,7 @@
 # Builds the benchmark servers and the load generator in release mode, then runs every
 # scenario against every server in turn and prints one table (see BENCHMARKS.md).
 #
-#   bash bench/run.sh             # the full run (~11 minutes on 2 cores, after the build)
+#   bash bench/run.sh             # the full run (11-15 minutes on 2 cores, after the build)
 #   bash bench/run.sh --smoke     # every scenario once at a tiny size (CI; ~1 minute after the build)
 #   bash bench/run.sh --scenarios echo,room1k --servers actix,fratello --repeats 5
 #   bash bench/run.sh --stand-in srv_hyper   # a control run: raw hyper in fratello's column

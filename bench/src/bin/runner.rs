@@ -622,6 +622,17 @@ fn paired(
     Some((held, n))
 }
 
+/// How often fratello's figure and `peer`'s stood in relation `holds`, repeat by repeat (see
+/// [`paired`]).
+fn paired_with(
+    row: &Row,
+    names: &[&str],
+    peer: &str,
+    holds: impl Fn(f64, f64) -> bool,
+) -> Option<(usize, usize)> {
+    paired(row, names, |get| matches!((get("fratello"), get(peer)), (Some(f), Some(p)) if holds(f, p)))
+}
+
 /// Whether `held` of `n` repeats says the bar is missed beyond the noise: a one-sided sign test
 /// (as likely to hold as not in a repeat, if fratello and the bar were level) at 10 %.
 fn missed_beyond_noise(held: usize, n: usize) -> bool {
@@ -795,11 +806,7 @@ fn main() {
                 for (peer, factor) in bars {
                     let Some(p) = get(peer) else { continue };
                     let held = f >= factor * p;
-                    let by_repeat = paired(
-                        row,
-                        &names,
-                        |get| matches!((get("fratello"), get(peer)), (Some(f), Some(p)) if f >= factor * p),
-                    );
+                    let by_repeat = paired_with(row, &names, peer, |f, p| f >= factor * p);
                     ok &= held;
                     beyond |= !held && by_repeat.is_some_and(|(k, n)| missed_beyond_noise(k, n));
                     let repeats =
@@ -822,13 +829,7 @@ fn main() {
                 let at_least = row.bar == Bar::AtLeastBest;
                 let holds = |f: f64, b: f64| if at_least { f >= b } else { f <= b };
                 let ok = best.is_none_or(|b| holds(f, b.1));
-                let by_repeat = best.and_then(|(peer, _)| {
-                    paired(
-                        row,
-                        &names,
-                        |get| matches!((get("fratello"), get(peer)), (Some(f), Some(b)) if holds(f, b)),
-                    )
-                });
+                let by_repeat = best.and_then(|(peer, _)| paired_with(row, &names, peer, holds));
                 (if at_least { "≥ best peer" } else { "≤ best peer" }, verdict(ok, by_repeat))
             }
             _ => ("reported", String::new()),

@@ -3,9 +3,14 @@
 //! ```text
 //! loadgen idle --addr 127.0.0.1:8080 --conns 10000 --sources 127.1.0.1,127.1.0.2 --hold-secs 60
 //! loadgen echo --addr 127.0.0.1:8080 --conns 100 --secs 5
+//! loadgen echo --addr 127.0.0.1:8080 --conns 100 --rounds 200      # exactly 200 round trips each
+//! loadgen http --addr 127.0.0.1:8080 --conns 16 --requests 20000 --path /plaintext
 //! loadgen room --addr 127.0.0.1:8080 --receivers 1000 --messages 200
 //! loadgen sse  --addr 127.0.0.1:8080 --receivers 10000 --events 20
 //! ```
+//!
+//! `echo --rounds` and `http` do an exact number of operations, with no warm-up, for instruction
+//! counts (`bench/callgrind.sh` runs each twice and takes the difference).
 //!
 //! Each prints one line `RESULT key=value ...` (idle prints it once every socket is open, then
 //! holds them for `--hold-secs` or until killed). Every loop is bounded in count and time.
@@ -200,6 +205,9 @@ async fn echo(a: &Args) {
         return;
     }
     let payload: String = "x".repeat(size);
+    if let Some(rounds) = a.opts.get("rounds").map(|_| a.get::<usize>("rounds", 0)) {
+        return echo_rounds(socks, payload, rounds).await;
+    }
     let t0 = Instant::now();
     let measure_from = t0 + Duration::from_secs_f64(warm);
     let end = measure_from + Duration::from_secs_f64(secs);
@@ -275,6 +283,99 @@ async fn echo(a: &Args) {
         all.last().copied().unwrap_or(0),
         all.len()
     );
+}
+
+/// Exactly `rounds` round trips on every socket, then a clean close (for instruction counts).
+async fn echo_rounds(socks: Vec<Ws>, payload: String, rounds: usize) {
+    let t0 = Instant::now();
+    let mut set = JoinSet::new();
+    for mut ws in socks {
+        let payload = payload.clone();
+        set.spawn(async move {
+            for _ in 0..rounds {
+                ws.send(Message::text(payload.clone())).await.map_err(|e| e.to_string())?;
+                let got = tokio::time::timeout(Duration::from_secs(60), async {
+                    loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Text(_) | Message::Binary(_))) => return Ok(()),
+                            Some(Ok(_)) => continue,
+                            Some(Err(e)) => return Err(e.to_string()),
+                            None => return Err("closed".to_owned()),
+                        }
+                    }
+                })
+                .await;
+                got.map_err(|_| "no echo in 60 s".to_owned())??;
+            }
+            let _ = ws.close(None).await;
+            while let Some(Ok(_)) = ws.next().await {}
+            Ok::<usize, String>(rounds)
+        });
+    }
+    let (mut done, mut errors, mut last) = (0, 0, String::new());
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(n)) => done += n,
+            Ok(Err(e)) => {
+                errors += 1;
+                last = e;
+            }
+            Err(e) => {
+                errors += 1;
+                last = e.to_string();
+            }
+        }
+    }
+    let err = if errors > 0 { format!(" error=\"{last}\"") } else { String::new() };
+    println!("RESULT count={done} errors={errors} secs={:.2}{err}", t0.elapsed().as_secs_f64());
+}
+
+/// Exactly `--requests` GETs of `--path`, spread over `--conns` keep-alive HTTP/1.1
+/// connections (hyper's client), then the connections close (for instruction counts).
+async fn http(a: &Args) {
+    let addr = a.addr();
+    let conns: usize = a.get("conns", 16);
+    let total: usize = a.get("requests", 10_000);
+    let path: String = a.get("path", "/plaintext".to_owned());
+    let sources = a.sources();
+    let t0 = Instant::now();
+    let mut set = JoinSet::new();
+    for i in 0..conns {
+        let (src, path) = (sources[i % sources.len()], path.clone());
+        let share = total / conns + usize::from(i < total % conns);
+        set.spawn(async move {
+            let mut client = http_client(src, addr).await?;
+            for _ in 0..share {
+                client.ready().await.map_err(|e| e.to_string())?;
+                let req = http::Request::get(path.as_str())
+                    .header(http::header::HOST, addr.to_string())
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|e| e.to_string())?;
+                let res = client.send_request(req).await.map_err(|e| e.to_string())?;
+                if !res.status().is_success() {
+                    return Err(format!("status {}", res.status()));
+                }
+                res.into_body().collect().await.map_err(|e| e.to_string())?;
+            }
+            Ok::<usize, String>(share)
+        });
+    }
+    let (mut done, mut errors, mut last) = (0, 0, String::new());
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(n)) => done += n,
+            Ok(Err(e)) => {
+                errors += 1;
+                last = e;
+            }
+            Err(e) => {
+                errors += 1;
+                last = e.to_string();
+            }
+        }
+    }
+    let err = if errors > 0 { format!(" error=\"{last}\"") } else { String::new() };
+    println!("RESULT count={done} errors={errors} secs={:.2}{err}", t0.elapsed().as_secs_f64());
 }
 
 /// Shared progress of fan-out receivers.
@@ -515,9 +616,10 @@ fn main() {
         match a.cmd.as_str() {
             "idle" => idle(&a).await,
             "echo" => echo(&a).await,
+            "http" => http(&a).await,
             "room" => room(&a).await,
             "sse" => sse(&a).await,
-            _ => die("usage: loadgen idle|echo|room|sse [--addr IP:PORT] [options]; see the source's docs"),
+            _ => die("usage: loadgen idle|echo|http|room|sse [--addr IP:PORT] [options]; see the source's docs"),
         }
     });
 }

@@ -100,7 +100,7 @@ async fn every_message_reaches_a_thousand_sockets_and_a_thousand_streams_once_in
     wait_for_subscribers(&hub, "fan", 2 * N).await;
 
     for i in 0..MESSAGES {
-        assert_eq!(hub.publish("fan", Json(serde_json::json!({ "n": i }))), 2 * N);
+        assert_eq!(hub.publish("fan", Json(serde_json::json!({ "n": i }))).unwrap(), 2 * N);
     }
     let want: Vec<String> = (0..MESSAGES).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
     for r in readers {
@@ -114,7 +114,7 @@ async fn every_message_reaches_a_thousand_sockets_and_a_thousand_streams_once_in
 async fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() {
     const FAST: usize = 5;
     const MESSAGES: u64 = 4000;
-    let hub = Hub::with_config(HubConfig::default().capacity(256).max_lag(512));
+    let hub = Hub::with_config(HubConfig::default().capacity(256).max_bytes(4 << 20).max_lag(512));
     let app = App::only(module_path!())
         .with_hub(hub.clone())
         .ws_config(WsConfig::default().max_send_queue(8 * 1024));
@@ -150,7 +150,7 @@ async fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() 
         }
         let mut msg = payload.clone();
         msg[..8].copy_from_slice(&n.to_le_bytes());
-        hub.publish("busy", Bytes::from(msg));
+        hub.publish("busy", Bytes::from(msg)).unwrap();
     }
     let mut members = Vec::new();
     for f in fast {
@@ -169,7 +169,7 @@ async fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() 
 async fn a_stream_that_never_reads_is_dropped_and_the_others_get_everything() {
     const FAST: usize = 3;
     const MESSAGES: usize = 3000;
-    let hub = Hub::with_config(HubConfig::default().capacity(64).max_lag(128));
+    let hub = Hub::with_config(HubConfig::default().capacity(64).max_bytes(1 << 20).max_lag(128));
     let c = TestClient::start(App::only(module_path!()).with_hub(hub.clone())).await;
 
     // The slow one opens its stream and then never reads it.
@@ -197,7 +197,7 @@ async fn a_stream_that_never_reads_is_dropped_and_the_others_get_everything() {
         while progress.iter().any(|p| (n as u64).saturating_sub(p.load(Ordering::Relaxed)) > 32) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        hub.publish("sse-busy", format!("{n} {pad}"));
+        hub.publish("sse-busy", format!("{n} {pad}")).unwrap();
     }
     let mut members = Vec::new();
     for f in fast {
@@ -246,7 +246,7 @@ async fn sockets_streams_long_polls_and_plain_code_share_a_room() {
         }
     });
     wait_for_subscribers(&hub, "mixed", 4).await;
-    assert_eq!(hub.publish("mixed", "to everyone"), 4);
+    assert_eq!(hub.publish("mixed", "to everyone").unwrap(), 4);
     assert_eq!(ws.recv_text().await, "to everyone");
     assert_eq!(sse.next_event().await.unwrap().data.as_deref(), Some("to everyone"));
     assert_eq!(code.recv().await.unwrap().as_text(), Some("to everyone"));
@@ -260,7 +260,7 @@ async fn a_forward_on_its_own_task_ends_with_its_socket() {
     let c = TestClient::start(app).await;
     let mut ws = c.ws("/spawned/own-task").connect().await;
     wait_for_subscribers(&hub, "own-task", 1).await;
-    assert_eq!(hub.publish("own-task", "hello"), 1);
+    assert_eq!(hub.publish("own-task", "hello").unwrap(), 1);
     assert_eq!(ws.recv_text().await, "hello");
     ws.close(1000).await;
     ws.closed().await;
@@ -271,7 +271,7 @@ async fn a_forward_on_its_own_task_ends_with_its_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_pauses_within_the_rooms_capacity_loses_nothing() {
     const MESSAGES: u64 = 200;
-    let hub = Hub::with_config(HubConfig::default().capacity(256).max_lag(0));
+    let hub = Hub::with_config(HubConfig::default().capacity(256).max_bytes(16 << 20).max_lag(0));
     // A send queue of one message, and 12.8 MB in all (more than the kernel buffers on
     // loopback): most of it waits in the room, not in the socket.
     let app =
@@ -282,7 +282,7 @@ async fn a_reader_that_pauses_within_the_rooms_capacity_loses_nothing() {
     for n in 0..MESSAGES {
         let mut msg = vec![0u8; 64 * 1024];
         msg[..8].copy_from_slice(&n.to_le_bytes());
-        assert_eq!(hub.publish("paused", Bytes::from(msg)), 1);
+        assert_eq!(hub.publish("paused", Bytes::from(msg)).unwrap(), 1);
     }
     // Only now does the client read: every message, in order (max_lag 0: one loss would
     // have dropped it).
@@ -319,7 +319,7 @@ async fn a_socket_forwarding_two_rooms_is_dropped_for_one_without_stalling_the_o
         let (publisher, done) = (hub.clone(), done.clone());
         std::thread::spawn(move || {
             for n in 0..5_000_000u64 {
-                publisher.publish(room, n.to_string());
+                publisher.publish(room, n.to_string()).unwrap();
                 std::thread::sleep(pause);
                 if publisher.subscribers(room) == 0 {
                     break;

@@ -30,7 +30,7 @@ async fn room(ctx: Context) -> Result<()> {
     let feed = ctx.hub().subscribe("room").forward(ctx.clone());
     let read = async {
         while let Some(msg) = ctx.recv().await? {
-            ctx.hub().publish("room", msg);
+            ctx.hub().publish("room", msg)?;
         }
         Ok(())
     };
@@ -48,16 +48,18 @@ async fn sse(ctx: Context) -> Result<()> {
 #[post("/publish")]
 async fn publish(ctx: Context) -> Result<String> {
     let body = ctx.text().await?;
-    Ok(ctx.hub().publish("sse", Event::new().data(body)).to_string())
+    Ok(ctx.hub().publish("sse", Event::new().data(body))?.to_string())
 }
 
-/// The app: these routes only, and the hub with the peers' channel capacity.
+/// The app: these routes only, and the hub with the peers' channel capacity (in messages,
+/// and in bytes enough for that many of the load generator's).
 pub fn app() -> App {
-    let hub = Hub::with_config(HubConfig::default().capacity(crate::CHANNEL_CAPACITY));
-    let app = App::only(module_path!()).with_hub(hub);
-    // Investigation knob: FRATELLO_SSE_QUEUE=N sets the SSE stream's queue (default 16).
+    let rooms =
+        HubConfig::default().capacity(crate::CHANNEL_CAPACITY).max_bytes(crate::CHANNEL_CAPACITY * 1024);
+    let app = App::only(module_path!()).with_hub(Hub::with_config(rooms));
+    // Investigation knob: FRATELLO_SSE_QUEUE=BYTES sets the SSE stream's queue (default 256 KiB).
     match std::env::var("FRATELLO_SSE_QUEUE").ok().and_then(|q| q.parse().ok()) {
-        Some(q) => app.sse_config(fratello::sse::SseConfig::default().queue(q)),
+        Some(q) => app.sse_config(fratello::sse::SseConfig::default().max_send_queue(q)),
         None => app,
     }
 }

@@ -138,7 +138,7 @@ async fn members(ctx: Context) -> Result<Json<Vec<String>>> {
 async fn post_message(ctx: Context) -> Result<StatusCode> {
     let user: User = ctx.get().ok_or_else(|| Error::unauthorized("no user"))?;
     let text = ctx.text().await?;
-    ctx.hub().publish(&room_key(&ctx), Json(Post::Message { from: user.name, text }));
+    ctx.hub().publish(&room_key(&ctx), Json(Post::Message { from: user.name, text }))?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -157,13 +157,13 @@ async fn room(ctx: Context) -> Result<()> {
     // Subscribe before announcing, so this member sees its own join.
     let feed = hub.subscribe(&key).forward(ctx.clone());
     chat.enter(&room, &user.name);
-    hub.publish(&key, Json(Post::Join { name: user.name.clone(), online: chat.online(&room) }));
+    hub.publish(&key, Json(Post::Join { name: user.name.clone(), online: chat.online(&room) }))?;
 
     let read = async {
         while let Some(msg) = ctx.recv().await? {
             let text = msg.as_text()?.trim();
             if !text.is_empty() {
-                hub.publish(&key, Json(Post::Message { from: user.name.clone(), text: text.to_owned() }));
+                hub.publish(&key, Json(Post::Message { from: user.name.clone(), text: text.to_owned() }))?;
             }
         }
         Ok(())
@@ -175,7 +175,7 @@ async fn room(ctx: Context) -> Result<()> {
     };
 
     chat.leave(&room, &user.name);
-    hub.publish(&key, Json(Post::Leave { name: user.name.clone(), online: chat.online(&room) }));
+    hub.publish(&key, Json(Post::Leave { name: user.name.clone(), online: chat.online(&room) }))?;
     outcome
 }
 

@@ -60,7 +60,9 @@ pub async fn feed(hub: Hub, market: Arc<Market>, every: Duration) {
         market.quotes.lock().unwrap().insert(quote.symbol, quote.clone());
         // Encoded once, as an SSE event with an id; WebSocket clients get its data as text.
         let event = Event::new().event("tick").id(seq).json_data(&quote).expect("a quote serializes");
-        hub.publish(ROOM, event);
+        if let Err(e) = hub.publish(ROOM, event) {
+            tracing::warn!(error = %e, "a tick was not published");
+        }
     }
 }
 

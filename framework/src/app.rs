@@ -30,8 +30,30 @@ pub struct Config {
     /// A request is in progress while its Context (or a clone of it, in a task the handler
     /// spawned) or a response body it returned is alive. Default 30 s.
     pub header_read_timeout: Duration,
-    /// Most simultaneous connections; further clients wait in the listen backlog. Default 25,000.
+    /// Most simultaneous connections; further clients wait in the listen backlog. A WebSocket
+    /// or an SSE stream holds its connection's place until it ends. Default 25,000.
     pub max_connections: usize,
+    /// Most simultaneous connections from one peer (an IPv4 address, or an IPv6 /64 network);
+    /// a connection over it is closed as soon as it is accepted. `None` (the default): no
+    /// limit per peer, since clients behind one NAT or proxy share an address.
+    pub max_connections_per_ip: Option<usize>,
+    /// Time a request body may go without a chunk arriving, once its handler reads it
+    /// (`recv`, `body`, `text`, `json`): past it the read fails with 408. Default 30 s.
+    pub body_read_timeout: Duration,
+    /// Time `body()`, `text()` and `json()` may take to read a whole body (408 past it), so
+    /// that a client trickling a body cannot hold a request open for long. Streaming with
+    /// `recv()` is bounded only by [`body_read_timeout`](Self::body_read_timeout) between
+    /// chunks. Default 60 s.
+    pub body_timeout: Duration,
+    /// Time a streamed response (`ctx.send` on an HTTP route, or an SSE stream) may wait for
+    /// its client to take anything: a client that stops reading has its connection closed
+    /// then, instead of holding it and the handler forever. Default 30 s.
+    pub write_timeout: Duration,
+    /// Bytes of request headers (names and values) that a WebSocket or SSE session keeps for
+    /// its lifetime, for its handler and middleware to read: headers past it, in the order
+    /// received, are dropped (each that does not fit; later smaller ones still may). Plain
+    /// HTTP requests keep all their headers for their short life. Default 16 KiB.
+    pub max_session_header_bytes: usize,
     /// Time graceful shutdown waits for open requests and streams before closing them.
     /// Default 10 s.
     pub shutdown_timeout: Duration,
@@ -46,6 +68,11 @@ impl Default for Config {
             max_headers: 100,
             header_read_timeout: Duration::from_secs(30),
             max_connections: 25_000,
+            max_connections_per_ip: None,
+            body_read_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_session_header_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             sse: SseConfig::default(),
         }
@@ -164,6 +191,37 @@ impl App {
     /// Most simultaneous connections.
     pub fn max_connections(mut self, count: usize) -> Self {
         self.config.max_connections = count.max(1);
+        self
+    }
+
+    /// Most simultaneous connections from one peer (see [`Config::max_connections_per_ip`]).
+    pub fn max_connections_per_ip(mut self, count: usize) -> Self {
+        self.config.max_connections_per_ip = Some(count.max(1));
+        self
+    }
+
+    /// Time a request body may go without a chunk (see [`Config::body_read_timeout`]).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_read_timeout = timeout;
+        self
+    }
+
+    /// Time `body()`, `text()` and `json()` may take (see [`Config::body_timeout`]).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_timeout = timeout;
+        self
+    }
+
+    /// Time a streamed response may wait for its client (see [`Config::write_timeout`]).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.config.write_timeout = timeout;
+        self
+    }
+
+    /// Request header bytes a socket or stream keeps (see
+    /// [`Config::max_session_header_bytes`]).
+    pub fn max_session_header_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_session_header_bytes = bytes;
         self
     }
 

@@ -228,7 +228,9 @@ impl Context {
         let def = endpoint.map(|id| app.router.endpoint(id).def);
         let io = match def.map(|d| d.kind) {
             Some(RouteKind::Ws) => Io::Ws(crate::ws::WsIo::new(app.ws_config(def.map_or("", |d| d.path)))),
-            Some(RouteKind::Sse) => Io::Sse(crate::sse::SseIo::new(&app.config.sse)),
+            Some(RouteKind::Sse) => {
+                Io::Sse(crate::sse::SseIo::new(&app.config.sse, app.config.write_timeout, &conn))
+            }
             _ => Io::Http(HttpIo {
                 body: tokio::sync::Mutex::new(body),
                 stream: tokio::sync::Mutex::new(Stream::Idle(true)),
@@ -311,7 +313,7 @@ impl Context {
         let raw = self
             .param(name)
             .ok_or_else(|| Error::internal(format!("the route has no path parameter `{name}`")))?;
-        raw.parse().map_err(|e| Error::bad_request(format!("invalid path parameter `{name}` = `{raw}`: {e}")))
+        raw.parse().map_err(|e| Error::bad_request(format!("invalid path parameter `{name}`: {e}")))
     }
 
     /// The query string deserialized into `T` (a 400 when it does not fit).
@@ -476,20 +478,33 @@ impl Context {
     pub fn recv(&self) -> impl Future<Output = Result<Option<Message>>> + Send + '_ {
         match &self.inner.io {
             Io::Ws(io) => Either::Left(io.recv()),
-            Io::Http(io) => Either::Right(io.recv().boxed()),
+            Io::Http(io) => Either::Right(io.recv(self.app().config.body_read_timeout).boxed()),
             Io::Sse(_) => Either::Right(std::future::ready(Ok(None)).boxed()),
         }
     }
 
-    /// The whole request body, at most the app's body limit (413 over it).
+    /// The whole request body, at most the app's body limit (413 over it), read within the
+    /// app's [`body_timeout`](crate::app::Config::body_timeout) (408 past it).
     pub async fn body(&self) -> Result<Bytes> {
-        let limit = self.app().config.max_body;
+        let config = &self.app().config;
+        let limit = config.max_body;
         let too_large =
             || Error::payload_too_large(format!("the request body is larger than the {limit}-byte limit"));
         let declared = self.header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
+        let within = config.body_timeout;
+        tokio::time::timeout(within, self.read_body(limit, too_large)).await.unwrap_or_else(|_| {
+            Err(Error::request_timeout(format!(
+                "the request body did not arrive within {} s",
+                within.as_secs_f64()
+            )))
+        })
+    }
+
+    /// The body, read whole (at most `limit` bytes).
+    async fn read_body(&self, limit: usize, too_large: impl Fn() -> Error) -> Result<Bytes> {
         let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
         while let Some(chunk) = self.recv().await? {
@@ -524,9 +539,9 @@ impl Context {
         let media = ct.split(';').next().unwrap_or("").trim();
         if !(media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")) {
             return Err(Error::unsupported_media_type(if ct.is_empty() {
-                "expected a JSON body: set `content-type: application/json`".to_owned()
+                "expected a JSON body: set `content-type: application/json`"
             } else {
-                format!("expected a JSON body (`content-type: application/json`), got `{ct}`")
+                "expected a JSON body: the content type is not `application/json`"
             }));
         }
         let body = self.body().await?;
@@ -560,12 +575,20 @@ impl Context {
         if endpoint.after.is_empty() {
             return res;
         }
+        let path = crate::routing::RequestPath::new(self.path());
+        if !endpoint.after.iter().any(|s| s.applies(&path)) {
+            return res;
+        }
         {
             let mut parts = self.response();
             parts.status = Some(res.status());
             parts.headers = std::mem::take(res.headers_mut());
         }
-        for mw in endpoint.after.iter() {
+        for step in endpoint.after.iter() {
+            if !step.applies(&path) {
+                continue;
+            }
+            let mw = step.mw;
             let r = crate::panic::catch((mw.run)(self.clone()), || format!("after-middleware `{}`", mw.name))
                 .await;
             if let Err(e) = r {
@@ -794,14 +817,33 @@ impl HttpIo {
         if chunk.is_empty() {
             return Ok(()); // an empty chunk would read as the end of a chunked body
         }
-        tx.send(Ok(chunk)).await.map_err(|_| peer_gone())
+        // A client that takes nothing for the write timeout has stopped reading: its connection
+        // is closed, and the handler hears that the peer is gone.
+        let within = ctx.app().config.write_timeout;
+        match tokio::time::timeout(within, tx.send(Ok(chunk))).await {
+            Ok(sent) => sent.map_err(|_| peer_gone()),
+            Err(_) => {
+                tracing::debug!(timeout = ?within, "closing the connection of a client that stopped reading");
+                ctx.inner.conn.abort();
+                Err(peer_gone())
+            }
+        }
     }
 
-    async fn recv(&self) -> Result<Option<Message>> {
+    /// The next chunk of the body, waiting at most `timeout` for it (408 past it: the body is
+    /// dropped, and hyper closes the connection after the response).
+    async fn recv(&self, timeout: std::time::Duration) -> Result<Option<Message>> {
         let mut body = self.body.lock().await;
         let Some(incoming) = body.as_mut() else { return Ok(None) };
         loop {
-            match incoming.frame().await {
+            let Ok(frame) = tokio::time::timeout(timeout, incoming.frame()).await else {
+                *body = None;
+                return Err(Error::request_timeout(format!(
+                    "the request body stalled: nothing arrived for {} s",
+                    timeout.as_secs_f64()
+                )));
+            };
+            match frame {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         if !data.is_empty() {

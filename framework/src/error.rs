@@ -10,11 +10,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error that answers the request.
 ///
-/// It carries the status to answer with, a message meant for the client, and optionally the
-/// underlying error (logged, never sent). As a response it renders as `text/plain`, or as
-/// `{"error": {"status": 404, "message": "..."}}` when the request's `Accept` header
-/// prefers JSON. On a WebSocket it closes the socket with code 1011 and the message as the
-/// reason; on an SSE stream it ends the stream.
+/// It carries the status to answer with, a message, and optionally the underlying error
+/// (logged, never sent). As a response it renders as `text/plain` (with
+/// `x-content-type-options: nosniff`), or as `{"error": {"status": 404, "message": "..."}}`
+/// when the request's `Accept` header prefers JSON. On a WebSocket it closes the socket with
+/// code 1011 and the message as the reason; on an SSE stream it ends the stream. A client
+/// error's (4xx) message is sent to the client; a server error's (5xx) is only logged, and the
+/// client hears the status's reason ([`public_message`](Error::public_message)).
 ///
 /// ```
 /// use fratello::{Error, StatusCode};
@@ -70,8 +72,8 @@ impl Error {
         unprocessable => UNPROCESSABLE_ENTITY;
         /// 429 Too Many Requests.
         too_many_requests => TOO_MANY_REQUESTS;
-        /// 500 Internal Server Error. The message is sent to the client: keep secrets in
-        /// [`Error::with_source`], which is only logged.
+        /// 500 Internal Server Error. Like every server error (5xx), the client is told only
+        /// the status; the message and the source are logged.
         internal => INTERNAL_SERVER_ERROR;
         /// 503 Service Unavailable.
         unavailable => SERVICE_UNAVAILABLE;
@@ -91,9 +93,28 @@ impl Error {
         self.status
     }
 
-    /// The message sent to the client.
+    /// The message: what the client is told for a client error (4xx), what is logged for a
+    /// server error (5xx).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// What the client is told: the message for a client error (4xx), which says what to fix;
+    /// for a server error (5xx) only the status's reason (`internal server error`), since the
+    /// client can fix nothing and the message may name the server's internals (it is logged
+    /// with the source instead).
+    ///
+    /// ```
+    /// use fratello::Error;
+    /// assert_eq!(Error::bad_request("`page` must be a number").public_message(), "`page` must be a number");
+    /// assert_eq!(Error::internal("no app state of type `db::Pool`").public_message(), "internal server error");
+    /// ```
+    pub fn public_message(&self) -> Cow<'_, str> {
+        if self.status.is_server_error() {
+            Cow::Owned(self.status.canonical_reason().unwrap_or("server error").to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(&self.message)
+        }
     }
 
     /// Replaces the message sent to the client.
@@ -102,9 +123,10 @@ impl Error {
         self
     }
 
-    /// The status and message as a JSON document, the form used when the client asks for JSON.
+    /// The status and [`public_message`](Self::public_message) as a JSON document, the form
+    /// used when the client asks for JSON.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "error": { "status": self.status.as_u16(), "message": &*self.message } })
+        serde_json::json!({ "error": { "status": self.status.as_u16(), "message": &*self.public_message() } })
             .to_string()
     }
 }
@@ -158,16 +180,27 @@ impl From<std::io::Error> for Error {
 
 impl From<serde_json::Error> for Error {
     /// A JSON error is the client's fault when it is about the input (syntax, data, EOF):
-    /// 400, with serde's description (line and column) as the message.
+    /// 400, with serde's description (line and column) as the message, cut to a length that
+    /// cannot echo much of the input back.
     fn from(e: serde_json::Error) -> Self {
         let status = if e.is_io() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
-        Self::new(status, format!("invalid JSON: {e}")).with_source(e)
+        Self::new(status, format!("invalid JSON: {}", excerpt(&e.to_string()))).with_source(e)
     }
 }
 
 impl From<serde_urlencoded::de::Error> for Error {
     fn from(e: serde_urlencoded::de::Error) -> Self {
-        Self::bad_request(format!("invalid query string: {e}")).with_source(e)
+        Self::bad_request(format!("invalid query string: {}", excerpt(&e.to_string()))).with_source(e)
+    }
+}
+
+/// At most 160 characters of a parser's message (which may quote the input), cut at a
+/// character boundary.
+fn excerpt(message: &str) -> Cow<'_, str> {
+    const MAX: usize = 160;
+    match message.char_indices().nth(MAX) {
+        None => Cow::Borrowed(message),
+        Some((end, _)) => Cow::Owned(format!("{}...", &message[..end])),
     }
 }
 

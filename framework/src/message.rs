@@ -156,6 +156,25 @@ impl Outbound {
         }
     }
 
+    /// The bytes of the payload as encoded, as a room counts them.
+    pub(crate) fn size(&self) -> usize {
+        match &self.0 {
+            Out::Text(t) => t.len(),
+            Out::Shared(s) => s.text.len(),
+            Out::Binary(b) => b.len(),
+            Out::Event { wire, data } => wire.len() + data.len(),
+            Out::Invalid(_) => 0,
+        }
+    }
+
+    /// Why this value cannot be sent, if it cannot (a `Json` whose `Serialize` failed).
+    pub(crate) fn invalid(&self) -> Option<&str> {
+        match &self.0 {
+            Out::Invalid(why) => Some(why),
+            _ => None,
+        }
+    }
+
     /// The form a room keeps: a text becomes [`SharedText`], so that its SSE event is made
     /// once for all receivers; anything else is already shared as it is.
     pub(crate) fn shared(self) -> Outbound {
@@ -313,8 +332,10 @@ impl Event {
             out.put_slice(value.as_bytes());
             out.put_u8(b'\n');
         };
+        // A comment or data line ends at CR, LF or CRLF, as an SSE parser splits them: each
+        // piece gets its own prefix, so no text can start a field of its own.
         if let Some(c) = &self.comment {
-            for line in c.lines() {
+            for line in lines(c) {
                 field(":", line);
             }
         }
@@ -328,14 +349,18 @@ impl Event {
             field("retry:", &r.as_millis().to_string());
         }
         if let Some(d) = &self.data {
-            let d = d.replace("\r\n", "\n").replace('\r', "\n");
-            for line in d.split('\n') {
+            for line in lines(d) {
                 field("data:", line);
             }
         }
         out.put_u8(b'\n');
         out.freeze()
     }
+}
+
+/// The lines of `text` as an SSE parser reads them: split at CRLF, CR and LF alike.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\r\n").flat_map(|l| l.split(['\r', '\n']))
 }
 
 impl fmt::Display for Event {
@@ -353,6 +378,12 @@ impl fmt::Debug for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comment_cannot_start_a_field() {
+        let e = Event::new().comment("hi\rdata: injected\r\nevent: x\nid: 9").data("ok");
+        assert_eq!(e.to_string(), ": hi\n: data: injected\n: event: x\n: id: 9\ndata: ok\n\n");
+    }
 
     #[test]
     fn event_framing() {

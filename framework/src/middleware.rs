@@ -10,7 +10,9 @@
 //!   `ctx.set_header(..)` and `ctx.set_body(..)`; `Err(e)` replaces the response with `e`'s.
 //!
 //! **Scope.** A middleware applies to every route (global), or with `path = "/prefix"` to the
-//! routes under that prefix (segment-wise: `/api` covers `/api/x`, not `/apix`). A middleware
+//! requests whose path is under that prefix (segment-wise: `/api` covers `/api/x`, not
+//! `/apix`), whatever route answers them: a catch-all `/{*rest}` or a `/{a}/{b}` route that
+//! serves `/api/x` runs the `/api` guard too (see [`routing`](crate::routing)). A middleware
 //! that some route names in `with(...)` is route-only: it runs exactly for the routes that name
 //! it. The same rules hold for HTTP, WebSocket and SSE routes alike.
 //!
@@ -40,11 +42,15 @@
 
 use crate::{Context, Result};
 
-/// Runs the before-middleware of the matched route, in order; stops at the first error.
+/// Runs the before-middleware of the matched route that apply to the request's path, in
+/// order; stops at the first error.
 pub(crate) async fn run_before(ctx: &Context) -> Result<()> {
     let Some(endpoint) = ctx.endpoint() else { return Ok(()) };
-    for mw in endpoint.before.iter() {
-        (mw.run)(ctx.clone()).await?;
+    for step in endpoint.before.iter() {
+        if step.only_under.is_some() && !step.applies(&crate::routing::RequestPath::new(ctx.path())) {
+            continue;
+        }
+        (step.mw.run)(ctx.clone()).await?;
     }
     Ok(())
 }

@@ -278,8 +278,9 @@ pub(crate) struct ErrorMark(pub(crate) Arc<Error>);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut res = with_type(self.message().to_owned(), TEXT);
+        let mut res = with_type(self.public_message().into_owned(), TEXT);
         *res.status_mut() = self.status();
+        res.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         res.extensions_mut().insert(ErrorMark(Arc::new(self)));
         res
     }

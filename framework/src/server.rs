@@ -95,10 +95,11 @@ pub(crate) async fn run(
     http2.timer(TokioTimer::new()).max_header_list_size(64 * 1024);
     let protocols = Arc::new(Protocols { http1, http2 });
     let stop = Arc::new(Stop::default());
-    // Every connection holds a permit until it ends: shutdown takes them all back to know that
-    // none is open.
+    // Every connection holds a permit until it ends, and so do the sockets and streams it
+    // hands over to (see `Conn`): shutdown takes them all back to know that none is open.
     let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
     let permits = Arc::new(Semaphore::new(all as usize));
+    let per_peer = config.max_connections_per_ip.map(|max| Arc::new(PeerCounts::new(max)));
     tracing::info!(addr = %listener.local_addr()?, routes = shared.router.infos().len(), "fratello serving");
 
     let mut shutdown = std::pin::pin!(shutdown);
@@ -119,13 +120,24 @@ pub(crate) async fn run(
             },
             () = &mut shutdown => break,
         };
+        let peer_slot = match &per_peer {
+            None => None,
+            Some(counts) => match PeerCounts::enter(counts, peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(%peer, "closing a connection over the per-peer limit");
+                    continue; // (dropping the stream closes it)
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
+        let slot = Slot { _permit: permit, _peer: peer_slot };
         let watch = Watch {
-            conn: Conn::new(shared.clone(), peer),
+            conn: Conn::with_slot(shared.clone(), peer, Some(slot)),
             stop: stop.clone(),
             timeout: config.header_read_timeout,
         };
-        tokio::spawn(serve_connection(stream, protocols.clone(), watch, permit));
+        tokio::spawn(serve_connection(stream, protocols.clone(), watch));
     }
 
     drop(listener);
@@ -156,16 +168,106 @@ pub(crate) async fn run(
 /// the connection holds it, and so does a response body that is still being produced when
 /// its request's future completes (see [`Body::keep_busy`]). A counter of its own cost four
 /// more atomic read-modify-writes per request.
+///
+/// The connection's slot under [`Config::max_connections`](crate::app::Config) is held here
+/// too, so that it is given back when the last of the connection's requests, sockets and
+/// streams ends: a WebSocket outlives its connection's task (hyper hands the socket over),
+/// and must still count.
 pub(crate) struct Conn {
     pub(crate) app: Arc<Shared>,
     pub(crate) peer: SocketAddr,
     started: AtomicUsize,
+    _slot: Option<Slot>,
+    /// Set by [`abort`](Self::abort): the connection's task closes it.
+    aborted: AtomicBool,
+    /// The connection's task, to wake when aborted.
+    task: std::sync::OnceLock<std::task::Waker>,
+}
+
+/// A connection's place under the connection limits, given back when dropped.
+pub(crate) struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _peer: Option<PeerSlot>,
 }
 
 impl Conn {
-    /// A connection from `peer` to `app`, with no request started yet.
+    /// A connection from `peer` to `app` outside the server's limits (benchmarks, tests).
     pub(crate) fn new(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
-        Arc::new(Conn { app, peer, started: AtomicUsize::new(0) })
+        Self::with_slot(app, peer, None)
+    }
+
+    /// A connection from `peer` to `app` holding its `slot`, with no request started yet.
+    pub(crate) fn with_slot(app: Arc<Shared>, peer: SocketAddr, slot: Option<Slot>) -> Arc<Conn> {
+        Arc::new(Conn {
+            app,
+            peer,
+            started: AtomicUsize::new(0),
+            _slot: slot,
+            aborted: AtomicBool::new(false),
+            task: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Closes the connection at once, whatever it is doing (a client that stopped reading a
+    /// stream: nothing can be written to it any more). On HTTP/2 that ends all its streams.
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        if let Some(task) = self.task.get() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+/// Open connections per peer, for [`Config::max_connections_per_ip`](crate::app::Config). An
+/// IPv6 peer counts by its /64 network, which one client can fill with addresses.
+struct PeerCounts {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection's place in [`PeerCounts`], given back when dropped.
+struct PeerSlot {
+    counts: Arc<PeerCounts>,
+    key: std::net::IpAddr,
+}
+
+impl PeerCounts {
+    fn new(max: usize) -> Self {
+        PeerCounts { max, open: Default::default() }
+    }
+
+    fn key(ip: std::net::IpAddr) -> std::net::IpAddr {
+        match ip {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.into(),
+                None => std::net::Ipv6Addr::from(u128::from(v6) & !0u128 >> 64).into(),
+            },
+            v4 => v4,
+        }
+    }
+
+    /// A place for a connection from `ip`, unless its peer has `max` open.
+    fn enter(counts: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let key = Self::key(ip);
+        let mut open = counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= counts.max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot { counts: counts.clone(), key })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -190,12 +292,7 @@ struct Watch {
 /// builder reads the first bytes and then puts a layer in front of the socket to give them
 /// back, which every read of every request (and of an upgraded WebSocket, which can then not
 /// get at the socket underneath) went through.
-async fn serve_connection(
-    stream: TcpStream,
-    protocols: Arc<Protocols>,
-    watch: Watch,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
+async fn serve_connection(stream: TcpStream, protocols: Arc<Protocols>, watch: Watch) {
     let peer = watch.conn.peer;
     let timer = tokio::time::sleep(watch.timeout);
     let mut timer = std::pin::pin!(timer);
@@ -237,7 +334,6 @@ async fn serve_connection(
             tracing::debug!(%peer, timeout = ?watch.timeout, "closed a connection that started no request in time")
         }
     }
-    drop(permit);
 }
 
 /// Whether the client speaks HTTP/2 with prior knowledge: whether its first bytes are HTTP/2's
@@ -306,8 +402,12 @@ where
             // their state instead.
             let _ = stopped.as_mut().poll(cx);
             let _ = timer.as_mut().poll(cx);
+            let _ = conn.task.set(cx.waker().clone());
         }
         loop {
+            if conn.aborted.load(Ordering::Relaxed) {
+                return Poll::Ready(Some(Ok(())));
+            }
             if !graceful && watch.stop.stopping.load(Ordering::SeqCst) {
                 graceful = true;
                 shutdown(served.as_mut());
@@ -463,8 +563,7 @@ fn route(
     let (id, def, params) = match app.router.lookup(&head.method, head.uri.path()) {
         Lookup::Found { id, endpoint, params } => (id, endpoint.def, params),
         Lookup::NotFound => {
-            let msg = format!("no route for {} {}", head.method, head.uri.path());
-            return Err(refuse(Error::not_found(msg).into_response(), &head));
+            return Err(refuse(Error::not_found("no route matches this path").into_response(), &head));
         }
         Lookup::MethodNotAllowed(allow) => {
             let mut res = Error::method_not_allowed(format!(
@@ -504,7 +603,8 @@ fn route(
             Err(res) => return Err(refuse(res, &head)),
         }
     }
-    let packed = (def.kind != RouteKind::Http).then(|| detach(&mut head, def.kind == RouteKind::Ws));
+    let packed = (def.kind != RouteKind::Http)
+        .then(|| detach(&mut head, def.kind == RouteKind::Ws, app.config.max_session_header_bytes));
     let ctx = Context::new(head, packed, Some(body), params, conn.clone(), Some(id));
     Ok(Handling::new(ctx, def, upgrade))
 }
@@ -720,10 +820,30 @@ async fn finish_stream(ctx: &Context, outcome: crate::Result<Response>) {
 /// hours with its Context, so its head gets its own allocations instead: 16 KiB less per idle
 /// socket. The headers are packed into one allocation (a `HeaderMap` costs about 130 bytes
 /// per header), and a socket drops the headers only its handshake reads (`Connection`,
-/// `Upgrade`, `Sec-WebSocket-Key`/`-Version`/`-Extensions`): what is kept is kept for hours.
-fn detach(head: &mut http::request::Parts, websocket: bool) -> crate::context::PackedHeaders {
+/// `Upgrade`, `Sec-WebSocket-Key`/`-Version`/`-Extensions`): what is kept is kept for hours,
+/// so at most `budget` bytes of it (in the order received, each header that fits).
+fn detach(head: &mut http::request::Parts, websocket: bool, budget: usize) -> crate::context::PackedHeaders {
     let keep = |name: &http::HeaderName| !(websocket && crate::ws::HANDSHAKE_HEADERS.contains(name));
-    let packed = crate::context::PackedHeaders::pack(head.headers.iter().filter(|(n, _)| keep(n)));
+    let (mut left, mut dropped) = (budget, 0usize);
+    let fits = |(name, value): &(&http::HeaderName, &HeaderValue)| {
+        let size = name.as_str().len() + value.len();
+        let fits = size <= left;
+        if fits {
+            left -= size;
+        } else {
+            dropped += 1;
+        }
+        fits
+    };
+    let packed =
+        crate::context::PackedHeaders::pack(head.headers.iter().filter(|(n, _)| keep(n)).filter(fits));
+    if dropped > 0 {
+        tracing::debug!(
+            dropped,
+            budget,
+            "a session's request headers are over its budget: some were dropped"
+        );
+    }
     head.headers = http::HeaderMap::new();
     // Nothing in hyper's extensions is for the handler (the upgrade was taken out before).
     head.extensions = http::Extensions::new();

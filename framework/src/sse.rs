@@ -27,17 +27,18 @@
 //! - **Shutdown:** every open stream gets a final `retry:` hint ([`SseConfig::shutdown_retry`])
 //!   and ends, so browsers reconnect (to the next instance) instead of holding this one open.
 
-use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskCx, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderValue};
-use tokio::sync::mpsc;
 
 use crate::__private::BoxFuture;
 use crate::message::{Out, Outbound};
+use crate::server::Conn;
 use crate::{Body, Context, Error, Response, Result};
 
 /// Settings of SSE streams, for the whole app ([`App::sse_config`](crate::App::sse_config)).
@@ -45,7 +46,7 @@ use crate::{Body, Context, Error, Response, Result};
 pub struct SseConfig {
     keep_alive: Option<Duration>,
     shutdown_retry: Duration,
-    queue: usize,
+    max_send_queue: usize,
 }
 
 impl Default for SseConfig {
@@ -53,7 +54,7 @@ impl Default for SseConfig {
         SseConfig {
             keep_alive: Some(Duration::from_secs(15)),
             shutdown_retry: Duration::from_secs(2),
-            queue: 16,
+            max_send_queue: 256 * 1024,
         }
     }
 }
@@ -71,28 +72,128 @@ impl SseConfig {
         self
     }
 
-    /// Events that `send` may queue before it waits for the client. Default 16.
-    pub fn queue(mut self, events: usize) -> Self {
-        self.queue = events.max(1);
+    /// Bytes of encoded events that `send` may queue before it waits for the client. It also
+    /// bounds what a client that does not read costs: a room's events wait in the room while
+    /// the queue is full (see [`broadcast`](crate::broadcast)), and past
+    /// [`Config::write_timeout`](crate::app::Config::write_timeout) without the client taking
+    /// anything, its connection is closed. An event larger than this is still sent, alone.
+    /// Default 256 KiB.
+    pub fn max_send_queue(mut self, bytes: usize) -> Self {
+        self.max_send_queue = bytes.max(1);
         self
     }
 }
 
-/// The Context's half of a stream: the sending end of the body.
+/// The Context's half of a stream: the queue of encoded events that the response body takes.
 pub(crate) struct SseIo {
-    tx: std::sync::Mutex<Option<mpsc::Sender<Bytes>>>,
-    /// The body's end, until the response takes it.
-    rx: std::sync::Mutex<Option<mpsc::Receiver<Bytes>>>,
+    queue: Arc<Queue>,
     /// Server shutdown, for this stream alone (no lock shared with other streams).
     stop: tokio::sync::Notify,
 }
 
+/// Encoded events on their way to the response body, shared by the stream's senders and the
+/// body.
+struct Queue {
+    state: Mutex<QueueState>,
+    max: usize,
+    /// How long senders wait for the client to take something before its connection is closed.
+    write_timeout: Duration,
+    /// The connection the stream is on (closed when the client stops reading).
+    conn: Weak<Conn>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    out: BytesMut,
+    /// The response body has been made (by [`response`]).
+    started: bool,
+    /// The handler is done: the body ends once `out` is taken.
+    finished: bool,
+    /// The body is gone (the client left): sends fail.
+    gone: bool,
+    /// The body, waiting for bytes.
+    body: Option<Waker>,
+    /// Tasks waiting for room in `out`.
+    senders: Vec<Waker>,
+    /// Tasks waiting for the client to leave.
+    closers: Vec<Waker>,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Every critical section is a few field updates that cannot panic half-way.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends what `next` gives while there is room (at least one event), and wakes the body
+    /// once. `Some` when something was queued or `next` had nothing more (an error once the
+    /// client is gone); `None` when there is no room, after registering `waiting` (if given).
+    ///
+    /// `next` appends one encoded event to the queue and says whether it did.
+    fn try_queue(
+        &self,
+        waiting: Option<&Waker>,
+        mut next: impl FnMut(&mut BytesMut) -> bool,
+    ) -> Option<Result<()>> {
+        let mut st = self.lock();
+        if st.gone {
+            return Some(Err(crate::context::peer_gone()));
+        }
+        let (mut queued, mut exhausted) = (false, false);
+        while st.out.len() < self.max || st.out.is_empty() {
+            if !next(&mut st.out) {
+                exhausted = true;
+                break;
+            }
+            queued = true;
+        }
+        if queued || exhausted {
+            let body = if queued { st.body.take() } else { None };
+            drop(st);
+            if let Some(body) = body {
+                body.wake();
+            }
+            return Some(Ok(()));
+        }
+        if let Some(w) = waiting {
+            if !st.senders.iter().any(|s| s.will_wake(w)) {
+                st.senders.push(w.clone());
+            }
+        }
+        None
+    }
+
+    /// The client took nothing for the write timeout: its connection is closed (nothing can
+    /// reach it), and the stream is over.
+    fn stalled(&self) -> Error {
+        tracing::debug!(timeout = ?self.write_timeout, "closing the connection of an SSE client that stopped reading");
+        self.lock().gone = true;
+        if let Some(conn) = self.conn.upgrade() {
+            conn.abort();
+        }
+        crate::context::peer_gone()
+    }
+
+    /// The client left: sends fail, whoever waits hears it.
+    fn gone(&self) {
+        let (senders, closers) = {
+            let mut st = self.lock();
+            st.gone = true;
+            (std::mem::take(&mut st.senders), std::mem::take(&mut st.closers))
+        };
+        senders.into_iter().chain(closers).for_each(Waker::wake);
+    }
+}
+
 impl SseIo {
-    pub(crate) fn new(config: &SseConfig) -> SseIo {
-        let (tx, rx) = mpsc::channel(config.queue);
+    pub(crate) fn new(config: &SseConfig, write_timeout: Duration, conn: &Arc<Conn>) -> SseIo {
         SseIo {
-            tx: std::sync::Mutex::new(Some(tx)),
-            rx: std::sync::Mutex::new(Some(rx)),
+            queue: Arc::new(Queue {
+                state: Mutex::new(QueueState::default()),
+                max: config.max_send_queue,
+                write_timeout,
+                conn: Arc::downgrade(conn),
+            }),
             stop: tokio::sync::Notify::new(),
         }
     }
@@ -102,90 +203,122 @@ impl SseIo {
         self.stop.notify_one(); // stored if the session is not waiting yet
     }
 
-    fn sender(&self) -> Option<mpsc::Sender<Bytes>> {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// Queues `item` on the stream. While the queue has room that is done at once (`Ok`):
     /// the caller has nothing to wait for and nothing is allocated. Otherwise `Err` is the wait
-    /// for room.
+    /// for room (at most the write timeout, after which the client's connection is closed).
     pub(crate) fn send(&self, item: Outbound) -> std::result::Result<Result<()>, BoxFuture<Result<()>>> {
-        match encode(item) {
-            Ok(chunk) => self.queue(chunk),
-            Err(e) => Ok(Err(e)),
+        let chunk = match encode(item) {
+            Ok(chunk) => chunk,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut chunk = Some(chunk);
+        let mut put = move |out: &mut BytesMut| chunk.take().is_some_and(|c| append(out, &c));
+        if let Some(done) = self.queue.try_queue(None, &mut put) {
+            return Ok(done);
         }
-    }
-
-    /// [`send`](Self::send) for an encoded event.
-    fn queue(&self, chunk: Bytes) -> std::result::Result<Result<()>, BoxFuture<Result<()>>> {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tx) = tx.as_ref() else { return Ok(Err(crate::context::peer_gone())) };
-        match tx.try_send(chunk) {
-            Ok(()) => Ok(Ok(())),
-            Err(mpsc::error::TrySendError::Closed(_)) => Ok(Err(crate::context::peer_gone())),
-            Err(mpsc::error::TrySendError::Full(chunk)) => {
-                let tx = tx.clone();
-                Err(Box::pin(async move { tx.send(chunk).await.map_err(|_| crate::context::peer_gone()) }))
+        let queue = self.queue.clone();
+        Err(Box::pin(async move {
+            let wait = std::future::poll_fn(|cx| match queue.try_queue(Some(cx.waker()), &mut put) {
+                Some(done) => Poll::Ready(done),
+                None => Poll::Pending,
+            });
+            match tokio::time::timeout(queue.write_timeout, wait).await {
+                Ok(done) => done,
+                Err(_) => Err(queue.stalled()),
             }
-        }
+        }))
     }
 
     /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream: a
     /// message, and then whatever else the room already holds, goes straight into the stream's
     /// queue while that has room. While it is full (the client reads more slowly than the room
-    /// talks), the room's messages are still taken and held
-    /// ([`Subscription::hold`](crate::broadcast::Subscription::hold)), so that losses are
-    /// counted and a receiver too far behind is dropped (`Err`). A value a stream cannot carry
-    /// (bytes) is skipped. `Ok` once the client is gone.
+    /// talks), the messages stay in the room; those it drops before this client had room for
+    /// them are counted as lost, so that a receiver too far behind is dropped (`Err`). A value
+    /// a stream cannot carry (bytes) is skipped. `Ok` once the client is gone.
     pub(crate) async fn forward(&self, sub: &mut crate::broadcast::Subscription) -> Result<()> {
-        let closed = self.closed();
-        let mut closed = std::pin::pin!(closed);
-        // Messages taken from the room while the queue was full: older than the room's.
-        let mut held: VecDeque<Outbound> = VecDeque::new();
+        let queue = &self.queue;
+        let mut first: Option<Outbound> = None;
         loop {
-            let item = match held.pop_front() {
-                Some(m) => m,
-                None => match sub.try_recv() {
-                    Ok(Some(m)) => m,
-                    Ok(None) => tokio::select! {
-                        biased;
-                        m = sub.recv() => m?,
-                        () = &mut closed => return Ok(()),
-                    },
-                    Err(n) => {
-                        sub.lost(n)?;
-                        continue;
+            if first.is_none() {
+                first = Some(tokio::select! {
+                    biased;
+                    m = sub.recv() => m?,
+                    () = self.closed() => return Ok(()),
+                });
+            }
+            let mut lost = 0;
+            let wait = std::future::poll_fn(|cx| {
+                let queued = queue.try_queue(Some(cx.waker()), |out| loop {
+                    let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return false,
+                        Err(n) => {
+                            lost += n;
+                            return false;
+                        }
+                    };
+                    if let Ok(chunk) = encode(m) {
+                        return append(out, &chunk);
                     }
-                },
-            };
-            let Ok(chunk) = encode(item) else { continue };
-            let queued = match self.queue(chunk) {
+                });
+                match queued {
+                    Some(done) => Poll::Ready(done),
+                    None => sub.poll_fell_behind(cx).map(|n| {
+                        lost += n;
+                        Ok(())
+                    }),
+                }
+            });
+            let queued = match tokio::time::timeout(queue.write_timeout, wait).await {
                 Ok(done) => done,
-                Err(mut wait) => loop {
-                    tokio::select! {
-                        biased;
-                        r = &mut wait => break r,
-                        m = sub.recv() => sub.hold(&mut held, m?)?,
-                        () = &mut closed => return Ok(()),
-                    }
-                },
+                Err(_) => Err(queue.stalled()),
             };
+            if lost > 0 {
+                sub.lost(lost)?;
+            }
             if queued.is_err() {
                 return Ok(()); // the client is gone
             }
         }
     }
 
-    pub(crate) async fn closed(&self) {
-        if let Some(tx) = self.sender() {
-            tx.closed().await;
-        }
+    /// Completes once the client has left.
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + '_ {
+        std::future::poll_fn(|cx| {
+            let mut st = self.queue.lock();
+            if st.gone {
+                return Poll::Ready(());
+            }
+            if !st.closers.iter().any(|w| w.will_wake(cx.waker())) {
+                st.closers.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
     }
 
     /// Ends the stream (the body finishes once queued events are out).
     fn finish(&self) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let body = {
+            let mut st = self.queue.lock();
+            st.finished = true;
+            st.body.take()
+        };
+        if let Some(body) = body {
+            body.wake();
+        }
     }
+
+    /// Queues `chunk` whatever the queue holds (the shutdown hint), and ends the stream.
+    fn finish_with(&self, chunk: &[u8]) {
+        self.queue.lock().out.put_slice(chunk);
+        self.finish();
+    }
+}
+
+/// Appends one encoded event (`true`).
+fn append(out: &mut BytesMut, chunk: &[u8]) -> bool {
+    out.put_slice(chunk);
+    true
 }
 
 /// The wire form of one `send`.
@@ -215,12 +348,12 @@ fn data_event(text: &str) -> Bytes {
 
 /// The response head of a stream (after before-middleware let the request through).
 pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
-    let rx = ctx
-        .sse_io()
-        .and_then(|io| io.rx.lock().unwrap_or_else(|p| p.into_inner()).take())
-        .ok_or_else(|| Error::internal("the SSE stream was already started"))?;
+    let queue = ctx.sse_io().map(|io| io.queue.clone()).ok_or_else(|| Error::internal("not an SSE route"))?;
+    if std::mem::replace(&mut queue.lock().started, true) {
+        return Err(Error::internal("the SSE stream was already started"));
+    }
     let body = SseBody {
-        rx,
+        queue,
         keep_alive: config.keep_alive.map(|every| (every, Box::pin(tokio::time::sleep(every)))),
     };
     let mut res = http::Response::new(Body::new(body));
@@ -231,12 +364,16 @@ pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
     Ok(res)
 }
 
-/// The most bytes of queued events joined into one chunk of the response.
-const MAX_BURST: usize = 64 * 1024;
-
+/// The response body of a stream: whatever the queue holds, one chunk per poll.
 struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
+    queue: Arc<Queue>,
     keep_alive: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        self.queue.gone();
+    }
 }
 
 impl http_body::Body for SseBody {
@@ -247,24 +384,23 @@ impl http_body::Body for SseBody {
         mut self: Pin<&mut Self>,
         cx: &mut TaskCx<'_>,
     ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(chunk)) => {
-                // Events already queued behind it go out in the same chunk: one chunk header
-                // and one write for a burst, instead of one per event.
-                let Ok(next) = self.rx.try_recv() else {
-                    return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
-                };
-                let mut burst = BytesMut::with_capacity((chunk.len() + next.len()) * 4);
-                burst.put_slice(&chunk);
-                burst.put_slice(&next);
-                while burst.len() < MAX_BURST {
-                    let Ok(more) = self.rx.try_recv() else { break };
-                    burst.put_slice(&more);
-                }
-                return Poll::Ready(Some(Ok(http_body::Frame::data(burst.freeze()))));
+        {
+            let mut st = self.queue.lock();
+            if !st.out.is_empty() {
+                // Everything queued goes out as one chunk: one chunk header and one write for a
+                // burst. There is room in the queue again.
+                let chunk = st.out.split().freeze();
+                let senders = std::mem::take(&mut st.senders);
+                drop(st);
+                senders.into_iter().for_each(Waker::wake);
+                return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
             }
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => {}
+            if st.finished {
+                return Poll::Ready(None);
+            }
+            if !st.body.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.body = Some(cx.waker().clone());
+            }
         }
         // Idle: a comment on every keep-alive tick (also while busy; it costs one line).
         if let Some((every, sleep)) = &mut self.keep_alive {
@@ -280,8 +416,6 @@ impl http_body::Body for SseBody {
         Poll::Pending
     }
 }
-
-use std::future::Future;
 
 /// Runs the handler of one stream until it returns, the client leaves, or the server shuts
 /// down.
@@ -302,10 +436,9 @@ pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Resu
         () = io.closed() => tracing::debug!("SSE client left; handler dropped"),
         () = io.stop.notified() => {
             let retry = ctx.app().config.sse.shutdown_retry;
-            let hint = Bytes::from(format!(": server shutting down\nretry: {}\n\n", retry.as_millis()));
-            if let Some(tx) = io.sender() {
-                let _ = tokio::time::timeout(Duration::from_millis(500), tx.send(hint)).await;
-            }
+            let hint = format!(": server shutting down\nretry: {}\n\n", retry.as_millis());
+            io.finish_with(hint.as_bytes());
+            return;
         }
     }
     io.finish();

@@ -95,6 +95,8 @@ pub struct WsConfig {
     max_send_queue: usize,
     ping_interval: Option<Duration>,
     idle_timeout: Option<Duration>,
+    message_timeout: Duration,
+    write_timeout: Duration,
     close_timeout: Duration,
     allowed_origins: Option<Vec<String>>,
     protocols: Vec<String>,
@@ -103,13 +105,15 @@ pub struct WsConfig {
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
-            max_message_size: 16 << 20,
-            max_frame_size: 16 << 20,
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
             read_buffer_size: 256,
             write_buffer_size: 4 * 1024,
-            max_send_queue: 1 << 20,
+            max_send_queue: 256 * 1024,
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(75)),
+            message_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(3),
             allowed_origins: None,
             protocols: Vec::new(),
@@ -119,13 +123,19 @@ impl Default for WsConfig {
 
 impl WsConfig {
     /// Largest message accepted (reassembled from its frames); larger ones close the socket
-    /// with 1009. Default 16 MiB.
+    /// with 1009. Default 1 MiB.
+    ///
+    /// A message being received is held whole in memory until it is complete, so this is what
+    /// each socket may cost while a client sends one (twice that for a single large frame,
+    /// which is read in one piece): raise it for the routes that need large messages
+    /// ([`App::ws_route_config`](crate::App::ws_route_config)), or stream large uploads over
+    /// HTTP with `ctx.recv()`, where nothing is held.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
     }
 
-    /// Largest single frame accepted; larger ones close the socket with 1009. Default 16 MiB.
+    /// Largest single frame accepted; larger ones close the socket with 1009. Default 1 MiB.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
         self
@@ -150,7 +160,13 @@ impl WsConfig {
         self
     }
 
-    /// Bytes that `send` may queue before it waits for the socket. Default 1 MiB.
+    /// Bytes that `send` may queue before it waits for the socket. Default 256 KiB.
+    ///
+    /// It also bounds what a client that does not read can cost: a room's messages stay in the
+    /// room while this queue is full (the client loses the oldest ones if it stays behind, see
+    /// [`broadcast`](crate::broadcast)), and the socket stops reading from a client whose
+    /// unwritten bytes (pongs included) are over it, so that pinging without reading cannot
+    /// grow the server's memory either. A message larger than this is still sent, alone.
     pub fn max_send_queue(mut self, bytes: usize) -> Self {
         self.max_send_queue = bytes.max(1);
         self
@@ -163,9 +179,26 @@ impl WsConfig {
     }
 
     /// How long a peer may stay silent (no message, no pong) before the socket is closed with
-    /// 1001 and the handler's `recv` ends (`None`: forever). Default 75 s.
+    /// 1001 and the handler's `recv` ends (`None`: forever). Pings from the peer do not count:
+    /// a client that only pings is silent. Default 75 s.
     pub fn idle_timeout(mut self, after: Option<Duration>) -> Self {
         self.idle_timeout = after;
+        self
+    }
+
+    /// How long a message may take to arrive once its first bytes have: a message (or a
+    /// fragmented one's frames) still incomplete after that closes the socket with 1008, so
+    /// that a client cannot hold a partly sent message in the server's memory by trickling
+    /// it or by sending pings in between. Default 30 s.
+    pub fn message_timeout(mut self, after: Duration) -> Self {
+        self.message_timeout = after.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a socket may go without the client taking any of the bytes waiting for it: a
+    /// client that stopped reading is disconnected then. Default 30 s.
+    pub fn write_timeout(mut self, after: Duration) -> Self {
+        self.write_timeout = after.max(Duration::from_millis(1));
         self
     }
 
@@ -252,10 +285,11 @@ pub(crate) fn check(
     if version != Some("13") {
         let mut res = Error::new(
             StatusCode::UPGRADE_REQUIRED,
-            format!(
-                "unsupported WebSocket version {}: this server speaks version 13",
-                version.unwrap_or("(none)")
-            ),
+            if version.is_none() {
+                "missing `Sec-WebSocket-Version`: this server speaks version 13"
+            } else {
+                "unsupported WebSocket version: this server speaks version 13"
+            },
         )
         .into_response();
         res.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
@@ -274,9 +308,8 @@ pub(crate) fn check(
     if let (Some(allowed), Some(origin)) = (&config.allowed_origins, text(header::ORIGIN)) {
         let origin = origin.trim_end_matches('/');
         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            return Err(
-                Error::forbidden(format!("origin `{origin}` may not open a WebSocket here")).into_response()
-            );
+            tracing::debug!(origin, "refused a WebSocket from an origin that is not allowed");
+            return Err(Error::forbidden("this page's origin may not open a WebSocket here").into_response());
         }
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -559,58 +592,53 @@ impl WsIo {
     ///
     /// While the send queue has room, a room's messages go from the room's ring straight into
     /// it, as many at once as it takes: nothing is held twice. While it is full (the client
-    /// reads more slowly than the room talks), the room's new messages are still taken and
-    /// held ([`Subscription::hold`](crate::broadcast::Subscription::hold)), so that losses are
-    /// counted and a receiver too far behind is dropped (`Err`). `Ok` once the socket is over.
+    /// reads more slowly than the room talks), they stay in the room, and messages the room
+    /// drops before this client had room for them are counted as lost, so that a receiver too
+    /// far behind is dropped (`Err`). `Ok` once the socket is over.
     pub(crate) async fn forward(&self, sub: &mut crate::broadcast::Subscription) -> Result<()> {
+        // A message taken from the room and not queued yet (the queue was full).
+        let mut first: Option<Outbound> = None;
         loop {
-            // A message, then whatever else the ring has, as far as the queue has room.
-            let first = tokio::select! {
-                biased;
-                m = sub.recv() => m?,
-                () = self.closed() => return Ok(()),
-            };
-            let mut first = Some(first);
+            if first.is_none() {
+                first = Some(tokio::select! {
+                    biased;
+                    m = sub.recv() => m?,
+                    () = self.closed() => return Ok(()),
+                });
+            }
             // Losses are counted after the lock: counting may leave the room, which takes the
-            // hub's lock, and a publisher may be waking this socket while it holds that one.
+            // hub's lock.
             let mut lost = 0;
-            let expect = first.as_ref().map_or(0, |m| (1 + sub.pending()) * (m.as_bytes().len() + 4));
-            let queued = self.try_queue(None, expect, |out| loop {
-                let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
-                    Ok(Some(m)) => m,
-                    Ok(None) => return false,
-                    Err(n) => {
-                        lost = n;
-                        return false;
+            let queued = std::future::poll_fn(|cx| {
+                let expect = first.as_ref().map_or(0, |m| (1 + sub.pending()) * (m.as_bytes().len() + 4));
+                let queued = self.try_queue(Some(cx.waker()), expect, |out| loop {
+                    let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return false,
+                        Err(n) => {
+                            lost += n;
+                            return false;
+                        }
+                    };
+                    if encode(&m, out) {
+                        return true; // (a value a socket cannot carry is dropped)
                     }
-                };
-                if encode(&m, out) {
-                    return true; // (a value a socket cannot carry is dropped)
+                });
+                match queued {
+                    Some(done) => Poll::Ready(done),
+                    // Full: wait for room, and meanwhile notice what the room drops.
+                    None => sub.poll_fell_behind(cx).map(|n| {
+                        lost += n;
+                        Ok(())
+                    }),
                 }
-            });
+            })
+            .await;
             if lost > 0 {
                 sub.lost(lost)?;
             }
-            match queued {
-                Some(Ok(())) => continue,
-                Some(Err(_)) => return Ok(()), // the socket is over
-                None => {}
-            }
-            // The queue is full: hold what comes until there is room.
-            let mut held: VecDeque<Outbound> = first.into_iter().collect();
-            while !held.is_empty() {
-                let mut next =
-                    |out: &mut Vec<u8>| std::iter::from_fn(|| held.pop_front()).any(|m| encode(&m, out));
-                tokio::select! {
-                    biased;
-                    queued = std::future::poll_fn(|cx| self.poll_queue(cx, &mut next)) => {
-                        if queued.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    m = sub.recv() => sub.hold(&mut held, m?)?,
-                    () = self.closed() => return Ok(()),
-                }
+            if queued.is_err() {
+                return Ok(()); // the socket is over
             }
         }
     }
@@ -760,11 +788,17 @@ fn route_name(ctx: &Context) -> &'static str {
     ctx.endpoint().map_or("(unrouted)", |e| e.def.name)
 }
 
-/// How often the socket's timer looks at it (the shorter of the ping interval and the idle
-/// timeout).
+/// How often the socket's timer looks at it (the shortest of its timeouts): a deadline is
+/// noticed within twice its length.
 fn tick(config: &WsConfig) -> Duration {
     let far = Duration::from_secs(86_400 * 365);
-    config.ping_interval.unwrap_or(far).min(config.idle_timeout.unwrap_or(far)).max(Duration::from_millis(1))
+    config
+        .ping_interval
+        .unwrap_or(far)
+        .min(config.idle_timeout.unwrap_or(far))
+        .min(config.message_timeout)
+        .min(config.write_timeout)
+        .max(Duration::from_millis(1))
 }
 
 impl Future for Session {
@@ -813,6 +847,8 @@ impl Future for Session {
                         handler_waker: Waker::from(ctx.inner.clone()),
                         ctx,
                         last_seen: Instant::now(),
+                        message_since: None,
+                        stalled_since: None,
                         closing_until: None,
                         shutting_down: false,
                         draining: false,
@@ -853,7 +889,14 @@ struct Socket {
     handler: Option<BoxFuture<Result<()>>>,
     /// What the handler is polled with (see the `Wake` impl above).
     handler_waker: Waker,
+    /// When the peer last showed it is there: a message, or a pong (pings do not count).
     last_seen: Instant,
+    /// Since when bytes of a message have been read that do not make a whole message yet
+    /// (its deadline is [`WsConfig::message_timeout`]). Only a message clears it.
+    message_since: Option<Instant>,
+    /// Since when bytes have been waiting for the client without it taking any
+    /// ([`WsConfig::write_timeout`]).
+    stalled_since: Option<Instant>,
     /// Set once our close frame is out: from then on we only wait for the peer's, until then.
     closing_until: Option<Instant>,
     shutting_down: bool,
@@ -944,7 +987,9 @@ impl Socket {
                         && (!st.out.is_empty()
                             || (st.close.is_some() && self.closing_until.is_none())
                             || (st.stopping && !self.shutting_down)))
-                        || (self.read_paused && st.wants_read(&io.config))));
+                        || (self.read_paused
+                            && st.wants_read(&io.config)
+                            && self.out.unwritten() <= io.config.max_send_queue)));
             if !work {
                 // (The waker is usually the one left last time: not cloned again.)
                 if !st.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
@@ -963,7 +1008,7 @@ impl Socket {
     fn write_out_blocked(&mut self, cx: &mut std::task::Context<'_>) -> bool {
         let Socket { io: Some(stream), leftover, out, ctx, .. } = self else { return false };
         let keep = ctx.ws_io().expect("a socket's Context").config.write_buffer_size;
-        let mut s = Blocking { io: stream, cx, leftover, out, keep };
+        let mut s = Blocking::new(stream, cx, leftover, out, keep);
         matches!(s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
@@ -971,12 +1016,16 @@ impl Socket {
         let frame = match outcome {
             Ok(()) => CloseFrame { code: CloseCode::Normal, reason: "".into() },
             Err(e) => {
-                if e.status().is_server_error() {
+                // The server's own failures are logged, and the client hears only that there
+                // was one; a refusal (4xx) tells the client what it did wrong.
+                let reason = if e.status().is_server_error() {
                     tracing::error!(error = %e, "WebSocket handler failed");
+                    "internal error"
                 } else {
                     tracing::debug!(error = %e, "WebSocket handler refused");
-                }
-                CloseFrame { code: CloseCode::Error, reason: truncate(e.message(), 123).into() }
+                    truncate(e.message(), 123)
+                };
+                CloseFrame { code: CloseCode::Error, reason: reason.into() }
             }
         };
         if let Some(io) = self.ctx.ws_io() {
@@ -991,7 +1040,7 @@ impl Socket {
         };
         let io = ctx.ws_io().expect("a socket's Context");
         let config = &*io.config;
-        let mut s = Blocking { io: stream, cx, leftover, out, keep: config.write_buffer_size };
+        let mut s = Blocking::new(stream, cx, leftover, out, config.write_buffer_size);
         let mut progress = false;
 
         // Whether the handler takes more, if already known under a lock taken anyway.
@@ -1062,29 +1111,43 @@ impl Socket {
             }
         }
 
-        // 2. Read what the peer sent, while the handler keeps up.
+        // 2. Read what the peer sent, while the handler keeps up, and while the peer takes what
+        //    is written to it: every ping read queues a pong, so a peer that pings without
+        //    reading is read no further once its unwritten bytes are over the send queue's size.
         self.read_paused = false;
         let mut wants_read = wants_read.unwrap_or_else(|| io.lock().wants_read(config));
         while !self.read_blocked {
-            if self.closing_until.is_none() && !wants_read {
+            if self.closing_until.is_none() && (!wants_read || s.out.unwritten() > config.max_send_queue) {
                 self.read_paused = true;
                 break;
             }
+            s.read_any = false;
             match ws.read(&mut s) {
                 Ok(m) => {
-                    self.last_seen = Instant::now();
                     wants_read = match m {
                         tungstenite::Message::Text(t) => {
+                            (self.last_seen, self.message_since) = (Instant::now(), None);
                             io.push(Message::from_ws_text(t), io.running(s.cx.waker(), handler_waker))
                         }
                         tungstenite::Message::Binary(b) => {
+                            (self.last_seen, self.message_since) = (Instant::now(), None);
                             io.push(Message::binary(b), io.running(s.cx.waker(), handler_waker))
                         }
-                        _ => continue, // ping (answered by tungstenite), pong, close (answered too)
+                        tungstenite::Message::Pong(_) => {
+                            self.last_seen = Instant::now();
+                            continue;
+                        }
+                        _ => continue, // ping (answered by tungstenite), close (answered too)
                     };
                     progress = true;
                 }
-                Err(e) if would_block(&e) => self.read_blocked = true,
+                Err(e) if would_block(&e) => {
+                    // Bytes were taken that make no message yet: part of one is held.
+                    if s.read_any && self.message_since.is_none() {
+                        self.message_since = Some(Instant::now());
+                    }
+                    self.read_blocked = true;
+                }
                 // The peer closed the connection without a close frame: it is gone, so there
                 // is no handshake to make (and no close timeout to arm); `recv` ends.
                 Err(tungstenite::Error::Protocol(
@@ -1111,6 +1174,14 @@ impl Socket {
             }
         }
 
+        // Whether the client takes what is written to it.
+        if s.out.is_empty() || s.wrote_any {
+            self.stalled_since = None;
+        }
+        if !s.out.is_empty() && self.stalled_since.is_none() {
+            self.stalled_since = Some(Instant::now());
+        }
+
         // 3. Keep time: close timeouts, the idle timeout, pings.
         let fired = if self.timer_armed && !timer.is_elapsed() {
             false
@@ -1123,12 +1194,23 @@ impl Socket {
             if self.closing_until.is_some_and(|t| now >= t) {
                 return Step::Done; // the peer never answered our close frame
             }
-            if self.closing_until.is_none()
-                && config.idle_timeout.is_some_and(|idle| now.duration_since(self.last_seen) >= idle)
-            {
-                tracing::debug!("closing an idle WebSocket");
-                io.end(Ended::Closed, Some(io.running(s.cx.waker(), handler_waker)));
-                let frame = CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() };
+            if self.stalled_since.is_some_and(|t| now.duration_since(t) >= config.write_timeout) {
+                // Nothing can reach a client that does not read, not even a close frame.
+                tracing::debug!("disconnecting a WebSocket client that stopped reading");
+                return Step::Done;
+            }
+            let late = self.message_since.is_some_and(|t| now.duration_since(t) >= config.message_timeout);
+            let idle = config.idle_timeout.is_some_and(|idle| now.duration_since(self.last_seen) >= idle);
+            if self.closing_until.is_none() && (late || idle) {
+                let (how, frame) = if late {
+                    tracing::debug!("closing a WebSocket whose message did not arrive in time");
+                    let why = "message not completed in time";
+                    (Ended::Failed(1008, why), CloseFrame { code: CloseCode::Policy, reason: why.into() })
+                } else {
+                    tracing::debug!("closing an idle WebSocket");
+                    (Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })
+                };
+                io.end(how, Some(io.running(s.cx.waker(), handler_waker)));
                 if blocked(ws.close(&mut s, Some(frame))).is_err() {
                     return Step::Done;
                 }
@@ -1216,6 +1298,11 @@ impl Outgoing {
         self.0.as_ref().is_none_or(|o| o.bytes.is_empty())
     }
 
+    /// Bytes not written yet.
+    fn unwritten(&self) -> usize {
+        self.0.as_ref().map_or(0, |o| o.bytes.len() - o.at)
+    }
+
     /// The buffer, empty or not (made on first use).
     fn buf(&mut self) -> &mut OutBuf {
         self.0.get_or_insert_with(Default::default)
@@ -1234,6 +1321,22 @@ struct Blocking<'a, 'b> {
     out: &'a mut Outgoing,
     /// The capacity `out` keeps between bursts ([`WsConfig::write_buffer_size`]).
     keep: usize,
+    /// Bytes were read (since the flag was last cleared).
+    read_any: bool,
+    /// The socket took some of `out`.
+    wrote_any: bool,
+}
+
+impl<'a, 'b> Blocking<'a, 'b> {
+    fn new(
+        io: &'a mut tokio::net::TcpStream,
+        cx: &'a mut std::task::Context<'b>,
+        leftover: &'a mut Option<Box<Leftover>>,
+        out: &'a mut Outgoing,
+        keep: usize,
+    ) -> Self {
+        Blocking { io, cx, leftover, out, keep, read_any: false, wrote_any: false }
+    }
 }
 
 fn pending() -> std::io::Error {
@@ -1250,10 +1353,11 @@ impl std::io::Read for Blocking<'_, '_> {
             if left.at == left.bytes.len() {
                 *self.leftover = None; // frees it
             }
+            self.read_any |= n > 0;
             return Ok(n);
         }
         let left = &mut *self.leftover;
-        let (io, cx) = (&mut *self.io, &mut *self.cx);
+        let (io, cx, read_any) = (&mut *self.io, &mut *self.cx, &mut self.read_any);
         SCRATCH_BUF.with_borrow_mut(|scratch| {
             let mut rb = tokio::io::ReadBuf::new(scratch);
             match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
@@ -1264,6 +1368,7 @@ impl std::io::Read for Blocking<'_, '_> {
                     if got.len() > n {
                         *left = Some(Box::new(Leftover { bytes: got[n..].to_vec(), at: 0 }));
                     }
+                    *read_any |= n > 0;
                     Ok(n)
                 }
                 Poll::Ready(Err(e)) => Err(e),
@@ -1292,7 +1397,10 @@ impl Blocking<'_, '_> {
         while out.at < out.bytes.len() {
             match poll_write(self.io, self.cx, &out.bytes[out.at..]) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => out.at += n,
+                Ok(n) => {
+                    out.at += n;
+                    self.wrote_any = true;
+                }
                 Err(e) => return Err(e),
             }
         }

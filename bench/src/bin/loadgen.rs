@@ -619,7 +619,9 @@ fn main() {
             "http" => http(&a).await,
             "room" => room(&a).await,
             "sse" => sse(&a).await,
-            _ => die("usage: loadgen idle|echo|http|room|sse [--addr IP:PORT] [options]; see the source's docs"),
+            _ => die(
+                "usage: loadgen idle|echo|http|room|sse [--addr IP:PORT] [options]; see the source's docs",
+            ),
         }
     });
 }

@@ -7,7 +7,14 @@
 //! - A path that matches with a **wrong method** gets 405 with an `Allow` header.
 //! - **Trailing slash:** `/a` and `/a/` are different paths. When only the other form is
 //!   routed, the answer is a 308 redirect to it (method and body are kept), so links with a
-//!   stray slash still work without two routes.
+//!   stray slash still work without two routes. A path that a browser would read as another
+//!   host (one that starts with `//`, or holds a `\`) is never redirected: it gets 404.
+//! - **Path-scoped middleware** (`#[middleware(path = "/api")]`) runs for every request whose
+//!   path is under its prefix, whatever route answers it: a `/{section}/{page}` or `/{*rest}`
+//!   route serving `/api/x` (or `/%61pi/x`) runs the `/api` guard too. For such a route the
+//!   request's path is compared segment by segment, both as received and percent-decoded with
+//!   `.`/`..` and empty segments resolved, and the middleware runs when either is under the
+//!   prefix. Paths are case-sensitive.
 
 mod registry;
 
@@ -62,8 +69,109 @@ pub(crate) struct Endpoint {
     /// Parameter names of this route, by position (routes of the same shape may name them
     /// differently).
     pub(crate) param_names: Box<[&'static str]>,
-    pub(crate) before: Box<[&'static MiddlewareDef]>,
-    pub(crate) after: Box<[&'static MiddlewareDef]>,
+    pub(crate) before: Box<[Step]>,
+    pub(crate) after: Box<[Step]>,
+}
+
+/// One middleware of a route's chain, and whether it runs for every request of the route.
+#[derive(Clone, Copy)]
+pub(crate) struct Step {
+    pub(crate) mw: &'static MiddlewareDef,
+    /// `Some(prefix)`: runs only when the request's path is under `prefix` (a path-scoped
+    /// middleware on a route with parameters, which may serve paths under it or not).
+    pub(crate) only_under: Option<&'static str>,
+}
+
+impl Step {
+    /// Whether this step runs for a request to `path`.
+    pub(crate) fn applies(&self, path: &RequestPath<'_>) -> bool {
+        self.only_under.is_none_or(|prefix| path.is_under(prefix))
+    }
+}
+
+/// A request's path as the path-scoped middleware compare it: as received, and normalized
+/// (made only when a step asks, and only once per request).
+pub(crate) struct RequestPath<'a> {
+    raw: &'a str,
+    normalized: std::sync::OnceLock<Option<String>>,
+}
+
+impl<'a> RequestPath<'a> {
+    pub(crate) fn new(raw: &'a str) -> Self {
+        RequestPath { raw, normalized: std::sync::OnceLock::new() }
+    }
+
+    /// Whether the path, as received or normalized, is under `prefix` (segment-wise).
+    pub(crate) fn is_under(&self, prefix: &str) -> bool {
+        under(prefix, self.raw)
+            || self
+                .normalized
+                .get_or_init(|| normalize(self.raw))
+                .as_deref()
+                .is_some_and(|p| under(prefix, p))
+    }
+}
+
+/// The path percent-decoded, with empty, `.` and `..` segments resolved (`None` when it reads
+/// the same as received).
+fn normalize(raw: &str) -> Option<String> {
+    let plain = !raw.contains('%') && !raw.contains("//") && !raw.contains("/.") && !raw.contains('\\');
+    if plain {
+        return None;
+    }
+    // (Escapes that are not UTF-8 are left as they are.)
+    let decoded = percent_decode(raw).map(String::from).unwrap_or_else(|| raw.to_owned());
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split(['/', '\\']) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for seg in segments {
+        out.push('/');
+        out.push_str(seg);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+/// How a path-scoped middleware relates to a route: every path the route matches is under the
+/// prefix, none is, or it depends on the request.
+#[derive(Debug, PartialEq, Eq)]
+enum Cover {
+    Always,
+    Never,
+    Sometimes,
+}
+
+/// Whether the paths that `pattern` matches are under `prefix`: always (its literal segments
+/// before the first parameter are under it), never (they lead elsewhere), or sometimes (a
+/// parameter stands where the prefix goes on: `/{a}/{b}` or `/{*rest}` for `/api`, whose
+/// requests are then checked one by one).
+fn cover(prefix: &str, pattern: &str) -> Cover {
+    if !pattern.contains('{') {
+        // One fixed path: as a request for it would be compared.
+        return if RequestPath::new(pattern).is_under(prefix) { Cover::Always } else { Cover::Never };
+    }
+    let literal = &pattern[..pattern.find('{').unwrap_or(pattern.len())];
+    // The whole literal segments before the first parameter (the last one may be cut by it).
+    let whole: Vec<&str> =
+        literal[..literal.rfind('/').unwrap_or(0)].split('/').filter(|s| !s.is_empty()).collect();
+    let wanted: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    if whole.len() >= wanted.len() && whole[..wanted.len()] == wanted[..] {
+        Cover::Always
+    } else if wanted.len() > whole.len() && wanted[..whole.len()] == whole[..] {
+        Cover::Sometimes
+    } else {
+        Cover::Never
+    }
 }
 
 /// Where an [`Endpoint`] is in the router: a Context keeps this rather than a reference count
@@ -197,22 +305,24 @@ impl Router {
 
         for def in routes {
             let (shape, names) = shape(def.path);
-            let mut chain: Vec<&'static MiddlewareDef> =
-                global.iter().copied().filter(|m| m.path.is_none_or(|p| under(p, def.path))).collect();
+            let mut chain: Vec<Step> = global
+                .iter()
+                .filter_map(|&mw| match mw.path.map(|p| cover(p, def.path)) {
+                    None | Some(Cover::Always) => Some(Step { mw, only_under: None }),
+                    Some(Cover::Sometimes) => Some(Step { mw, only_under: mw.path }),
+                    Some(Cover::Never) => None,
+                })
+                .collect();
             for mw in def.middleware {
-                if !chain.iter().any(|m| m.same_as(mw)) {
-                    chain.push(mw);
+                if !chain.iter().any(|s| s.mw.same_as(mw)) {
+                    chain.push(Step { mw, only_under: None });
                 }
             }
-            chain.sort_by(|a, b| (a.order, a.name, a.module_path).cmp(&(b.order, b.name, b.module_path)));
-            let (after, before): (Vec<_>, Vec<_>) = chain.into_iter().partition(|m| m.after);
-            let id = EndpointId::try_from(endpoints.len()).map_err(|_| "too many routes".to_owned())?;
-            endpoints.push(Endpoint {
-                def,
-                param_names: names.into_boxed_slice(),
-                before: before.clone().into_boxed_slice(),
-                after: after.clone().into_boxed_slice(),
+            chain.sort_by(|a, b| {
+                (a.mw.order, a.mw.name, a.mw.module_path).cmp(&(b.mw.order, b.mw.name, b.mw.module_path))
             });
+            let (after, before): (Vec<_>, Vec<_>) = chain.into_iter().partition(|s| s.mw.after);
+            let id = EndpointId::try_from(endpoints.len()).map_err(|_| "too many routes".to_owned())?;
             infos.push(RouteInfo {
                 kind: def.kind,
                 methods: def.methods.to_vec(),
@@ -220,7 +330,13 @@ impl Router {
                 name: def.name,
                 module_path: def.module_path,
                 location: location(def.file, def.line),
-                middleware: before.iter().chain(after.iter()).map(|m| m.name).collect(),
+                middleware: before.iter().chain(after.iter()).map(|s| s.mw.name).collect(),
+            });
+            endpoints.push(Endpoint {
+                def,
+                param_names: names.into_boxed_slice(),
+                before: before.into_boxed_slice(),
+                after: after.into_boxed_slice(),
             });
 
             let index = match by_shape.get(&shape) {
@@ -322,6 +438,11 @@ impl Router {
     }
 
     fn redirect(&self, method: &Method, path: &str) -> Lookup<'_> {
+        // A browser reads `//host` (and `\`, which it takes for `/`) as another site: never a
+        // redirect target, so that a crafted link cannot send users elsewhere.
+        if path.starts_with("//") || path.contains('\\') {
+            return Lookup::NotFound;
+        }
         let other = match path.strip_suffix('/') {
             Some(p) if !p.is_empty() => p.to_owned(),
             Some(_) => return Lookup::NotFound,
@@ -393,6 +514,35 @@ mod tests {
         assert_eq!(exact.get("/static/a/files/x"), Some(&1));
         assert_eq!(exact.get("/static/b/files/x"), Some(&2));
         assert_eq!(exact.get("/static/c/files/x"), None);
+    }
+
+    #[test]
+    fn normalized_paths() {
+        assert_eq!(normalize("/api/x"), None);
+        assert_eq!(normalize("/%61pi/x").as_deref(), Some("/api/x"));
+        assert_eq!(normalize("//api//x").as_deref(), Some("/api/x"));
+        assert_eq!(normalize("/static/../api/x").as_deref(), Some("/api/x"));
+        assert_eq!(normalize("/static/%2e%2e/api").as_deref(), Some("/api"));
+        assert_eq!(normalize("/a\\..\\api").as_deref(), Some("/api"));
+        assert_eq!(normalize("/../..").as_deref(), Some("/"));
+        assert!(RequestPath::new("/x/../api/y").is_under("/api"));
+        assert!(!RequestPath::new("/apix").is_under("/api"));
+    }
+
+    #[test]
+    fn covers() {
+        assert_eq!(cover("/api", "/api/x"), Cover::Always);
+        assert_eq!(cover("/api", "/api/{id}"), Cover::Always);
+        assert_eq!(cover("/api", "/api"), Cover::Always);
+        assert_eq!(cover("/api", "/public"), Cover::Never);
+        assert_eq!(cover("/api", "/apix/{id}"), Cover::Never);
+        assert_eq!(cover("/api", "/{a}/{b}"), Cover::Sometimes);
+        assert_eq!(cover("/api", "/{*rest}"), Cover::Sometimes);
+        assert_eq!(cover("/api", "/ap{x}"), Cover::Sometimes);
+        assert_eq!(cover("/api", "/static/{*rest}"), Cover::Never);
+        assert_eq!(cover("/api/v1", "/api/{v}"), Cover::Sometimes);
+        assert_eq!(cover("/api/v1", "/api/v1/{id}"), Cover::Always);
+        assert_eq!(cover("/", "/{a}"), Cover::Always);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! A handful of HTTP routes behind one auth middleware.
 //!
+//! The "auth" here is a placeholder that shows where a real check goes: it takes any
+//! `Bearer NAME` as the user NAME, so anyone can claim to be anyone. Put your token or session
+//! check in its place (the chat example has real sessions).
+//!
 //! ```text
 //! cargo run --example hello
 //! curl http://127.0.0.1:8080/hello/ada
@@ -34,6 +38,10 @@ struct Note {
     text: String,
 }
 
+/// Most notes kept, and the longest note, so that the in-memory store stays bounded.
+const MAX_NOTES: usize = 1_000;
+const MAX_NOTE_CHARS: usize = 1_000;
+
 /// App state: the notes, in memory.
 #[derive(Default)]
 struct Notes {
@@ -52,6 +60,8 @@ async fn hello(ctx: Context) -> String {
 }
 
 /// Every route under /api needs `authorization: Bearer NAME`; the handler finds the user in ctx.
+///
+/// PLACEHOLDER, not authentication: any NAME is believed. Verify a token or a session here.
 #[middleware(path = "/api", order = 10)]
 async fn auth(ctx: Context) -> Result<()> {
     let header = ctx
@@ -82,9 +92,19 @@ async fn me(ctx: Context) -> Result<String> {
 async fn create_note(ctx: Context) -> Result<(StatusCode, Json<Note>)> {
     let user: User = ctx.get().ok_or_else(|| Error::unauthorized("no user"))?;
     let new: NewNote = ctx.json().await?;
+    if new.text.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::unprocessable(format!("a note is at most {MAX_NOTE_CHARS} characters")));
+    }
     let notes = ctx.state::<Notes>()?;
+    let mut all = notes.all.lock().unwrap();
+    if all.len() >= MAX_NOTES {
+        return Err(Error::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("this demo keeps at most {MAX_NOTES} notes"),
+        ));
+    }
     let note = Note { id: notes.next.fetch_add(1, Ordering::Relaxed) + 1, author: user.name, text: new.text };
-    notes.all.lock().unwrap().push(note.clone());
+    all.push(note.clone());
     Ok((StatusCode::CREATED, Json(note)))
 }
 

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --example chat          # then open http://127.0.0.1:8080
 //! ```
-//! Set `ADDR` to listen elsewhere.
+//! Set `ADDR` to listen elsewhere, and `CHAT_SECURE_COOKIES=1` when the app is served over
+//! TLS (by a proxy in front of it), so that the session cookie is marked `Secure`.
 
 mod app;
 
@@ -18,7 +19,8 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = fratello::server::bind(&addr).await?;
     let local = listener.local_addr()?;
-    let (_, server) = app::app(local).bind_with(listener, fratello::server::shutdown_signal())?;
+    let secure = std::env::var("CHAT_SECURE_COOKIES").is_ok_and(|v| v == "1");
+    let (_, server) = app::app(local, secure).bind_with(listener, fratello::server::shutdown_signal())?;
     println!("chat example listening on http://{local}");
     server.await
 }

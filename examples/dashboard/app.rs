@@ -34,16 +34,13 @@ impl Market {
     }
 }
 
-/// Publishes a tick for one symbol every `every`, forever: a random walk from a seed the
-/// standard library draws at random.
+/// Publishes a tick for one symbol every `every`, forever: a random walk (made-up prices, not
+/// a secret: a small generator seeded from the operating system's is plenty).
 pub async fn feed(hub: Hub, market: Arc<Market>, every: Duration) {
     const SYMBOLS: [(&str, f64); 5] =
         [("ACME", 120.0), ("GLOBX", 54.5), ("INITech", 31.2), ("UMBR", 250.0), ("WAYNE", 88.8)];
     let mut prices: Vec<f64> = SYMBOLS.iter().map(|s| s.1).collect();
-    let mut rng = {
-        use std::hash::{BuildHasher, Hasher};
-        std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
-    };
+    let mut rng = getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
     let mut seq = 0u64;
     let mut ticker = tokio::time::interval(every);
     loop {
@@ -68,7 +65,9 @@ pub async fn feed(hub: Hub, market: Arc<Market>, every: Duration) {
 
 #[get("/")]
 async fn index(ctx: Context) -> &'static str {
-    // Viewing the page is the "login": it hands out the cookie the /api middleware wants.
+    // PLACEHOLDER access control for a public demo: viewing the page hands out the cookie the
+    // /api middleware wants, and scripts may send a fixed key. A real dashboard checks a
+    // session here (see the chat example).
     ctx.set_header("set-cookie", format!("{COOKIE}=1; Path=/; HttpOnly; SameSite=Strict"));
     ctx.set_header("content-type", "text/html; charset=utf-8");
     include_str!("index.html")

@@ -848,6 +848,7 @@ impl Future for Session {
                         ctx,
                         last_seen: Instant::now(),
                         message_since: None,
+                        unparsed: 0,
                         stalled_since: None,
                         closing_until: None,
                         shutting_down: false,
@@ -892,8 +893,13 @@ struct Socket {
     /// When the peer last showed it is there: a message, or a pong (pings do not count).
     last_seen: Instant,
     /// Since when bytes of a message have been read that do not make a whole message yet
-    /// (its deadline is [`WsConfig::message_timeout`]). Only a message clears it.
+    /// (its deadline is [`WsConfig::message_timeout`]). Control frames in between do not
+    /// clear it; a message does, and so does a moment with no such bytes.
     message_since: Option<Instant>,
+    /// Bytes tungstenite has taken since the last message that no control frame accounts for:
+    /// part of a message (or of a frame) it holds. (Bytes it read ahead past a message's end,
+    /// at most its read buffer, are not counted: the message resets this.)
+    unparsed: usize,
     /// Since when bytes have been waiting for the client without it taking any
     /// ([`WsConfig::write_timeout`]).
     stalled_since: Option<Instant>,
@@ -1121,29 +1127,41 @@ impl Socket {
                 self.read_paused = true;
                 break;
             }
-            s.read_any = false;
-            match ws.read(&mut s) {
+            s.taken = 0;
+            let read = ws.read(&mut s);
+            self.unparsed += s.taken;
+            match read {
                 Ok(m) => {
                     wants_read = match m {
                         tungstenite::Message::Text(t) => {
-                            (self.last_seen, self.message_since) = (Instant::now(), None);
+                            (self.last_seen, self.message_since, self.unparsed) = (Instant::now(), None, 0);
                             io.push(Message::from_ws_text(t), io.running(s.cx.waker(), handler_waker))
                         }
                         tungstenite::Message::Binary(b) => {
-                            (self.last_seen, self.message_since) = (Instant::now(), None);
+                            (self.last_seen, self.message_since, self.unparsed) = (Instant::now(), None, 0);
                             io.push(Message::binary(b), io.running(s.cx.waker(), handler_waker))
                         }
-                        tungstenite::Message::Pong(_) => {
-                            self.last_seen = Instant::now();
+                        tungstenite::Message::Ping(p) => {
+                            // (Answered by tungstenite.) A client's control frame is its
+                            // payload behind a 6-byte header (2, and the 4-byte mask).
+                            self.unparsed = self.unparsed.saturating_sub(6 + p.len());
                             continue;
                         }
-                        _ => continue, // ping (answered by tungstenite), close (answered too)
+                        tungstenite::Message::Pong(p) => {
+                            self.last_seen = Instant::now();
+                            self.unparsed = self.unparsed.saturating_sub(6 + p.len());
+                            continue;
+                        }
+                        _ => continue, // close (answered by tungstenite too)
                     };
                     progress = true;
                 }
                 Err(e) if would_block(&e) => {
-                    // Bytes were taken that make no message yet: part of one is held.
-                    if s.read_any && self.message_since.is_none() {
+                    // Bytes taken by tungstenite that made neither a message nor a control
+                    // frame: part of a message is held, and its deadline runs from now.
+                    if self.unparsed == 0 {
+                        self.message_since = None;
+                    } else if self.message_since.is_none() {
                         self.message_since = Some(Instant::now());
                     }
                     self.read_blocked = true;
@@ -1321,8 +1339,8 @@ struct Blocking<'a, 'b> {
     out: &'a mut Outgoing,
     /// The capacity `out` keeps between bursts ([`WsConfig::write_buffer_size`]).
     keep: usize,
-    /// Bytes were read (since the flag was last cleared).
-    read_any: bool,
+    /// Bytes handed to tungstenite (since this was last cleared).
+    taken: usize,
     /// The socket took some of `out`.
     wrote_any: bool,
 }
@@ -1335,7 +1353,7 @@ impl<'a, 'b> Blocking<'a, 'b> {
         out: &'a mut Outgoing,
         keep: usize,
     ) -> Self {
-        Blocking { io, cx, leftover, out, keep, read_any: false, wrote_any: false }
+        Blocking { io, cx, leftover, out, keep, taken: 0, wrote_any: false }
     }
 }
 
@@ -1353,11 +1371,11 @@ impl std::io::Read for Blocking<'_, '_> {
             if left.at == left.bytes.len() {
                 *self.leftover = None; // frees it
             }
-            self.read_any |= n > 0;
+            self.taken += n;
             return Ok(n);
         }
         let left = &mut *self.leftover;
-        let (io, cx, read_any) = (&mut *self.io, &mut *self.cx, &mut self.read_any);
+        let (io, cx, taken) = (&mut *self.io, &mut *self.cx, &mut self.taken);
         SCRATCH_BUF.with_borrow_mut(|scratch| {
             let mut rb = tokio::io::ReadBuf::new(scratch);
             match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
@@ -1368,7 +1386,7 @@ impl std::io::Read for Blocking<'_, '_> {
                     if got.len() > n {
                         *left = Some(Box::new(Leftover { bytes: got[n..].to_vec(), at: 0 }));
                     }
-                    *read_any |= n > 0;
+                    *taken += n;
                     Ok(n)
                 }
                 Poll::Ready(Err(e)) => Err(e),

@@ -46,8 +46,10 @@ pub struct Config {
     /// chunks. Default 60 s.
     pub body_timeout: Duration,
     /// Time a streamed response (`ctx.send` on an HTTP route, or an SSE stream) may wait for
-    /// its client to take anything: a client that stops reading has its connection closed
-    /// then, instead of holding it and the handler forever. Default 30 s.
+    /// its client to take anything: a client that stops reading is given up then (the
+    /// handler's `send` fails, a room stops forwarding to it) and its connection is closed
+    /// within one [`header_read_timeout`](Self::header_read_timeout) more, instead of holding
+    /// it and the handler forever. Default 30 s.
     pub write_timeout: Duration,
     /// Bytes of request headers (names and values) that a WebSocket or SSE session keeps for
     /// its lifetime, for its handler and middleware to read: headers past it, in the order

@@ -123,7 +123,7 @@ pub(crate) async fn run(
         let peer_slot = match &per_peer {
             None => None,
             Some(counts) => match PeerCounts::enter(counts, peer.ip()) {
-                Some(slot) => Some(slot),
+                Some(slot) => Some(Box::new(slot)),
                 None => {
                     tracing::debug!(%peer, "closing a connection over the per-peer limit");
                     continue; // (dropping the stream closes it)
@@ -176,18 +176,19 @@ pub(crate) async fn run(
 pub(crate) struct Conn {
     pub(crate) app: Arc<Shared>,
     pub(crate) peer: SocketAddr,
+    /// Requests started, and [`ABORTED`] once [`abort`](Self::abort) was called.
     started: AtomicUsize,
     _slot: Option<Slot>,
-    /// Set by [`abort`](Self::abort): the connection's task closes it.
-    aborted: AtomicBool,
-    /// The connection's task, to wake when aborted.
-    task: std::sync::OnceLock<std::task::Waker>,
 }
+
+/// The bit of [`Conn::started`] that says the connection is to be closed.
+const ABORTED: usize = 1 << (usize::BITS - 1);
 
 /// A connection's place under the connection limits, given back when dropped.
 pub(crate) struct Slot {
     _permit: tokio::sync::OwnedSemaphorePermit,
-    _peer: Option<PeerSlot>,
+    // (Boxed: a socket's Context keeps its connection for hours, and this is rarely set.)
+    _peer: Option<Box<PeerSlot>>,
 }
 
 impl Conn {
@@ -198,23 +199,16 @@ impl Conn {
 
     /// A connection from `peer` to `app` holding its `slot`, with no request started yet.
     pub(crate) fn with_slot(app: Arc<Shared>, peer: SocketAddr, slot: Option<Slot>) -> Arc<Conn> {
-        Arc::new(Conn {
-            app,
-            peer,
-            started: AtomicUsize::new(0),
-            _slot: slot,
-            aborted: AtomicBool::new(false),
-            task: std::sync::OnceLock::new(),
-        })
+        Arc::new(Conn { app, peer, started: AtomicUsize::new(0), _slot: slot })
     }
 
-    /// Closes the connection at once, whatever it is doing (a client that stopped reading a
-    /// stream: nothing can be written to it any more). On HTTP/2 that ends all its streams.
+    /// Closes the connection, whatever it is doing (a client that stopped reading a stream:
+    /// nothing can be written to it any more), the next time its watch looks: within one
+    /// header read timeout. On HTTP/2 that ends all its streams. (The watch is not woken for
+    /// it: a waker kept here would keep the connection's task in memory for as long as a
+    /// socket keeps its Context.)
     pub(crate) fn abort(&self) {
-        self.aborted.store(true, Ordering::SeqCst);
-        if let Some(task) = self.task.get() {
-            task.wake_by_ref();
-        }
+        self.started.fetch_or(ABORTED, Ordering::Relaxed);
     }
 }
 
@@ -402,12 +396,8 @@ where
             // their state instead.
             let _ = stopped.as_mut().poll(cx);
             let _ = timer.as_mut().poll(cx);
-            let _ = conn.task.set(cx.waker().clone());
         }
         loop {
-            if conn.aborted.load(Ordering::Relaxed) {
-                return Poll::Ready(Some(Ok(())));
-            }
             if !graceful && watch.stop.stopping.load(Ordering::SeqCst) {
                 graceful = true;
                 shutdown(served.as_mut());
@@ -419,6 +409,9 @@ where
                 return Poll::Pending;
             }
             let started = conn.started.load(Ordering::Relaxed);
+            if started & ABORTED != 0 {
+                return Poll::Ready(Some(Ok(())));
+            }
             if started == seen && Arc::strong_count(conn) <= held {
                 return Poll::Ready(None);
             }

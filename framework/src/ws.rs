@@ -847,10 +847,8 @@ impl Future for Session {
                         handler_waker: Waker::from(ctx.inner.clone()),
                         ctx,
                         last_seen: Instant::now(),
-                        message_since: None,
                         unparsed: 0,
-                        stalled_since: None,
-                        closing_until: None,
+                        marks: Marks::default(),
                         shutting_down: false,
                         draining: false,
                         read_paused: false,
@@ -892,19 +890,12 @@ struct Socket {
     handler_waker: Waker,
     /// When the peer last showed it is there: a message, or a pong (pings do not count).
     last_seen: Instant,
-    /// Since when bytes of a message have been read that do not make a whole message yet
-    /// (its deadline is [`WsConfig::message_timeout`]). Control frames in between do not
-    /// clear it; a message does, and so does a moment with no such bytes.
-    message_since: Option<Instant>,
     /// Bytes tungstenite has taken since the last message that no control frame accounts for:
     /// part of a message (or of a frame) it holds. (Bytes it read ahead past a message's end,
     /// at most its read buffer, are not counted: the message resets this.)
-    unparsed: usize,
-    /// Since when bytes have been waiting for the client without it taking any
-    /// ([`WsConfig::write_timeout`]).
-    stalled_since: Option<Instant>,
-    /// Set once our close frame is out: from then on we only wait for the peer's, until then.
-    closing_until: Option<Instant>,
+    unparsed: u32,
+    /// The socket's deadlines.
+    marks: Marks,
     shutting_down: bool,
     /// tungstenite has ended the connection (the close handshake is over) while its last
     /// frame still waits in `out`: that is written before the connection is closed.
@@ -921,6 +912,54 @@ struct Socket {
 }
 
 type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
+
+/// A socket's deadlines, which most sockets never have: boxed, and made the first time one is
+/// set (then kept: a socket that had one is likely to have one again).
+#[derive(Default)]
+struct Marks(Option<Box<Deadlines>>);
+
+#[derive(Default)]
+struct Deadlines {
+    /// Set once our close frame is out: from then on we only wait for the peer's, until then.
+    closing_until: Option<Instant>,
+    /// Since when bytes of a message have been read that do not make a whole message yet
+    /// (its deadline is [`WsConfig::message_timeout`]). Control frames in between do not
+    /// clear it; a message does, and so does a moment with no such bytes.
+    message_since: Option<Instant>,
+    /// Since when bytes have been waiting for the client without it taking any
+    /// ([`WsConfig::write_timeout`]).
+    stalled_since: Option<Instant>,
+}
+
+impl Marks {
+    fn get(&mut self) -> &mut Deadlines {
+        self.0.get_or_insert_with(Default::default)
+    }
+
+    fn closing_until(&self) -> Option<Instant> {
+        self.0.as_ref()?.closing_until
+    }
+
+    fn message_since(&self) -> Option<Instant> {
+        self.0.as_ref()?.message_since
+    }
+
+    fn stalled_since(&self) -> Option<Instant> {
+        self.0.as_ref()?.stalled_since
+    }
+
+    fn clear_message(&mut self) {
+        if let Some(d) = &mut self.0 {
+            d.message_since = None;
+        }
+    }
+
+    fn clear_stalled(&mut self) {
+        if let Some(d) = &mut self.0 {
+            d.stalled_since = None;
+        }
+    }
+}
 
 /// What one step of the socket's I/O did.
 #[derive(PartialEq)]
@@ -965,7 +1004,7 @@ impl Socket {
                 self.draining = true;
                 let until =
                     Instant::now() + self.ctx.ws_io().expect("a socket's Context").config.close_timeout;
-                let until = self.closing_until.map_or(until, |t| t.min(until));
+                let until = self.marks.closing_until().map_or(until, |t| t.min(until));
                 timer.as_mut().reset(until);
                 let io = self.ctx.ws_io().expect("a socket's Context");
                 io.end(Ended::Closed, Some(io.running(cx.waker(), &self.handler_waker)));
@@ -991,7 +1030,7 @@ impl Socket {
                 || (self.io.is_some()
                     && ((self.out.is_empty()
                         && (!st.out.is_empty()
-                            || (st.close.is_some() && self.closing_until.is_none())
+                            || (st.close.is_some() && self.marks.closing_until().is_none())
                             || (st.stopping && !self.shutting_down)))
                         || (self.read_paused
                             && st.wants_read(&io.config)
@@ -1074,13 +1113,14 @@ impl Socket {
                 // Shutdown reaches each socket through its own state (see `Sessions::shutdown`),
                 // so the loop never touches a lock shared with other sockets.
                 self.shutting_down |= st.stopping;
-                let mut close = if self.closing_until.is_none() { st.close.take().map(|c| *c) } else { None };
+                let mut close =
+                    if self.marks.closing_until().is_none() { st.close.take().map(|c| *c) } else { None };
                 if let Some((code, why)) = st.failure {
                     // Once the handler has seen the failure (or finished, or is too slow to
                     // drain what came before it), close with the failure's code.
                     let seen = st.end.is_some() || close.is_some();
                     let overdue = st.failed_at.is_some_and(|t| t.elapsed() >= config.close_timeout);
-                    close = (self.closing_until.is_none() && (seen || overdue))
+                    close = (self.marks.closing_until().is_none() && (seen || overdue))
                         .then(|| CloseFrame { code, reason: why.into() });
                 }
                 let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
@@ -1097,7 +1137,7 @@ impl Socket {
                 return Step::Done;
             }
             let close = close.or_else(|| {
-                (self.shutting_down && self.closing_until.is_none())
+                (self.shutting_down && self.marks.closing_until().is_none())
                     .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
             });
             if let Some(frame) = close {
@@ -1111,7 +1151,7 @@ impl Socket {
                     return Step::Done;
                 }
                 let until = Instant::now() + config.close_timeout;
-                self.closing_until = Some(until);
+                self.marks.get().closing_until = Some(until);
                 timer.as_mut().reset(until);
                 self.timer_armed = false;
             }
@@ -1123,33 +1163,37 @@ impl Socket {
         self.read_paused = false;
         let mut wants_read = wants_read.unwrap_or_else(|| io.lock().wants_read(config));
         while !self.read_blocked {
-            if self.closing_until.is_none() && (!wants_read || s.out.unwritten() > config.max_send_queue) {
+            if self.marks.closing_until().is_none()
+                && (!wants_read || s.out.unwritten() > config.max_send_queue)
+            {
                 self.read_paused = true;
                 break;
             }
             s.taken = 0;
             let read = ws.read(&mut s);
-            self.unparsed += s.taken;
+            self.unparsed = self.unparsed.saturating_add(u32::try_from(s.taken).unwrap_or(u32::MAX));
             match read {
                 Ok(m) => {
                     wants_read = match m {
                         tungstenite::Message::Text(t) => {
-                            (self.last_seen, self.message_since, self.unparsed) = (Instant::now(), None, 0);
+                            (self.last_seen, self.unparsed) = (Instant::now(), 0);
+                            self.marks.clear_message();
                             io.push(Message::from_ws_text(t), io.running(s.cx.waker(), handler_waker))
                         }
                         tungstenite::Message::Binary(b) => {
-                            (self.last_seen, self.message_since, self.unparsed) = (Instant::now(), None, 0);
+                            (self.last_seen, self.unparsed) = (Instant::now(), 0);
+                            self.marks.clear_message();
                             io.push(Message::binary(b), io.running(s.cx.waker(), handler_waker))
                         }
                         tungstenite::Message::Ping(p) => {
                             // (Answered by tungstenite.) A client's control frame is its
                             // payload behind a 6-byte header (2, and the 4-byte mask).
-                            self.unparsed = self.unparsed.saturating_sub(6 + p.len());
+                            self.unparsed = self.unparsed.saturating_sub(6 + p.len() as u32);
                             continue;
                         }
                         tungstenite::Message::Pong(p) => {
                             self.last_seen = Instant::now();
-                            self.unparsed = self.unparsed.saturating_sub(6 + p.len());
+                            self.unparsed = self.unparsed.saturating_sub(6 + p.len() as u32);
                             continue;
                         }
                         _ => continue, // close (answered by tungstenite too)
@@ -1160,9 +1204,9 @@ impl Socket {
                     // Bytes taken by tungstenite that made neither a message nor a control
                     // frame: part of a message is held, and its deadline runs from now.
                     if self.unparsed == 0 {
-                        self.message_since = None;
-                    } else if self.message_since.is_none() {
-                        self.message_since = Some(Instant::now());
+                        self.marks.clear_message();
+                    } else if self.marks.message_since().is_none() {
+                        self.marks.get().message_since = Some(Instant::now());
                     }
                     self.read_blocked = true;
                 }
@@ -1172,7 +1216,7 @@ impl Socket {
                     tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
                 )) => return Step::Done,
                 Err(e) => match close_for(&e) {
-                    Some((code, why)) if self.closing_until.is_none() => {
+                    Some((code, why)) if self.marks.closing_until().is_none() => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
                         let now = Instant::now();
                         let receivers = {
@@ -1194,10 +1238,10 @@ impl Socket {
 
         // Whether the client takes what is written to it.
         if s.out.is_empty() || s.wrote_any {
-            self.stalled_since = None;
+            self.marks.clear_stalled();
         }
-        if !s.out.is_empty() && self.stalled_since.is_none() {
-            self.stalled_since = Some(Instant::now());
+        if !s.out.is_empty() && self.marks.stalled_since().is_none() {
+            self.marks.get().stalled_since = Some(Instant::now());
         }
 
         // 3. Keep time: close timeouts, the idle timeout, pings.
@@ -1209,17 +1253,18 @@ impl Socket {
         };
         if fired {
             let now = Instant::now();
-            if self.closing_until.is_some_and(|t| now >= t) {
+            if self.marks.closing_until().is_some_and(|t| now >= t) {
                 return Step::Done; // the peer never answered our close frame
             }
-            if self.stalled_since.is_some_and(|t| now.duration_since(t) >= config.write_timeout) {
+            if self.marks.stalled_since().is_some_and(|t| now.duration_since(t) >= config.write_timeout) {
                 // Nothing can reach a client that does not read, not even a close frame.
                 tracing::debug!("disconnecting a WebSocket client that stopped reading");
                 return Step::Done;
             }
-            let late = self.message_since.is_some_and(|t| now.duration_since(t) >= config.message_timeout);
+            let late =
+                self.marks.message_since().is_some_and(|t| now.duration_since(t) >= config.message_timeout);
             let idle = config.idle_timeout.is_some_and(|idle| now.duration_since(self.last_seen) >= idle);
-            if self.closing_until.is_none() && (late || idle) {
+            if self.marks.closing_until().is_none() && (late || idle) {
                 let (how, frame) = if late {
                     tracing::debug!("closing a WebSocket whose message did not arrive in time");
                     let why = "message not completed in time";
@@ -1232,11 +1277,11 @@ impl Socket {
                 if blocked(ws.close(&mut s, Some(frame))).is_err() {
                     return Step::Done;
                 }
-                self.closing_until = Some(now + config.close_timeout);
+                self.marks.get().closing_until = Some(now + config.close_timeout);
                 timer.as_mut().reset(now + config.close_timeout);
                 self.timer_armed = false;
             } else {
-                let ping_due = self.closing_until.is_none()
+                let ping_due = self.marks.closing_until().is_none()
                     && config.ping_interval.is_some_and(|p| now.duration_since(self.last_seen) >= p);
                 if ping_due {
                     let ping = tungstenite::Message::Ping(Default::default());
@@ -1244,7 +1289,7 @@ impl Socket {
                         return Step::Done;
                     }
                 }
-                let next = self.closing_until.unwrap_or(now + tick(config));
+                let next = self.marks.closing_until().unwrap_or(now + tick(config));
                 timer.as_mut().reset(next);
                 self.timer_armed = false;
             }

@@ -10,6 +10,7 @@
 //! Set `ADDR` to listen elsewhere.
 
 use fratello::prelude::*;
+use fratello::ws::WsConfig;
 
 #[derive(Clone)]
 struct User {
@@ -59,7 +60,11 @@ async fn main() -> std::io::Result<()> {
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:9001".to_owned());
     let listener = fratello::server::bind(&addr).await?;
-    let (local, server) = App::only("echo").bind_with(listener, fratello::server::shutdown_signal())?;
+    // The conformance suite sends messages of up to 16 MiB to /echo; every other socket keeps
+    // the 1 MiB default.
+    let conformance = WsConfig::default().max_message_size(16 << 20).max_frame_size(16 << 20);
+    let app = App::only("echo").ws_route_config("/echo", conformance);
+    let (local, server) = app.bind_with(listener, fratello::server::shutdown_signal())?;
     println!("echo example listening on ws://{local}/echo");
     server.await
 }

@@ -11,97 +11,12 @@ use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::broadcast::Hub;
-use crate::routing::{MiddlewareDef, MiddlewareRegistration, RouteDef, RouteInfo, RouteKind, Router};
-use crate::sse::SseConfig;
-use crate::ws::WsConfig;
-
-/// Server limits and timeouts. Every field has a builder method on [`App`].
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Largest body that `ctx.body()`, `text()` and `json()` accept (413 above).
-    /// Streaming with `ctx.recv()` is not limited. Default 2 MiB.
-    pub max_body: usize,
-    /// Most request headers accepted (HTTP/1.1: 431 above). Default 100.
-    pub max_headers: usize,
-    /// Time a connection may go without starting a request while none is in progress: a
-    /// client that sends its request head too slowly (slowloris), or leaves a keep-alive
-    /// connection idle, is disconnected. Watched per connection (one timer each, not one per
-    /// request), so a connection goes between one and two of these after its last request.
-    /// A request is in progress while its Context (or a clone of it, in a task the handler
-    /// spawned) or a response body it returned is alive. Default 30 s.
-    pub header_read_timeout: Duration,
-    /// Most simultaneous connections; further clients wait in the listen backlog. A WebSocket
-    /// or an SSE stream holds its connection's place until it ends. Default 25,000.
-    pub max_connections: usize,
-    /// Most simultaneous connections from one peer (an IPv4 address, or an IPv6 /64 network);
-    /// a connection over it is closed as soon as it is accepted. `None` (the default): no
-    /// limit per peer, since clients behind one NAT or proxy share an address.
-    pub max_connections_per_ip: Option<usize>,
-    /// Time a request body may go without a chunk arriving, once its handler reads it
-    /// (`recv`, `body`, `text`, `json`): past it the read fails with 408. Default 30 s.
-    pub body_read_timeout: Duration,
-    /// Time `body()`, `text()` and `json()` may take to read a whole body (408 past it), so
-    /// that a client trickling a body cannot hold a request open for long. Streaming with
-    /// `recv()` is bounded only by [`body_read_timeout`](Self::body_read_timeout) between
-    /// chunks. Default 60 s.
-    pub body_timeout: Duration,
-    /// Time a streamed response (`ctx.send` on an HTTP route, or an SSE stream) may wait for
-    /// its client to take anything: a client that stops reading is given up then (the
-    /// handler's `send` fails, a room stops forwarding to it) and its connection is closed
-    /// within one [`header_read_timeout`](Self::header_read_timeout) more, instead of holding
-    /// it and the handler forever. Default 30 s.
-    pub write_timeout: Duration,
-    /// Bytes of request headers (names and values) that a WebSocket or SSE session keeps for
-    /// its lifetime, for its handler and middleware to read: headers past it, in the order
-    /// received, are dropped (each that does not fit; later smaller ones still may). Plain
-    /// HTTP requests keep all their headers for their short life. Default 16 KiB.
-    pub max_session_header_bytes: usize,
-    /// Time graceful shutdown waits for open requests and streams before closing them.
-    /// Default 10 s.
-    pub shutdown_timeout: Duration,
-    /// Settings of SSE streams.
-    pub sse: SseConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_body: 2 * 1024 * 1024,
-            max_headers: 100,
-            header_read_timeout: Duration::from_secs(30),
-            max_connections: 25_000,
-            max_connections_per_ip: None,
-            body_read_timeout: Duration::from_secs(30),
-            body_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(30),
-            max_session_header_bytes: 16 * 1024,
-            shutdown_timeout: Duration::from_secs(10),
-            sse: SseConfig::default(),
-        }
-    }
-}
-
-/// What every connection and Context shares.
-pub(crate) struct Shared {
-    pub(crate) router: Router,
-    pub(crate) states: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-    pub(crate) config: Config,
-    ws_default: Arc<WsConfig>,
-    ws_routes: HashMap<String, Arc<WsConfig>>,
-    /// Open WebSocket sessions and SSE streams, which shutdown waits for.
-    pub(crate) sessions: crate::ws::Sessions,
-    pub(crate) hub: Hub,
-}
-
-impl Shared {
-    pub(crate) fn ws_config(&self, route: &str) -> Arc<WsConfig> {
-        self.ws_routes.get(route).unwrap_or(&self.ws_default).clone()
-    }
-
-    pub(crate) fn state<T: 'static>(&self) -> Option<&T> {
-        self.states.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref())
-    }
-}
+pub use crate::config::Config;
+use crate::config::{SseConfig, WsConfig};
+use crate::matcher::Matcher;
+use crate::routing::{RouteInfo, RouteKind};
+use crate::runtime::sessions::SessionRegistry;
+use crate::runtime::shared::Shared;
 
 /// A fratello application: every route and middleware registered with the attribute macros,
 /// plus state and limits.
@@ -268,47 +183,14 @@ impl App {
         &self.config
     }
 
-    fn selected(&self) -> (Vec<&'static RouteDef>, Vec<&'static RouteDef>) {
-        let all: Vec<&'static RouteDef> = inventory::iter::<RouteDef>.into_iter().collect();
-        let chosen = all
-            .iter()
-            .copied()
-            .filter(|r| self.only.as_deref().is_none_or(|p| module_under(p, r.module_path)))
-            .collect();
-        (chosen, all)
-    }
-
-    fn middleware() -> Vec<&'static MiddlewareDef> {
-        inventory::iter::<MiddlewareRegistration>.into_iter().map(|m| m.0).collect()
-    }
-
-    fn router(&self) -> Result<Router, String> {
-        let (chosen, all) = self.selected();
-        if chosen.is_empty() {
-            return Err(match &self.only {
-                None => "fratello: no routes are registered, so every request would get 404. \
-                         Mark handlers with #[get(\"/path\")] (or #[post], #[ws], #[sse], ...); if they \
-                         live in a library crate, make sure the binary uses an item of that crate so it \
-                         is linked in."
-                    .to_owned(),
-                Some(p) => {
-                    let mut modules: Vec<&str> = all.iter().map(|r| r.module_path).collect();
-                    modules.sort_unstable();
-                    modules.dedup();
-                    format!(
-                        "fratello: App::only({p:?}) selects no routes; modules with routes: {}",
-                        if modules.is_empty() { "none".to_owned() } else { modules.join(", ") }
-                    )
-                }
-            });
-        }
-        Router::build(chosen, &all, &Self::middleware())
+    fn router(&self) -> Result<(Matcher, Vec<RouteInfo>), String> {
+        crate::routing::build(self.only.as_deref())
     }
 
     /// The route table: every route this app serves, with its middleware chain.
     pub fn routes(&self) -> Vec<RouteInfo> {
         match self.router() {
-            Ok(r) => r.infos().to_vec(),
+            Ok((_, infos)) => infos,
             Err(_) => Vec::new(),
         }
     }
@@ -321,10 +203,10 @@ impl App {
 
     pub(crate) fn into_shared(self) -> io::Result<Arc<Shared>> {
         let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
-        let router = self.router().map_err(invalid)?;
+        let (matcher, infos) = self.router().map_err(invalid)?;
         let mut ws_routes = HashMap::new();
         for (path, config) in self.ws_routes {
-            if !router.infos().iter().any(|r| r.kind == RouteKind::Ws && r.path == path) {
+            if !infos.iter().any(|r| r.kind == RouteKind::Ws && r.path == path) {
                 return Err(invalid(format!(
                     "App::ws_route_config({path:?}): this app has no #[ws] route with that path"
                 )));
@@ -332,12 +214,12 @@ impl App {
             ws_routes.insert(path, Arc::new(config));
         }
         Ok(Arc::new(Shared {
-            router,
+            matcher,
             states: self.states,
             config: self.config,
             ws_default: Arc::new(self.ws_default),
             ws_routes,
-            sessions: Default::default(),
+            sessions: Arc::new(SessionRegistry::default()),
             hub: self.hub,
         }))
     }
@@ -370,9 +252,4 @@ impl App {
         let shared = self.into_shared()?;
         Ok((addr, crate::server::run(shared, listener, shutdown)))
     }
-}
-
-/// `a::b` is under `a` and `a::b`, not under `a::bc`.
-fn module_under(prefix: &str, module: &str) -> bool {
-    module.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }

@@ -123,6 +123,14 @@ impl Error {
         self
     }
 
+    /// What `send` returns once the peer has gone. 499 is nginx's "client closed request".
+    pub(crate) fn peer_gone() -> Self {
+        Self::new(
+            StatusCode::from_u16(499).expect("499 is a valid status"),
+            "the client closed the connection",
+        )
+    }
+
     /// The status and [`public_message`](Self::public_message) as a JSON document, the form
     /// used when the client asks for JSON.
     pub fn to_json(&self) -> String {

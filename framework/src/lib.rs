@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod broadcast;
+pub mod config;
 pub mod context;
 pub mod error;
+pub mod event;
 pub mod message;
 pub mod middleware;
 pub mod response;
@@ -14,7 +16,12 @@ pub mod sse;
 pub mod test;
 pub mod ws;
 
+mod future;
+mod http;
+mod matcher;
 mod panic;
+mod protocol;
+mod runtime;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -27,12 +34,13 @@ pub use app::App;
 pub use broadcast::{Hub, Subscription};
 pub use context::Context;
 pub use error::{Error, Result};
-pub use message::{Event, Json, Message, Outbound};
+pub use event::Event;
+pub use message::{Json, Message, Outbound};
 pub use response::{Body, IntoResponse, Response};
 pub use routing::RouteInfo;
 
+pub use ::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 pub use bytes::Bytes;
-pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub use fratello_macros::{delete, get, head, middleware, options, patch, post, put, route, sse, ws};
 

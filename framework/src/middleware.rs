@@ -40,17 +40,47 @@
 //! }
 //! ```
 
-use crate::{Context, Result};
+use crate::context::Context;
+use crate::error::Result;
+use crate::matcher::path::RequestPath;
+use crate::response::{IntoResponse, Response};
+use crate::routing::Endpoint;
 
-/// Runs the before-middleware of the matched route that apply to the request's path, in
-/// order; stops at the first error.
-pub(crate) async fn run_before(ctx: &Context) -> Result<()> {
-    let Some(endpoint) = ctx.endpoint() else { return Ok(()) };
+/// Runs the before-middleware of `endpoint` that apply to the request's path, in order; stops
+/// at the first error.
+pub(crate) async fn run_before(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
     for step in endpoint.before.iter() {
-        if step.only_under.is_some() && !step.applies(&crate::routing::RequestPath::new(ctx.path())) {
+        if step.only_under.is_some() && !step.applies(&RequestPath::new(ctx.path())) {
             continue;
         }
         (step.mw.run)(ctx.clone()).await?;
     }
     Ok(())
+}
+
+/// Runs the after-middleware of `endpoint` that apply to the request's path on `res`: its
+/// head is exposed through the Context's response methods. An error replaces the response
+/// with the error's (which keeps the headers set so far).
+pub(crate) async fn run_after(ctx: &Context, endpoint: &Endpoint, mut res: Response) -> Response {
+    let path = RequestPath::new(ctx.path());
+    if !endpoint.after.iter().any(|s| s.applies(&path)) {
+        return res;
+    }
+    ctx.expose_response(&mut res);
+    for step in endpoint.after.iter() {
+        if !step.applies(&path) {
+            continue;
+        }
+        let mw = step.mw;
+        let r =
+            crate::panic::catch((mw.run)(ctx.clone()), || format!("after-middleware `{}`", mw.name)).await;
+        if let Err(e) = r {
+            let headers = ctx.take_response_headers();
+            let mut err = e.into_response();
+            err.headers_mut().extend(headers);
+            return err;
+        }
+    }
+    ctx.restore_response(&mut res);
+    res
 }

@@ -8,12 +8,10 @@ use std::future::Future;
 use futures_util::FutureExt;
 
 pub use crate::context::Context;
+pub use crate::future::BoxFuture;
 pub use crate::response::Response;
 pub use crate::routing::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
 pub use inventory;
-
-/// A boxed, sendable future: the shape every registered handler is erased to.
-pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Links a `#[middleware]` fn to its static descriptor.
 ///

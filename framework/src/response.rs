@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
@@ -28,12 +28,41 @@ enum Kind {
     Channel(mpsc::Receiver<Result<Bytes, Error>>),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
     Chunks(Box<dyn Iterator<Item = Bytes> + Send + 'static>),
-    /// A body still produced after its request's future completed, with the connection it
-    /// keeps busy until it ends (see [`Body::keep_busy`]).
+    /// A body still produced after its request's future completed, with what it keeps busy
+    /// until it ends (see [`Body::keep_busy`]).
     Busy {
         body: Box<Body>,
-        _conn: Arc<crate::server::Conn>,
+        _busy: KeepAlive,
     },
+}
+
+/// Something a response body holds while it is produced, to say that its request is still in
+/// progress (its connection's `Arc`: the connection's watch does not close it as idle then).
+pub(crate) type KeepAlive = Arc<dyn std::any::Any + Send + Sync>;
+
+/// What the handler (or, after it, an after-middleware) has said about the response head.
+#[derive(Default)]
+pub(crate) struct ResponseParts {
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Body>,
+}
+
+impl ResponseParts {
+    /// Moves what was said (status, headers) onto `res`: the status where the response's is
+    /// the default 200 (or to report a failure), every header.
+    pub(crate) fn apply(&mut self, res: &mut Response) {
+        if let Some(status) = self.status.take() {
+            if res.status() == StatusCode::OK || status == StatusCode::INTERNAL_SERVER_ERROR {
+                *res.status_mut() = status;
+            }
+        }
+        for (name, value) in self.headers.drain() {
+            if let Some(name) = name {
+                res.headers_mut().insert(name, value);
+            }
+        }
+    }
 }
 
 impl Body {
@@ -66,13 +95,13 @@ impl Body {
         Body(Kind::Channel(rx))
     }
 
-    /// Keeps `conn` busy (its watch does not close it as idle) until this body has ended, if
-    /// it is one that is produced as it is sent. A body in one buffer is taken by hyper at
-    /// once and needs nothing: most responses are answered without this wrapper.
-    pub(crate) fn keep_busy(&mut self, conn: &Arc<crate::server::Conn>) {
+    /// Holds what `busy` gives until this body has ended, if it is one that is produced as it
+    /// is sent. A body in one buffer is taken by hyper at once and needs nothing: most
+    /// responses are answered without this wrapper (and without calling `busy`).
+    pub(crate) fn keep_busy(&mut self, busy: impl FnOnce() -> KeepAlive) {
         if let Kind::Channel(_) | Kind::Boxed(_) | Kind::Chunks(_) = self.0 {
             let body = std::mem::take(self);
-            self.0 = Kind::Busy { body: Box::new(body), _conn: conn.clone() };
+            self.0 = Kind::Busy { body: Box::new(body), _busy: busy() };
         }
     }
 }

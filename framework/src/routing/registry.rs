@@ -1,6 +1,6 @@
 //! The static descriptors that the attribute macros submit through `inventory`.
 
-use crate::__private::BoxFuture;
+use crate::future::BoxFuture;
 use crate::{Context, Response};
 
 /// The protocol a route speaks after its middleware chain has run.

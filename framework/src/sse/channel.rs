@@ -1,88 +1,20 @@
-//! Server-Sent-Events routes: `#[sse(PATH)]`, answered with the same `ctx.send(..)`.
-//!
-//! ```ignore
-//! #[sse("/prices")]
-//! async fn prices(ctx: Context) -> Result<()> {
-//!     let mut n: u64 = ctx.last_event_id().and_then(|id| id.parse().ok()).unwrap_or(0);
-//!     loop {
-//!         n += 1;
-//!         ctx.send(Event::new().event("tick").id(n).data(price(n))).await?;
-//!         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-//!     }
-//! }
-//! ```
-//!
-//! - The response is `200`, `content-type: text/event-stream`, `cache-control: no-cache`, and
-//!   `x-accel-buffering: no` (so proxies such as nginx pass events through at once). Before-
-//!   middleware may refuse the request with its error, as for any route; after-middleware sees
-//!   the response head.
-//! - `ctx.send(x)`: a string becomes one event's data (a multi-line string becomes several
-//!   `data:` lines), `Json(v)` becomes data, and an [`Event`](crate::Event) sets every field
-//!   (`event`, `id`, `data`, `retry`, comment). Bytes are refused: SSE carries text.
-//! - Keep-alive comments (`: keep-alive`) go out on [`SseConfig::keep_alive`] (15 s by default),
-//!   so proxies and browsers keep an idle stream open.
-//! - **The client leaving ends the handler:** when the connection closes, the handler's future
-//!   is dropped at its next `.await`, even when it is waiting for something else than `send`
-//!   (a sleep, a broadcast). Put clean-up in a `Drop` guard. `ctx.closed()` also resolves then.
-//! - **Shutdown:** every open stream gets a final `retry:` hint ([`SseConfig::shutdown_retry`])
-//!   and ends, so browsers reconnect (to the next instance) instead of holding this one open.
+//! A stream's channel: the encoded events on their way from the handler (and a room it
+//! forwards) to the response body, bounded in bytes, and who waits for room. It never names
+//! the Context: the Context holds it, the body drains it.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context as TaskCx, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{header, HeaderValue};
 
-use crate::__private::BoxFuture;
+use crate::broadcast::Subscription;
+use crate::config::SseConfig;
+use crate::error::{Error, Result};
+use crate::future::BoxFuture;
 use crate::message::{Out, Outbound};
-use crate::server::Conn;
-use crate::{Body, Context, Error, Response, Result};
-
-/// Settings of SSE streams, for the whole app ([`App::sse_config`](crate::App::sse_config)).
-#[derive(Debug, Clone)]
-pub struct SseConfig {
-    keep_alive: Option<Duration>,
-    shutdown_retry: Duration,
-    max_send_queue: usize,
-}
-
-impl Default for SseConfig {
-    fn default() -> Self {
-        SseConfig {
-            keep_alive: Some(Duration::from_secs(15)),
-            shutdown_retry: Duration::from_secs(2),
-            max_send_queue: 256 * 1024,
-        }
-    }
-}
-
-impl SseConfig {
-    /// Interval of keep-alive comments on an idle stream (`None`: none). Default 15 s.
-    pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
-        self.keep_alive = every;
-        self
-    }
-
-    /// The reconnection delay sent to browsers when the server shuts down. Default 2 s.
-    pub fn shutdown_retry(mut self, after: Duration) -> Self {
-        self.shutdown_retry = after;
-        self
-    }
-
-    /// Bytes of encoded events that `send` may queue before it waits for the client. It also
-    /// bounds what a client that does not read costs: a room's events wait in the room while
-    /// the queue is full (see [`broadcast`](crate::broadcast)), and past
-    /// [`Config::write_timeout`](crate::app::Config::write_timeout) without the client taking
-    /// anything, its connection is closed. An event larger than this is still sent, alone.
-    /// Default 256 KiB.
-    pub fn max_send_queue(mut self, bytes: usize) -> Self {
-        self.max_send_queue = bytes.max(1);
-        self
-    }
-}
+use crate::runtime::conn::Conn;
 
 /// The Context's half of a stream: the queue of encoded events that the response body takes.
 pub(crate) struct SseIo {
@@ -93,7 +25,7 @@ pub(crate) struct SseIo {
 
 /// Encoded events on their way to the response body, shared by the stream's senders and the
 /// body.
-struct Queue {
+pub(crate) struct Queue {
     state: Mutex<QueueState>,
     max: usize,
     /// How long senders wait for the client to take something before its connection is closed.
@@ -137,7 +69,7 @@ impl Queue {
     ) -> Option<Result<()>> {
         let mut st = self.lock();
         if st.gone {
-            return Some(Err(crate::context::peer_gone()));
+            return Some(Err(Error::peer_gone()));
         }
         let (mut queued, mut exhausted) = (false, false);
         while st.out.len() < self.max || st.out.is_empty() {
@@ -171,11 +103,32 @@ impl Queue {
         if let Some(conn) = self.conn.upgrade() {
             conn.abort();
         }
-        crate::context::peer_gone()
+        Error::peer_gone()
+    }
+
+    /// What the response body sends next: everything queued, as one chunk (one chunk header
+    /// and one write for a burst; there is room in the queue again), `None` once the stream
+    /// has ended, or `Pending` (the body's waker left) while nothing is queued.
+    pub(crate) fn poll_take(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Bytes>> {
+        let mut st = self.lock();
+        if !st.out.is_empty() {
+            let chunk = st.out.split().freeze();
+            let senders = std::mem::take(&mut st.senders);
+            drop(st);
+            senders.into_iter().for_each(Waker::wake);
+            return Poll::Ready(Some(chunk));
+        }
+        if st.finished {
+            return Poll::Ready(None);
+        }
+        if !st.body.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.body = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// The client left: sends fail, whoever waits hears it.
-    fn gone(&self) {
+    pub(crate) fn gone(&self) {
         let (senders, closers) = {
             let mut st = self.lock();
             st.gone = true;
@@ -196,6 +149,19 @@ impl SseIo {
             }),
             stop: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The queue, for the stream's response body (which there is one of).
+    pub(crate) fn take_body_end(&self) -> Result<Arc<Queue>> {
+        if std::mem::replace(&mut self.queue.lock().started, true) {
+            return Err(Error::internal("the SSE stream was already started"));
+        }
+        Ok(self.queue.clone())
+    }
+
+    /// Completes when the server shuts down.
+    pub(crate) async fn stopped(&self) {
+        self.stop.notified().await;
     }
 
     /// Server shutdown: the session sends the retry hint and ends the stream.
@@ -235,7 +201,7 @@ impl SseIo {
     /// talks), the messages stay in the room; those it drops before this client had room for
     /// them are counted as lost, so that a receiver too far behind is dropped (`Err`). A value
     /// a stream cannot carry (bytes) is skipped. `Ok` once the client is gone.
-    pub(crate) async fn forward(&self, sub: &mut crate::broadcast::Subscription) -> Result<()> {
+    pub(crate) async fn forward(&self, sub: &mut Subscription) -> Result<()> {
         let queue = &self.queue;
         let mut first: Option<Outbound> = None;
         loop {
@@ -297,7 +263,7 @@ impl SseIo {
     }
 
     /// Ends the stream (the body finishes once queued events are out).
-    fn finish(&self) {
+    pub(crate) fn end_stream(&self) {
         let body = {
             let mut st = self.queue.lock();
             st.finished = true;
@@ -309,9 +275,9 @@ impl SseIo {
     }
 
     /// Queues `chunk` whatever the queue holds (the shutdown hint), and ends the stream.
-    fn finish_with(&self, chunk: &[u8]) {
+    pub(crate) fn end_stream_with(&self, chunk: &[u8]) {
         self.queue.lock().out.put_slice(chunk);
-        self.finish();
+        self.end_stream();
     }
 }
 
@@ -346,107 +312,9 @@ fn data_event(text: &str) -> Bytes {
     out.freeze()
 }
 
-/// The response head of a stream (after before-middleware let the request through).
-pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
-    let queue = ctx.sse_io().map(|io| io.queue.clone()).ok_or_else(|| Error::internal("not an SSE route"))?;
-    if std::mem::replace(&mut queue.lock().started, true) {
-        return Err(Error::internal("the SSE stream was already started"));
-    }
-    let body = SseBody {
-        queue,
-        keep_alive: config.keep_alive.map(|every| (every, Box::pin(tokio::time::sleep(every)))),
-    };
-    let mut res = http::Response::new(Body::new(body));
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(res)
-}
-
-/// The response body of a stream: whatever the queue holds, one chunk per poll.
-struct SseBody {
-    queue: Arc<Queue>,
-    keep_alive: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
-}
-
-impl Drop for SseBody {
-    fn drop(&mut self) {
-        self.queue.gone();
-    }
-}
-
-impl http_body::Body for SseBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
-        {
-            let mut st = self.queue.lock();
-            if !st.out.is_empty() {
-                // Everything queued goes out as one chunk: one chunk header and one write for a
-                // burst. There is room in the queue again.
-                let chunk = st.out.split().freeze();
-                let senders = std::mem::take(&mut st.senders);
-                drop(st);
-                senders.into_iter().for_each(Waker::wake);
-                return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
-            }
-            if st.finished {
-                return Poll::Ready(None);
-            }
-            if !st.body.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                st.body = Some(cx.waker().clone());
-            }
-        }
-        // Idle: a comment on every keep-alive tick (also while busy; it costs one line).
-        if let Some((every, sleep)) = &mut self.keep_alive {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let next = tokio::time::Instant::now() + *every;
-                sleep.as_mut().reset(next);
-                let _ = sleep.as_mut().poll(cx); // register the waker for the next tick
-                return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
-                    b": keep-alive\n\n",
-                )))));
-            }
-        }
-        Poll::Pending
-    }
-}
-
-/// Runs the handler of one stream until it returns, the client leaves, or the server shuts
-/// down.
-pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
-    let _session = crate::ws::Sessions::enter_registered(&ctx);
-    let Some(io) = ctx.sse_io() else { return };
-    let run = crate::panic::catch(handler(ctx.clone()), || format!("SSE handler `{name}`"));
-    tokio::select! {
-        outcome = run => {
-            if let Err(e) = outcome {
-                if e.status().is_server_error() {
-                    tracing::error!(error = %e, "SSE handler failed");
-                } else {
-                    tracing::debug!(error = %e, "SSE handler ended with an error");
-                }
-            }
-        }
-        () = io.closed() => tracing::debug!("SSE client left; handler dropped"),
-        () = io.stop.notified() => {
-            let retry = ctx.app().config.sse.shutdown_retry;
-            let hint = format!(": server shutting down\nretry: {}\n\n", retry.as_millis());
-            io.finish_with(hint.as_bytes());
-            return;
-        }
-    }
-    io.finish();
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sse::channel::*;
 
     #[test]
     fn text_becomes_data_lines() {

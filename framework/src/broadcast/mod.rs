@@ -1,0 +1,57 @@
+//! Broadcasting: a [`Hub`] of named rooms that any handler can publish to and subscribe to,
+//! whatever protocol its client came in on (WebSocket, SSE, HTTP long-poll, or plain code).
+//!
+//! ```ignore
+//! #[ws("/rooms/{room}")]
+//! async fn room(ctx: Context) -> Result<()> {
+//!     let room = ctx.param("room").unwrap_or("lobby").to_owned();
+//!     let sub = ctx.hub().subscribe(&room);
+//!     tokio::spawn(sub.forward(ctx.clone())); // every message of the room to this client
+//!     while let Some(msg) = ctx.recv().await? {
+//!         ctx.hub().publish(&room, msg)?;       // this client's messages to the room
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! **Encode once.** A published value is encoded when it becomes an
+//! [`Outbound`] (JSON serialized, SSE event framed) and the room keeps one copy; every
+//! receiver reads that same copy. A WebSocket receiver copies it behind a frame header
+//! straight into its socket's write queue, with whatever else has been published since it
+//! last looked, and writes them all with one system call.
+//!
+//! **Bounded in bytes, shared by all.** Each room keeps its recent messages in one ring, at
+//! most [`HubConfig::capacity`] of them (256 by default) and at most
+//! [`HubConfig::max_bytes`] bytes (256 KiB by default); publishing a single message larger
+//! than `max_bytes` is refused with a 413 error. Receivers read from the ring at their own
+//! pace: nothing is copied per receiver until it goes into that client's own queue (a
+//! socket's [`max_send_queue`](crate::ws::WsConfig::max_send_queue), an SSE stream's
+//! [`max_send_queue`](crate::sse::SseConfig::max_send_queue)), which is bounded in bytes
+//! too. So a client that never reads costs its own queue and nothing more, whatever the room
+//! publishes and however many such clients there are.
+//!
+//! **Slow receivers.** Publishing never waits for a receiver. A receiver that falls so far
+//! behind that the ring has dropped messages it had not read yet loses them: every loss is
+//! counted ([`Subscription::lagged`]), and a receiver that has lost more than
+//! [`HubConfig::max_lag`] messages (1024 by default) is dropped: `recv`/`forward` return an
+//! error (429, "fell too far behind"), and the handler's usual `?` closes its socket (1011)
+//! or ends its stream. One slow client therefore neither grows the server's memory nor slows
+//! the others down.
+//!
+//! **Rooms** are created by their first subscriber and freed when the last one leaves;
+//! publishing to a room without subscribers drops the message and returns `Ok(0)`.
+//!
+//! **Several instances.** A [`Backend`] carries messages between instances (e.g. Redis
+//! pub/sub behind a load balancer); handlers do not change. The default is in-process only.
+
+mod backend;
+mod config;
+mod hub;
+mod room;
+mod rooms;
+mod subscription;
+
+pub use self::backend::Backend;
+pub use self::config::HubConfig;
+pub use self::hub::Hub;
+pub use self::subscription::Subscription;

@@ -1,0 +1,74 @@
+//! A room's ring: its recent messages, numbered, bounded in count and bytes, and the receivers
+//! waiting for the next one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use super::config::HubConfig;
+use crate::message::Outbound;
+
+/// One room: its ring of recent messages, and who waits for the next one.
+pub(crate) struct Room {
+    pub(crate) ring: Mutex<Ring>,
+    /// Changed under the hub's lock on its rooms, so that a room is never freed while someone
+    /// joins it.
+    pub(crate) subscribers: AtomicUsize,
+}
+
+/// The messages numbered `first..first + msgs.len()`.
+pub(crate) struct Ring {
+    pub(crate) msgs: VecDeque<Outbound>,
+    pub(crate) first: u64,
+    pub(crate) bytes: usize,
+    /// Receivers that have read everything, waiting for the next message.
+    pub(crate) waiters: Vec<Waker>,
+    /// Counts the times `waiters` was emptied: a receiver that registered in the current
+    /// round knows where its waker is.
+    pub(crate) round: u64,
+}
+
+impl Room {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Ring> {
+        // Every critical section is a few field updates that cannot panic half-way.
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `message` (of `size` bytes) to the ring, drops the oldest beyond the bounds, and
+    /// wakes the receivers that wait.
+    pub(crate) fn push(&self, message: Outbound, size: usize, config: &HubConfig) {
+        let waiters = {
+            let mut ring = self.lock();
+            ring.bytes += size;
+            ring.msgs.push_back(message);
+            while ring.msgs.len() > config.capacity || ring.bytes > config.max_bytes {
+                let Some(old) = ring.msgs.pop_front() else { break };
+                ring.bytes -= old.size();
+                ring.first += 1;
+            }
+            ring.round += 1;
+            let wanted = ring.waiters.len();
+            std::mem::replace(&mut ring.waiters, Vec::with_capacity(wanted))
+        };
+        // Woken after the lock: a receiver's waker may take a lock of its own (a socket's
+        // state), under which that socket may be reading this ring.
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl Room {
+    /// An empty room.
+    pub(crate) fn new() -> Room {
+        Room {
+            ring: Mutex::new(Ring {
+                msgs: VecDeque::new(),
+                first: 0,
+                bytes: 0,
+                waiters: Vec::new(),
+                round: 0,
+            }),
+            subscribers: AtomicUsize::new(0),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! [`Subscription`]: one receiver's place in a room's ring.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use super::room::Room;
+use super::rooms::Rooms;
+use crate::error::{Error, Result};
+use crate::message::Outbound;
+
+/// A subscriber of one room: where it is in the room's ring. Dropping it leaves the room (the
+/// last one frees the room).
+pub struct Subscription {
+    pub(crate) rooms: Arc<Rooms>,
+    pub(crate) name: Arc<str>,
+    /// `None` once it has left (dropped for falling behind).
+    pub(crate) room: Option<Arc<Room>>,
+    /// The number of the next message to read.
+    pub(crate) next: u64,
+    pub(crate) lagged: u64,
+    /// Where this receiver's waker is in the ring's waiters: `(round, index)`.
+    pub(crate) parked: Option<(u64, usize)>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("room", &self.name).field("lagged", &self.lagged).finish()
+    }
+}
+
+/// What a look at the ring found.
+enum Look {
+    Message(Outbound),
+    /// That many messages were dropped before this receiver read them.
+    Lost(u64),
+    /// Nothing new (the receiver's waker is left, when one was given).
+    Nothing,
+}
+
+impl Subscription {
+    /// The room's name.
+    pub fn room(&self) -> &str {
+        &self.name
+    }
+
+    /// How many messages this receiver has lost by falling behind.
+    pub fn lagged(&self) -> u64 {
+        self.lagged
+    }
+
+    /// The next message. Lost messages are skipped (and counted in
+    /// [`lagged`](Self::lagged)); past the hub's `max_lag` this returns an error (429) and the
+    /// subscription is over.
+    pub async fn recv(&mut self) -> Result<Outbound> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Outbound>> {
+        loop {
+            match self.look(Some(cx.waker()), true)? {
+                Look::Message(m) => return Poll::Ready(Ok(m)),
+                Look::Lost(n) => self.lost(n)?,
+                Look::Nothing => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Looks at the ring: the next message (if `take`), messages lost, or nothing (and then
+    /// `waker` waits for the next publish).
+    fn look(&mut self, waker: Option<&Waker>, take: bool) -> Result<Look> {
+        let room = self.room.as_ref().ok_or_else(too_slow)?;
+        let mut ring = room.lock();
+        if self.next < ring.first {
+            let n = ring.first - self.next;
+            self.next = ring.first;
+            return Ok(Look::Lost(n));
+        }
+        if take {
+            if let Some(m) = ring.msgs.get((self.next - ring.first) as usize) {
+                self.next += 1;
+                return Ok(Look::Message(m.clone()));
+            }
+        }
+        if let Some(waker) = waker {
+            match self.parked {
+                // Registered in this round already: the waker is there (or replaced if the
+                // receiver moved to another task).
+                Some((round, i)) if round == ring.round => {
+                    if let Some(w) = ring.waiters.get_mut(i) {
+                        if !w.will_wake(waker) {
+                            *w = waker.clone();
+                        }
+                    }
+                }
+                _ => {
+                    self.parked = Some((ring.round, ring.waiters.len()));
+                    ring.waiters.push(waker.clone());
+                }
+            }
+        }
+        Ok(Look::Nothing)
+    }
+
+    /// How many messages are waiting for this receiver.
+    pub(crate) fn pending(&self) -> usize {
+        let Some(room) = &self.room else { return 0 };
+        let ring = room.lock();
+        (ring.first + ring.msgs.len() as u64).saturating_sub(self.next) as usize
+    }
+
+    /// The next message if one is already there; `Err(n)` when `n` messages were lost before
+    /// it (count them with [`lost`](Self::lost), which may leave the room: not under a lock).
+    pub(crate) fn try_recv(&mut self) -> std::result::Result<Option<Outbound>, u64> {
+        match self.look(None, true) {
+            Ok(Look::Message(m)) => Ok(Some(m)),
+            Ok(Look::Lost(n)) => Err(n),
+            Ok(Look::Nothing) | Err(_) => Ok(None),
+        }
+    }
+
+    /// Waits, while the client cannot take more, until the room has dropped messages this
+    /// receiver had not read: how many (to count with [`lost`](Self::lost)).
+    pub(crate) fn poll_fell_behind(&mut self, cx: &mut std::task::Context<'_>) -> Poll<u64> {
+        match self.look(Some(cx.waker()), false) {
+            Ok(Look::Lost(n)) => Poll::Ready(n),
+            // (A receiver that has left waits for nothing more.)
+            Ok(_) | Err(_) => Poll::Pending,
+        }
+    }
+
+    /// [`poll_fell_behind`](Self::poll_fell_behind) as a future.
+    pub(crate) fn fell_behind(&mut self) -> impl Future<Output = u64> + '_ {
+        std::future::poll_fn(|cx| self.poll_fell_behind(cx))
+    }
+
+    /// Counts `n` lost messages; past the hub's `max_lag` the receiver is dropped.
+    pub(crate) fn lost(&mut self, n: u64) -> Result<()> {
+        self.lagged += n;
+        if self.lagged > self.rooms.config.max_lag {
+            tracing::debug!(room = %self.name, lost = self.lagged, "dropping a receiver that does not keep up");
+            self.leave();
+            return Err(too_slow());
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        if let Some(room) = self.room.take() {
+            self.rooms.leave(&self.name, room);
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+fn too_slow() -> Error {
+    Error::too_many_requests("this receiver fell too far behind the room and was dropped")
+}

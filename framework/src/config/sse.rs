@@ -1,0 +1,46 @@
+//! [`SseConfig`]: the settings of Server-Sent-Events streams.
+
+use std::time::Duration;
+
+/// Settings of SSE streams, for the whole app ([`App::sse_config`](crate::App::sse_config)).
+#[derive(Debug, Clone)]
+pub struct SseConfig {
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) shutdown_retry: Duration,
+    pub(crate) max_send_queue: usize,
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        SseConfig {
+            keep_alive: Some(Duration::from_secs(15)),
+            shutdown_retry: Duration::from_secs(2),
+            max_send_queue: 256 * 1024,
+        }
+    }
+}
+
+impl SseConfig {
+    /// Interval of keep-alive comments on an idle stream (`None`: none). Default 15 s.
+    pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.keep_alive = every;
+        self
+    }
+
+    /// The reconnection delay sent to browsers when the server shuts down. Default 2 s.
+    pub fn shutdown_retry(mut self, after: Duration) -> Self {
+        self.shutdown_retry = after;
+        self
+    }
+
+    /// Bytes of encoded events that `send` may queue before it waits for the client. It also
+    /// bounds what a client that does not read costs: a room's events wait in the room while
+    /// the queue is full (see [`broadcast`](crate::broadcast)), and past
+    /// [`Config::write_timeout`](crate::app::Config::write_timeout) without the client taking
+    /// anything, its connection is closed. An event larger than this is still sent, alone.
+    /// Default 256 KiB.
+    pub fn max_send_queue(mut self, bytes: usize) -> Self {
+        self.max_send_queue = bytes.max(1);
+        self
+    }
+}

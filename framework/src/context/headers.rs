@@ -1,0 +1,83 @@
+//! [`PackedHeaders`]: a socket's or stream's request headers, kept compactly for its lifetime.
+
+use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue};
+
+/// A long-lived session's request headers in one allocation: for each header, the lengths of
+/// its name and value (4 bytes each) and then their bytes. A `HeaderMap` is built only if the
+/// handler asks for all headers at once.
+pub(crate) struct PackedHeaders {
+    bytes: Box<[u8]>,
+    map: std::sync::OnceLock<Box<HeaderMap>>,
+}
+
+impl PackedHeaders {
+    pub(crate) fn pack<'a>(headers: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>) -> Self {
+        let mut bytes = Vec::new();
+        for (name, value) in headers {
+            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+            bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(name);
+            bytes.extend_from_slice(value);
+        }
+        PackedHeaders { bytes: bytes.into_boxed_slice(), map: std::sync::OnceLock::new() }
+    }
+
+    /// Each header's name, and where its value is in `bytes`.
+    fn entries(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> {
+        let b = &*self.bytes;
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let len = |i: usize| -> Option<usize> {
+                Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+            };
+            let (n, v) = (len(at)?, len(at + 4)?);
+            let name = &b[at + 8..at + 8 + n];
+            let value = at + 8 + n..at + 8 + n + v;
+            at = value.end;
+            Some((name, value))
+        })
+    }
+
+    /// Every value of a header, as text (those that are visible ASCII).
+    pub(crate) fn get_all(&self, name: &HeaderName) -> Vec<&str> {
+        self.entries()
+            .filter(|(n, _)| *n == name.as_str().as_bytes())
+            .filter_map(|(_, value)| visible(&self.bytes[value]))
+            .collect()
+    }
+
+    /// A header as text. The names are matched by a small map made for the call (the name
+    /// type is `http`'s and can only be compared by a `HeaderMap`), which is dropped after.
+    pub(crate) fn get(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        let mut index = http::HeaderMap::<std::ops::Range<usize>>::with_capacity(8);
+        for (n, value) in self.entries() {
+            index.append(HeaderName::from_bytes(n).ok()?, value);
+        }
+        visible(&self.bytes[index.get(name)?.clone()])
+    }
+
+    pub(crate) fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = HeaderMap::new();
+            for (n, value) in self.entries() {
+                if let (Ok(n), Ok(v)) =
+                    (HeaderName::from_bytes(n), HeaderValue::from_bytes(&self.bytes[value]))
+                {
+                    map.append(n, v);
+                }
+            }
+            Box::new(map)
+        })
+    }
+}
+
+/// A header value as text, if it is visible ASCII (as `HeaderValue::to_str`).
+fn visible(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&c| c == b'\t' || (32..127).contains(&c)) {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}

@@ -1,0 +1,15 @@
+//! [`Io`]: the one seam between a Context and its protocol, the channel of an HTTP request, a
+//! socket or a stream. Everything of the Context that goes through it (`send`, `recv`,
+//! `closed`, forwarding a room) is in `exchange`; a session's end at shutdown in the Context's
+//! `Stop`.
+
+use crate::http::channel::HttpIo;
+use crate::sse::channel::SseIo;
+use crate::ws::channel::WsIo;
+
+/// The protocol-specific half of a Context.
+pub(crate) enum Io {
+    Http(HttpIo),
+    Ws(WsIo),
+    Sse(SseIo),
+}

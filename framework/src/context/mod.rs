@@ -1,0 +1,157 @@
+//! [`Context`]: the one argument of every handler and middleware.
+//!
+//! The request ([`request`](self)), the attributes middleware hands on, the response head,
+//! whole bodies, and the one seam to the protocol: the channel of an HTTP request, a socket or
+//! a stream ([`Io`]), through which `send`, `recv` and `closed` go.
+
+mod attributes;
+mod body;
+mod exchange;
+mod headers;
+mod io;
+mod request;
+mod response_head;
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+
+pub(crate) use self::headers::PackedHeaders;
+pub(crate) use self::io::Io;
+use crate::response::ResponseParts;
+use crate::runtime::conn::Conn;
+use crate::runtime::sessions::{SessionGuard, Stop};
+use crate::runtime::shared::Shared;
+
+/// The request, its attributes, the app's state and the way to answer, whatever the protocol.
+///
+/// A `Context` is a cheap handle (an `Arc` inside): clone it to move it into a spawned task,
+/// for example one that sends while the handler keeps receiving.
+///
+/// - Request: [`method`](Self::method), [`path`](Self::path), [`uri`](Self::uri),
+///   [`header`](Self::header), [`param`](Self::param), [`query`](Self::query), ...
+/// - Attributes (set by middleware, read by handlers): [`set`](Self::set), [`get`](Self::get).
+/// - App state (given to [`App::state`](crate::App::state)): [`state`](Self::state).
+/// - Answering: [`send`](Self::send) and [`recv`](Self::recv), the same pair for HTTP,
+///   WebSocket and SSE; for HTTP also [`set_status`](Self::set_status) and
+///   [`set_header`](Self::set_header).
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) head: http::request::Parts,
+    /// A socket's or stream's headers (its `head.headers` is then empty).
+    packed: Option<PackedHeaders>,
+    params: Vec<(&'static str, Box<str>)>,
+    /// The connection: the app and the peer, shared by its requests.
+    pub(crate) conn: Arc<Conn>,
+    /// The pattern of the route that matched (a reference to the route's own: one pointer).
+    route: Option<&'static &'static str>,
+    attrs: Mutex<Vec<(Key, Box<dyn Any + Send + Sync>)>>,
+    /// Created when something is set: most requests set nothing, and a socket keeps its
+    /// Context for hours.
+    response: Mutex<Option<Box<ResponseParts>>>,
+    /// Whether `response` was created: a request that set nothing is answered without
+    /// taking its lock.
+    response_set: AtomicBool,
+    pub(crate) io: Io,
+}
+
+impl Context {
+    /// A request's Context: its head (with a socket's or stream's headers `packed` apart), its
+    /// path parameters, its connection, the pattern of the route that matched, its channel.
+    pub(crate) fn new(
+        head: http::request::Parts,
+        packed: Option<PackedHeaders>,
+        params: Vec<(&'static str, Box<str>)>,
+        conn: Arc<Conn>,
+        route: Option<&'static &'static str>,
+        io: Io,
+    ) -> Self {
+        Context {
+            inner: Arc::new(Inner {
+                head,
+                packed,
+                params,
+                conn,
+                route,
+                attrs: Mutex::new(Vec::new()),
+                response: Mutex::new(None),
+                response_set: AtomicBool::new(false),
+                io,
+            }),
+        }
+    }
+
+    /// The app this request came to.
+    pub(crate) fn app(&self) -> &Arc<Shared> {
+        &self.inner.conn.app
+    }
+
+    /// The waker a socket's handler is polled with (see the `Wake` impl below).
+    pub(crate) fn handler_waker(&self) -> Waker {
+        Waker::from(self.inner.clone())
+    }
+
+    /// Enters this socket or stream in the app's sessions, which shutdown ends and waits for.
+    pub(crate) fn enter_session(&self) -> SessionGuard {
+        let session: std::sync::Weak<dyn Stop> = Arc::downgrade(&self.inner) as _;
+        self.app().sessions.enter(session)
+    }
+}
+
+/// An attribute's key: its type, or a name.
+#[derive(PartialEq, Eq)]
+pub(crate) enum Key {
+    Type(TypeId),
+    Named(Cow<'static, str>),
+}
+
+/// The waker a socket's handler is polled with: it marks the handler as due and wakes the
+/// socket's task if that is parked. So the task knows, when it runs, whether the handler can
+/// have anything to do, and a wake-up for the socket alone (bytes to read, room to write)
+/// does not poll the handler for nothing. Made from the Context's own `Arc`: no allocation.
+impl std::task::Wake for Inner {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Io::Ws(io) = &self.io {
+            io.wake_handler();
+        }
+    }
+}
+
+/// Server shutdown, for one session: a socket closes with 1001, a stream ends with a retry
+/// hint (an HTTP request has nothing to end: the server finishes it).
+impl Stop for Inner {
+    fn stop(&self) {
+        match &self.io {
+            Io::Ws(io) => io.stop(),
+            Io::Sse(io) => io.stop(),
+            Io::Http(_) => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("method", self.method())
+            .field("uri", self.uri())
+            .field("peer", &self.inner.conn.peer)
+            .field("route", &self.route())
+            .finish_non_exhaustive()
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync + 'static>() {}
+    is::<Context>();
+}

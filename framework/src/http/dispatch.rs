@@ -1,0 +1,192 @@
+//! An HTTP request from hyper's call of the service to its response head: routing, answers
+//! made without a handler (no route, a redirect, a bad handshake), and what every response
+//! gets on its way out (an error rendered as the client prefers, HEAD, the log line).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use http::{header, HeaderValue, Method, StatusCode};
+use hyper::body::Incoming;
+
+use super::pipeline::Pipeline;
+use crate::context::Context;
+use crate::error::Error;
+use crate::matcher::Lookup;
+use crate::response::{prefers_json, Body, ErrorMark, IntoResponse, KeepAlive, Response};
+use crate::routing::catalog;
+use crate::runtime::conn::Conn;
+
+/// One request, from the call of the service until its response head is ready: the route's
+/// middleware and handler (or an answer made without them), then error rendering, HEAD and the
+/// log line.
+///
+/// Routing is done before (in [`dispatch`]), and this holds only what the rest needs: hyper
+/// stores it, and moves it, once per request. One future, rather than the handler's wrapped in
+/// adapters, because each adapter moves the response once more on its way out.
+pub(crate) struct Answer {
+    route: Route,
+    is_head: bool,
+    /// The request's span and start, when something records spans.
+    trace: Option<Box<Trace>>,
+}
+
+enum Route {
+    Handling(Pipeline),
+    /// Answered without a handler (no route, a bad handshake), and already rendered.
+    Early(Option<Box<Response>>),
+}
+
+struct Trace {
+    span: tracing::Span,
+    start: Instant,
+}
+
+/// Starts one request: routes it and makes its Context.
+pub(crate) fn dispatch(conn: &Arc<Conn>, req: http::Request<Incoming>) -> Answer {
+    conn.started.fetch_add(1, Ordering::Relaxed);
+    // Without a subscriber no span is made: with `tracing`'s `log` feature (which other crates
+    // turn on) a span would otherwise format its fields for `log` on every request.
+    let trace = tracing::dispatcher::has_been_set()
+        .then(|| {
+            let span = tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                status = tracing::field::Empty,
+                latency_us = tracing::field::Empty,
+            );
+            (!span.is_disabled()).then(|| Box::new(Trace { span, start: Instant::now() }))
+        })
+        .flatten();
+    let (head, body) = req.into_parts();
+    let is_head = head.method == Method::HEAD;
+    let start = trace.as_ref().map(|t| t.start);
+    let routed = match &trace {
+        None => route(conn, head, body, is_head, start),
+        Some(t) => t.span.in_scope(|| route(conn, head, body, is_head, start)),
+    };
+    let route = match routed {
+        Ok(handling) => Route::Handling(handling),
+        Err(res) => Route::Early(Some(res)),
+    };
+    Answer { route, is_head, trace }
+}
+
+impl Future for Answer {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let res = match &mut this.route {
+            Route::Early(res) => *res.take().expect("a request's future was polled after it completed"),
+            Route::Handling(handling) => {
+                let _entered = this.trace.as_ref().map(|t| t.span.enter());
+                let mut res = std::task::ready!(std::pin::Pin::new(&mut *handling).poll(cx));
+                let ctx = handling.context();
+                let json = || prefers_json(ctx.header(header::ACCEPT));
+                render(&mut res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
+                res.body_mut().keep_busy(|| ctx.inner.conn.clone() as KeepAlive);
+                res
+            }
+        };
+        Poll::Ready(Ok(res))
+    }
+}
+
+/// Renders an error as the client prefers (`json`: whether its `Accept` prefers JSON, asked
+/// only for an error), applies HEAD, and logs the response. (In place: a response moved in and
+/// out is two copies of it.)
+fn render(res: &mut Response, json: impl FnOnce() -> bool, is_head: bool, start: Option<Instant>) {
+    // (Most responses have no extensions: asking whether there are any costs less than looking
+    // for the mark.)
+    let mark = if res.extensions().is_empty() { None } else { res.extensions_mut().remove::<ErrorMark>() };
+    if let Some(ErrorMark(e)) = mark {
+        if e.status().is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        } else {
+            tracing::debug!(error = %e, "request refused");
+        }
+        if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+            && json()
+        {
+            *res.body_mut() = Body::from(e.to_json());
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
+    if is_head {
+        // Keep the length the GET would have had, then drop the body.
+        if let Some(len) = http_body::Body::size_hint(res.body()).exact() {
+            res.headers_mut().entry(header::CONTENT_LENGTH).or_insert(HeaderValue::from(len));
+        }
+        *res.body_mut() = Body::empty();
+    }
+    if let Some(start) = start {
+        let span = tracing::Span::current();
+        span.record("status", res.status().as_u16());
+        span.record("latency_us", start.elapsed().as_micros() as u64);
+    }
+    tracing::debug!("response");
+}
+
+/// Finds the route and makes the Context: the future that runs middleware and handler, or
+/// (rendered by [`render`]) the answer when there is none to run: no route, a bad handshake.
+fn route(
+    conn: &Arc<Conn>,
+    mut head: http::request::Parts,
+    body: Incoming,
+    is_head: bool,
+    start: Option<Instant>,
+) -> Result<Pipeline, Box<Response>> {
+    let app = &conn.app;
+    let refuse = |res: Response, head: &http::request::Parts| {
+        let json = || prefers_json(head.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+        let mut res = Box::new(res);
+        render(&mut res, json, is_head, start);
+        res
+    };
+    let (endpoint, params) = match app.matcher.lookup(&head.method, head.uri.path()) {
+        Lookup::Found { id, params } => (catalog().endpoint(id), params),
+        Lookup::NotFound => {
+            return Err(refuse(Error::not_found("no route matches this path").into_response(), &head));
+        }
+        Lookup::MethodNotAllowed(allow) => {
+            let mut res = Error::method_not_allowed(format!(
+                "{} is not allowed here; allowed: {}",
+                head.method,
+                allow.to_str().unwrap_or("")
+            ))
+            .into_response();
+            res.headers_mut().insert(header::ALLOW, allow.clone());
+            return Err(refuse(res, &head));
+        }
+        Lookup::BadParam(name) => {
+            let msg = format!("path parameter `{name}` is not valid percent-encoded UTF-8");
+            return Err(refuse(Error::bad_request(msg).into_response(), &head));
+        }
+        Lookup::Redirect(to) => {
+            let location = match head.uri.query() {
+                Some(q) => format!("{to}?{q}"),
+                None => to,
+            };
+            let mut res = StatusCode::PERMANENT_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            return Err(refuse(res, &head));
+        }
+    };
+
+    let def = endpoint.def;
+    let upgrade = match def.kind.check(&mut head, conn, def.path) {
+        Ok(upgrade) => upgrade,
+        Err(res) => return Err(refuse(res, &head)),
+    };
+    let packed = def.kind.detach(&mut head, app.config.max_session_header_bytes);
+    let io = def.kind.channel(conn, def.path, body);
+    let ctx = Context::new(head, packed, params, conn.clone(), Some(&def.path), io);
+    Ok(Pipeline::new(ctx, endpoint, upgrade))
+}

@@ -1,0 +1,6 @@
+//! HTTP requests: each request's channel (its body in, a streamed response out), the dispatch
+//! from hyper's service call to a route, and the pipeline that runs middleware and handler.
+
+pub(crate) mod channel;
+pub(crate) mod dispatch;
+pub(crate) mod pipeline;

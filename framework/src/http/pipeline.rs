@@ -1,0 +1,230 @@
+//! A routed request's pipeline: before-middleware, then the handler (or, for a socket or a
+//! stream, its protocol's answer), then after-middleware; and the session the answer opened.
+//! A handler that streams its response goes on in a task of its own once the head is out.
+
+use std::future::Future;
+use std::task::Poll;
+
+use futures_util::FutureExt;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::future::BoxFuture;
+use crate::middleware::{run_after, run_before};
+use crate::protocol::Upgrade;
+use crate::response::{ErrorMark, IntoResponse, Response};
+use crate::routing::{Endpoint, Handler, RouteDef, RouteKind};
+
+/// Runs the before-middleware and the handler, then the after-middleware; starts the socket
+/// or stream that the response opened.
+///
+/// A hand-written future rather than an `async fn`: hyper stores it for every request and it
+/// is moved several times on the way there, and an `async fn` with these branches stores the
+/// locals of every branch side by side. Here it is a few pointers, and each stage that is not
+/// the plain handler's is a box of its own.
+pub(crate) struct Pipeline {
+    /// Whatever happens to this future, a head that comes later is not waited for.
+    ctx: AbandonHead,
+    endpoint: &'static Endpoint,
+    stage: PipelineStage,
+    upgrade: Option<Box<Upgrade>>,
+}
+
+/// Where a [`Pipeline`] is.
+enum PipelineStage {
+    /// The before-middleware runs.
+    Before(BoxFuture<Result<()>>),
+    /// Next: the handler (or the protocol's answer).
+    Start,
+    /// The HTTP handler runs.
+    Handler(BoxFuture<Response>),
+    /// What is still to run before the response (after-middleware, the end of a streamed
+    /// response).
+    Rest(BoxFuture<Response>),
+    /// Answered.
+    Done,
+}
+
+impl Pipeline {
+    pub(crate) fn new(ctx: Context, endpoint: &'static Endpoint, upgrade: Option<Box<Upgrade>>) -> Self {
+        let def = endpoint.def;
+        let stage = if endpoint.before.is_empty() {
+            PipelineStage::Start
+        } else {
+            let ctx = ctx.clone();
+            PipelineStage::Before(
+                async move { crate::panic::catch(run_before(&ctx, endpoint), || describe(def)).await }
+                    .boxed(),
+            )
+        };
+        Pipeline { ctx: AbandonHead(ctx), endpoint, stage, upgrade }
+    }
+
+    /// The request's Context.
+    pub(crate) fn context(&self) -> &Context {
+        &self.ctx.0
+    }
+
+    /// After the before-middleware: starts the HTTP handler, or answers for its protocol.
+    fn start(&mut self) -> Option<Result<Response>> {
+        let ctx = &self.ctx.0;
+        let def = self.endpoint.def;
+        match def.handler {
+            Handler::Http(h) => {
+                self.stage = PipelineStage::Handler(h(ctx.clone()));
+                None
+            }
+            Handler::Stream(_) => Some(def.kind.answer(ctx, self.upgrade.as_deref())),
+        }
+    }
+
+    /// After the handler (or the answer): the response, or what is still to run before it
+    /// (`PipelineStage::Rest`).
+    fn handler_done(&mut self, outcome: Result<Response>) -> Option<Response> {
+        let ctx = &self.ctx.0;
+        let endpoint = self.endpoint;
+        if let Some(head) = ctx.http_io().and_then(|io| io.take_head()) {
+            // Streamed, and finished before the head was looked for.
+            let ctx = ctx.clone();
+            self.stage = PipelineStage::Rest(
+                async move {
+                    let res = run_after(&ctx, endpoint, head).await;
+                    end_streamed_body(&ctx, outcome).await;
+                    res
+                }
+                .boxed(),
+            );
+            return None;
+        }
+        let mut res = outcome.unwrap_or_else(IntoResponse::into_response);
+        ctx.apply_response_parts(&mut res);
+        let (def, upgrade) = (endpoint.def, self.upgrade.take());
+        if !endpoint.after.is_empty() {
+            let ctx = ctx.clone();
+            self.stage = PipelineStage::Rest(
+                async move {
+                    let res = run_after(&ctx, endpoint, res).await;
+                    def.kind.open(&ctx, def, upgrade, &res);
+                    res
+                }
+                .boxed(),
+            );
+            return None;
+        }
+        if def.kind != RouteKind::Http {
+            def.kind.open(ctx, def, upgrade, &res);
+        }
+        self.stage = PipelineStage::Done;
+        Some(res)
+    }
+
+    /// The handler streams: its head is out of the handler. The handler goes on in a task of
+    /// its own (its box moves there: it is not wrapped in a second one), once the
+    /// after-middleware, if any, has seen the head.
+    fn streaming(&mut self, head: Response) -> Option<Response> {
+        let PipelineStage::Handler(handler) = std::mem::replace(&mut self.stage, PipelineStage::Done) else {
+            unreachable!("only a running handler streams")
+        };
+        let ctx = self.ctx.0.clone();
+        let endpoint = self.endpoint;
+        let spawn = move |ctx: Context| {
+            let def = endpoint.def;
+            tokio::spawn(async move {
+                let outcome = crate::panic::catch(handler.map(Ok), || describe(def)).await;
+                end_streamed_body(&ctx, outcome).await;
+            });
+        };
+        if endpoint.after.is_empty() {
+            spawn(ctx);
+            return Some(head);
+        }
+        self.stage = PipelineStage::Rest(
+            async move {
+                let res = run_after(&ctx, endpoint, head).await;
+                spawn(ctx);
+                res
+            }
+            .boxed(),
+        );
+        None
+    }
+}
+
+impl Future for Pipeline {
+    type Output = Response;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
+        let this = &mut *self;
+        loop {
+            let outcome = match &mut this.stage {
+                PipelineStage::Rest(rest) => {
+                    let res = std::task::ready!(rest.as_mut().poll(cx));
+                    this.stage = PipelineStage::Done;
+                    return Poll::Ready(res);
+                }
+                PipelineStage::Before(before) => {
+                    let passed = std::task::ready!(before.as_mut().poll(cx));
+                    this.stage = PipelineStage::Start;
+                    match passed {
+                        Ok(()) => continue,
+                        Err(e) => Err(e), // refused: the handler never starts
+                    }
+                }
+                PipelineStage::Start => match this.start() {
+                    Some(outcome) => outcome,
+                    None => continue,
+                },
+                PipelineStage::Handler(handler) => {
+                    let def = this.endpoint.def;
+                    match crate::panic::poll_caught(handler.as_mut(), cx, || describe(def)) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending => {
+                            let Some(io) = this.ctx.0.http_io() else { return Poll::Pending };
+                            let head = std::task::ready!(io.poll_head(cx));
+                            match this.streaming(head) {
+                                Some(res) => return Poll::Ready(res),
+                                None => continue,
+                            }
+                        }
+                    }
+                }
+                PipelineStage::Done => panic!("a request's future was polled after it completed"),
+            };
+            if let Some(res) = this.handler_done(outcome) {
+                return Poll::Ready(res);
+            }
+        }
+    }
+}
+
+/// What a handler's panic is reported as.
+fn describe(def: &RouteDef) -> String {
+    format!("handler `{}` ({}:{})", def.name, def.file, def.line)
+}
+
+/// Tells the Context, when dropped, that nobody waits for a streamed head any more.
+struct AbandonHead(Context);
+
+impl Drop for AbandonHead {
+    fn drop(&mut self) {
+        if let Some(io) = self.0.http_io() {
+            io.abandon_head();
+        }
+    }
+}
+
+/// Ends a streamed response: cleanly when the handler succeeded, with an aborted body when it
+/// failed (so the client sees a truncated response, not a complete one).
+async fn end_streamed_body(ctx: &Context, outcome: Result<Response>) {
+    let Some(io) = ctx.http_io() else { return };
+    if let Some(tx) = io.streamed().await {
+        if let Err(e) = outcome.and_then(|res| match res.extensions().get::<ErrorMark>() {
+            Some(ErrorMark(e)) => Err(Error::new(e.status(), e.message().to_owned())),
+            None => Ok(()),
+        }) {
+            tracing::error!(error = %e, "streamed response failed after its head was sent");
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+    io.end_stream().await;
+}

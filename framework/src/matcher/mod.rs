@@ -1,0 +1,205 @@
+//! The path table of one app: request path and method to the route that answers them (by its
+//! number), with parameters, 405s, HEAD from GET and trailing-slash redirects. It knows route
+//! patterns and numbers only; what a route runs is the `routing` module's.
+
+pub(crate) mod path;
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use http::{HeaderValue, Method};
+
+use self::path::{percent_decode, shape, PathHasher};
+
+/// A route's number: its place in the catalog of every registered route.
+pub(crate) type RouteId = u32;
+
+/// A request's path parameters: each name with its percent-decoded value.
+pub(crate) type Params = Vec<(&'static str, Box<str>)>;
+
+struct PathEntry {
+    methods: Vec<(Method, RouteId)>,
+    allow: HeaderValue,
+}
+
+/// The outcome of a lookup.
+pub(crate) enum Lookup<'a> {
+    Found { id: RouteId, params: Params },
+    BadParam(&'static str),
+    MethodNotAllowed(&'a HeaderValue),
+    Redirect(String),
+    NotFound,
+}
+
+/// Why a route could not be added.
+pub(crate) enum Clash {
+    /// matchit refused the pattern (`with`: the route whose pattern it conflicts with, if
+    /// known).
+    Pattern { with: Option<RouteId>, detail: String },
+    /// Another route of the same shape answers the method already.
+    Method { method: Method, with: RouteId },
+    /// Not an HTTP method.
+    InvalidMethod(String),
+}
+
+/// The table, built once when the app starts.
+#[derive(Default)]
+pub(crate) struct Matcher {
+    matcher: matchit::Router<usize>,
+    /// The paths without parameters, looked up whole before `matcher` walks its tree (a static
+    /// segment wins over a parameter there, so a hit here is what `matcher` would find).
+    exact: HashMap<&'static str, usize, BuildHasherDefault<PathHasher>>,
+    paths: Vec<PathEntry>,
+    /// Each route's parameter names by position (routes of one shape may name them apart).
+    param_names: HashMap<RouteId, Box<[&'static str]>>,
+    /// While building: each shape's path entry and first route.
+    shapes: HashMap<String, (usize, RouteId)>,
+    routes: usize,
+}
+
+impl Matcher {
+    /// Adds route `id` with `pattern`, answering `methods`.
+    pub(crate) fn insert(
+        &mut self,
+        pattern: &'static str,
+        methods: &[&str],
+        id: RouteId,
+    ) -> Result<(), Clash> {
+        let (shape, names) = shape(pattern);
+        let index = match self.shapes.get(&shape) {
+            Some(&(index, _)) => index,
+            None => {
+                self.matcher.insert(pattern, self.paths.len()).map_err(|e| {
+                    let with = match &e {
+                        matchit::InsertError::Conflict { with } => {
+                            let theirs = path::shape(with).0;
+                            self.shapes.get(&theirs).map(|&(_, id)| id)
+                        }
+                        _ => None,
+                    };
+                    Clash::Pattern { with, detail: e.to_string() }
+                })?;
+                let index = self.paths.len();
+                if !pattern.contains('{') {
+                    self.exact.insert(pattern, index);
+                }
+                self.shapes.insert(shape, (index, id));
+                self.paths.push(PathEntry { methods: Vec::new(), allow: HeaderValue::from_static("") });
+                index
+            }
+        };
+        let entry = &mut self.paths[index];
+        for m in methods {
+            let method =
+                Method::from_bytes(m.as_bytes()).map_err(|_| Clash::InvalidMethod((*m).to_owned()))?;
+            if let Some(&(_, with)) = entry.methods.iter().find(|(em, _)| *em == method) {
+                return Err(Clash::Method { method, with });
+            }
+            entry.methods.push((method, id));
+        }
+        self.param_names.insert(id, names.into_boxed_slice());
+        self.routes += 1;
+        Ok(())
+    }
+
+    /// Completes the table once every route is in: each path's `Allow` header.
+    pub(crate) fn finish(&mut self) {
+        for entry in &mut self.paths {
+            let mut names: Vec<&str> = entry.methods.iter().map(|(m, _)| m.as_str()).collect();
+            if names.contains(&"GET") && !names.contains(&"HEAD") {
+                names.push("HEAD");
+            }
+            names.sort_unstable();
+            entry.allow =
+                HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text");
+        }
+        self.shapes = HashMap::new();
+    }
+
+    /// How many routes the table holds.
+    pub(crate) fn len(&self) -> usize {
+        self.routes
+    }
+
+    /// The route that answers `method` on `path`, or why none does.
+    pub(crate) fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        if let Some(&index) = self.exact.get(path) {
+            return match self.pick(index, method) {
+                Some(id) => Lookup::Found { id, params: Vec::new() },
+                None => Lookup::MethodNotAllowed(&self.paths[index].allow),
+            };
+        }
+        let Ok(matched) = self.matcher.at(path) else {
+            return self.redirect(method, path);
+        };
+        let Some(id) = self.pick(*matched.value, method) else {
+            return Lookup::MethodNotAllowed(&self.paths[*matched.value].allow);
+        };
+        let names = self.param_names.get(&id).map_or(&[][..], |n| &n[..]);
+        let mut params = Vec::with_capacity(names.len());
+        for ((_, raw), name) in matched.params.iter().zip(names.iter()) {
+            match percent_decode(raw) {
+                Some(v) => params.push((*name, v)),
+                None => return Lookup::BadParam(name),
+            }
+        }
+        Lookup::Found { id, params }
+    }
+
+    /// The route of path `index` that answers `method` (HEAD falls back to GET).
+    fn pick(&self, index: usize, method: &Method) -> Option<RouteId> {
+        let methods = &self.paths[index].methods;
+        let find = |method: &Method| methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
+        find(method).or_else(|| if method == Method::HEAD { find(&Method::GET) } else { None })
+    }
+
+    fn redirect(&self, method: &Method, path: &str) -> Lookup<'_> {
+        // A browser reads `//host` (and `\`, which it takes for `/`) as another site: never a
+        // redirect target, so that a crafted link cannot send users elsewhere.
+        if path.starts_with("//") || path.contains('\\') {
+            return Lookup::NotFound;
+        }
+        let other = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p.to_owned(),
+            Some(_) => return Lookup::NotFound,
+            None => format!("{path}/"),
+        };
+        match self.matcher.at(&other) {
+            Ok(m) if self.pick(*m.value, method).is_some() => Lookup::Redirect(other),
+            _ => Lookup::NotFound,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(m: &Matcher, method: Method, path: &str) -> Option<(RouteId, Params)> {
+        match m.lookup(&method, path) {
+            Lookup::Found { id, params } => Some((id, params)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn routes_params_methods_and_redirects() {
+        let mut m = Matcher::default();
+        assert!(m.insert("/users/{id}", &["GET"], 1).is_ok());
+        assert!(m.insert("/users/{user}", &["DELETE"], 2).is_ok());
+        assert!(m.insert("/users/me", &["GET"], 3).is_ok());
+        assert!(m.insert("/dir/", &["PUT"], 4).is_ok());
+        assert!(matches!(m.insert("/users/{x}", &["GET"], 5), Err(Clash::Method { with: 1, .. })));
+        m.finish();
+        assert_eq!(found(&m, Method::GET, "/users/7"), Some((1, vec![("id", "7".into())])));
+        assert_eq!(found(&m, Method::DELETE, "/users/7"), Some((2, vec![("user", "7".into())])));
+        assert_eq!(found(&m, Method::HEAD, "/users/me").map(|f| f.0), Some(3));
+        assert!(
+            matches!(m.lookup(&Method::POST, "/users/7"), Lookup::MethodNotAllowed(a) if a == "DELETE, GET, HEAD")
+        );
+        assert!(matches!(m.lookup(&Method::GET, "/users/%FF"), Lookup::BadParam("id")));
+        assert!(matches!(m.lookup(&Method::PUT, "/dir"), Lookup::Redirect(to) if to == "/dir/"));
+        assert!(matches!(m.lookup(&Method::GET, "//users/7"), Lookup::NotFound));
+        assert_eq!(m.len(), 4);
+    }
+}

@@ -1,0 +1,140 @@
+//! The one seam for protocol dispatch: what differs between an HTTP route, a WebSocket and an
+//! SSE stream, from the request to the session, is here, by route kind: check the request
+//! before middleware runs, make the Context's channel, answer once the middleware let it
+//! through, and open the session the answer started. (The Context's side of the seam, sending
+//! and receiving through the channel, is `context::io`.) A new protocol is a new kind here, a
+//! channel in the Context's `Io`, and a folder of its own.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, StatusCode};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+use crate::context::{Context, Io, PackedHeaders};
+use crate::error::Result;
+use crate::http::channel::HttpIo;
+use crate::response::Response;
+use crate::routing::{Handler, RouteDef, RouteKind};
+use crate::runtime::conn::Conn;
+use crate::sse::channel::SseIo;
+use crate::ws::channel::WsIo;
+
+/// What a socket's handshake hands over to its session once the 101 is out.
+pub(crate) struct Upgrade {
+    on_upgrade: Option<OnUpgrade>,
+    accept_key: HeaderValue,
+}
+
+impl RouteKind {
+    /// Checks a request before middleware runs, so that middleware sees only real upgrades:
+    /// what the session will need of it, or the answer that refuses it.
+    #[allow(clippy::result_large_err)] // the refusal is the response itself, built once per bad request
+    pub(crate) fn check(
+        self,
+        head: &mut http::request::Parts,
+        conn: &Conn,
+        route: &str,
+    ) -> std::result::Result<Option<Box<Upgrade>>, Response> {
+        match self {
+            RouteKind::Http | RouteKind::Sse => Ok(None),
+            RouteKind::Ws => {
+                let accept_key = crate::ws::handshake::check(head, &conn.app.ws_config(route))?;
+                Ok(Some(Box::new(Upgrade { on_upgrade: head.extensions.remove::<OnUpgrade>(), accept_key })))
+            }
+        }
+    }
+
+    /// What a session keeps of the request head: its own copy of the headers (see [`detach`]);
+    /// an HTTP request keeps hyper's, for its short life.
+    pub(crate) fn detach(self, head: &mut http::request::Parts, budget: usize) -> Option<PackedHeaders> {
+        match self {
+            RouteKind::Http => None,
+            RouteKind::Ws => Some(detach(head, true, budget)),
+            RouteKind::Sse => Some(detach(head, false, budget)),
+        }
+    }
+
+    /// The channel of a Context for a request of this kind.
+    pub(crate) fn channel(self, conn: &Arc<Conn>, route: &str, body: Incoming) -> Io {
+        let app = &conn.app;
+        match self {
+            RouteKind::Http => Io::Http(HttpIo::new(Some(body))),
+            RouteKind::Ws => Io::Ws(WsIo::new(app.ws_config(route))),
+            RouteKind::Sse => Io::Sse(SseIo::new(&app.config.sse, app.config.write_timeout, conn)),
+        }
+    }
+
+    /// The answer once before-middleware let the request through, for a route whose handler
+    /// does not answer itself: a socket's 101, a stream's head.
+    pub(crate) fn answer(self, ctx: &Context, upgrade: Option<&Upgrade>) -> Result<Response> {
+        match (self, upgrade) {
+            (RouteKind::Ws, Some(upgrade)) => {
+                let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
+                Ok(crate::ws::handshake::accept(ctx, &config, upgrade.accept_key.clone()))
+            }
+            (RouteKind::Sse, _) => crate::sse::stream::response(ctx, &ctx.app().config.sse),
+            _ => Err(crate::error::Error::internal("this route answers with its handler")),
+        }
+    }
+
+    /// Starts the socket or stream that `res` opened (a 101, a 200 stream head).
+    pub(crate) fn open(
+        self,
+        ctx: &Context,
+        def: &'static RouteDef,
+        upgrade: Option<Box<Upgrade>>,
+        res: &Response,
+    ) {
+        let Handler::Stream(handler) = def.handler else { return };
+        match (self, upgrade.and_then(|u| u.on_upgrade)) {
+            (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                tokio::spawn(crate::ws::socket::session(ctx.clone(), on_upgrade, handler));
+            }
+            (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
+                tokio::spawn(crate::sse::stream::session(ctx.clone(), handler, def.name));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Copies the request head out of hyper's read buffer, for a socket or stream.
+///
+/// hyper hands out the URI and header values as slices of the connection's read buffer
+/// (8 KiB or more), and a slice keeps the whole buffer alive. A socket or stream lives for
+/// hours with its Context, so its head gets its own allocations instead. The headers are
+/// packed into one allocation (a `HeaderMap` costs about 130 bytes per header), and a socket
+/// drops the headers only its handshake reads (`Connection`, `Upgrade`,
+/// `Sec-WebSocket-Key`/`-Version`/`-Extensions`): what is kept is kept for hours, so at most
+/// `budget` bytes of it (in the order received, each header that fits).
+fn detach(head: &mut http::request::Parts, websocket: bool, budget: usize) -> PackedHeaders {
+    let keep =
+        |name: &http::HeaderName| !(websocket && crate::ws::handshake::HANDSHAKE_HEADERS.contains(name));
+    let (mut left, mut dropped) = (budget, 0usize);
+    let fits = |(name, value): &(&http::HeaderName, &HeaderValue)| {
+        let size = name.as_str().len() + value.len();
+        let fits = size <= left;
+        if fits {
+            left -= size;
+        } else {
+            dropped += 1;
+        }
+        fits
+    };
+    let packed = PackedHeaders::pack(head.headers.iter().filter(|(n, _)| keep(n)).filter(fits));
+    if dropped > 0 {
+        tracing::debug!(
+            dropped,
+            budget,
+            "a session's request headers are over its budget: some were dropped"
+        );
+    }
+    head.headers = http::HeaderMap::new();
+    // Nothing in hyper's extensions is for the handler (the upgrade was taken out before).
+    head.extensions = http::Extensions::new();
+    if let Ok(uri) = http::Uri::try_from(head.uri.to_string()) {
+        head.uri = uri;
+    }
+    packed
+}

@@ -1,0 +1,35 @@
+//! [`Shared`]: what every connection and Context of one app shares.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::sessions::SessionRegistry;
+use crate::broadcast::Hub;
+use crate::config::{Config, WsConfig};
+use crate::matcher::Matcher;
+
+/// The app as it serves: its route table, state, limits, sessions and hub.
+pub(crate) struct Shared {
+    pub(crate) matcher: Matcher,
+    pub(crate) states: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    pub(crate) config: Config,
+    pub(crate) ws_default: Arc<WsConfig>,
+    /// Per-route WebSocket settings, by the route's pattern.
+    pub(crate) ws_routes: HashMap<String, Arc<WsConfig>>,
+    /// Open WebSocket sessions and SSE streams, which shutdown ends and waits for.
+    pub(crate) sessions: Arc<SessionRegistry>,
+    pub(crate) hub: Hub,
+}
+
+impl Shared {
+    /// The WebSocket settings of the route with pattern `route`.
+    pub(crate) fn ws_config(&self, route: &str) -> Arc<WsConfig> {
+        self.ws_routes.get(route).unwrap_or(&self.ws_default).clone()
+    }
+
+    /// The app state of type `T`, if there is one.
+    pub(crate) fn state<T: 'static>(&self) -> Option<&T> {
+        self.states.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref())
+    }
+}

@@ -1,0 +1,33 @@
+//! Server-Sent-Events routes: `#[sse(PATH)]`, answered with the same `ctx.send(..)`.
+//!
+//! ```ignore
+//! #[sse("/prices")]
+//! async fn prices(ctx: Context) -> Result<()> {
+//!     let mut n: u64 = ctx.last_event_id().and_then(|id| id.parse().ok()).unwrap_or(0);
+//!     loop {
+//!         n += 1;
+//!         ctx.send(Event::new().event("tick").id(n).data(price(n))).await?;
+//!         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+//!     }
+//! }
+//! ```
+//!
+//! - The response is `200`, `content-type: text/event-stream`, `cache-control: no-cache`, and
+//!   `x-accel-buffering: no` (so proxies such as nginx pass events through at once). Before-
+//!   middleware may refuse the request with its error, as for any route; after-middleware sees
+//!   the response head.
+//! - `ctx.send(x)`: a string becomes one event's data (a multi-line string becomes several
+//!   `data:` lines), `Json(v)` becomes data, and an [`Event`](crate::Event) sets every field
+//!   (`event`, `id`, `data`, `retry`, comment). Bytes are refused: SSE carries text.
+//! - Keep-alive comments (`: keep-alive`) go out on [`SseConfig::keep_alive`] (15 s by default),
+//!   so proxies and browsers keep an idle stream open.
+//! - **The client leaving ends the handler:** when the connection closes, the handler's future
+//!   is dropped at its next `.await`, even when it is waiting for something else than `send`
+//!   (a sleep, a broadcast). Put clean-up in a `Drop` guard. `ctx.closed()` also resolves then.
+//! - **Shutdown:** every open stream gets a final `retry:` hint ([`SseConfig::shutdown_retry`])
+//!   and ends, so browsers reconnect (to the next instance) instead of holding this one open.
+
+pub(crate) mod channel;
+pub(crate) mod stream;
+
+pub use crate::config::SseConfig;

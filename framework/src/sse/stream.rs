@@ -1,0 +1,101 @@
+//! A stream's response and task: the `text/event-stream` head and the body that drains the
+//! stream's channel, and the task that runs the handler until the client leaves or the server
+//! shuts down.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue};
+
+use super::channel::Queue;
+use crate::config::SseConfig;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::future::BoxFuture;
+use crate::response::{Body, Response};
+
+/// The response head of a stream (after before-middleware let the request through).
+pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
+    let queue = ctx.sse_io().ok_or_else(|| Error::internal("not an SSE route"))?.take_body_end()?;
+    let body = SseBody {
+        queue,
+        keep_alive: config.keep_alive.map(|every| (every, Box::pin(tokio::time::sleep(every)))),
+    };
+    let mut res = http::Response::new(Body::new(body));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}
+
+/// The response body of a stream: whatever the queue holds, one chunk per poll.
+struct SseBody {
+    queue: Arc<Queue>,
+    keep_alive: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        self.queue.gone();
+    }
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        match self.queue.poll_take(cx) {
+            Poll::Ready(Some(chunk)) => return Poll::Ready(Some(Ok(http_body::Frame::data(chunk)))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        // Idle: a comment on every keep-alive tick (also while busy; it costs one line).
+        if let Some((every, sleep)) = &mut self.keep_alive {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let next = tokio::time::Instant::now() + *every;
+                sleep.as_mut().reset(next);
+                let _ = sleep.as_mut().poll(cx); // register the waker for the next tick
+                return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+                    b": keep-alive\n\n",
+                )))));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Runs the handler of one stream until it returns, the client leaves, or the server shuts
+/// down.
+pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
+    let _session = ctx.enter_session();
+    let Some(io) = ctx.sse_io() else { return };
+    let run = crate::panic::catch(handler(ctx.clone()), || format!("SSE handler `{name}`"));
+    tokio::select! {
+        outcome = run => {
+            if let Err(e) = outcome {
+                if e.status().is_server_error() {
+                    tracing::error!(error = %e, "SSE handler failed");
+                } else {
+                    tracing::debug!(error = %e, "SSE handler ended with an error");
+                }
+            }
+        }
+        () = io.closed() => tracing::debug!("SSE client left; handler dropped"),
+        () = io.stopped() => {
+            let retry = ctx.app().config.sse.shutdown_retry;
+            let hint = format!(": server shutting down\nretry: {}\n\n", retry.as_millis());
+            io.end_stream_with(hint.as_bytes());
+            return;
+        }
+    }
+    io.end_stream();
+}

@@ -1,0 +1,173 @@
+//! The socket's bytes on their way in and out: what tungstenite has not read yet, what waits
+//! to be written, and the socket seen as the blocking-style `Read`/`Write` that tungstenite
+//! drives within one poll of the socket's task.
+
+use std::task::Poll;
+
+/// Bytes read from the socket that tungstenite has not asked for yet.
+///
+/// Every read from the socket goes into one buffer per worker thread (as large as a burst of
+/// frames), and tungstenite copies from there in small pieces into its own small per-socket
+/// buffer. What it did not take waits here, in an allocation that exists only until it is
+/// taken. So a socket holds a small buffer while idle, yet one system call still reads
+/// everything the peer sent.
+pub(crate) struct Leftover {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) at: usize,
+}
+
+/// Bytes read from a socket at once (one buffer per worker thread, not per socket).
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+/// Bytes on their way to the socket, in the order they go out: a burst of frames encoded by
+/// `send` and `forward` (taken from the queue in one piece), and the frames tungstenite writes
+/// itself (pongs, pings, close), which it hands over at once (its own write buffer is off).
+///
+/// Boxed, and only once the socket has written something: it sits in every socket's task,
+/// whose allocation grows in steps of 128 bytes.
+#[derive(Default)]
+pub(crate) struct Outgoing(Option<Box<OutBuf>>);
+
+#[derive(Default)]
+pub(crate) struct OutBuf {
+    pub(crate) bytes: Vec<u8>,
+    /// How much of `bytes` the socket has taken.
+    pub(crate) at: usize,
+}
+
+impl Outgoing {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|o| o.bytes.is_empty())
+    }
+
+    /// Bytes not written yet.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.0.as_ref().map_or(0, |o| o.bytes.len() - o.at)
+    }
+
+    /// The buffer, empty or not (made on first use).
+    pub(crate) fn buf(&mut self) -> &mut OutBuf {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+/// The socket as the blocking-style `Read`/`Write` that tungstenite drives: an operation that
+/// would wait returns `WouldBlock` and has registered the task's waker.
+///
+/// A write only appends to the socket's [`Outgoing`] bytes, and a flush writes them, so that
+/// tungstenite's frames keep their place among the ones queued by the handler.
+pub(crate) struct TaskIo<'a, 'b> {
+    pub(crate) io: &'a mut tokio::net::TcpStream,
+    pub(crate) cx: &'a mut std::task::Context<'b>,
+    pub(crate) leftover: &'a mut Option<Box<Leftover>>,
+    pub(crate) out: &'a mut Outgoing,
+    /// The capacity `out` keeps between bursts ([`WsConfig::write_buffer_size`]).
+    pub(crate) keep: usize,
+    /// Bytes handed to tungstenite (since this was last cleared).
+    pub(crate) taken: usize,
+    /// The socket took some of `out`.
+    pub(crate) wrote_any: bool,
+}
+
+impl<'a, 'b> TaskIo<'a, 'b> {
+    pub(crate) fn new(
+        io: &'a mut tokio::net::TcpStream,
+        cx: &'a mut std::task::Context<'b>,
+        leftover: &'a mut Option<Box<Leftover>>,
+        out: &'a mut Outgoing,
+        keep: usize,
+    ) -> Self {
+        TaskIo { io, cx, leftover, out, keep, taken: 0, wrote_any: false }
+    }
+}
+
+fn pending() -> std::io::Error {
+    std::io::ErrorKind::WouldBlock.into()
+}
+
+impl std::io::Read for TaskIo<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncRead;
+        if let Some(left) = self.leftover.as_mut() {
+            let n = buf.len().min(left.bytes.len() - left.at);
+            buf[..n].copy_from_slice(&left.bytes[left.at..left.at + n]);
+            left.at += n;
+            if left.at == left.bytes.len() {
+                *self.leftover = None; // frees it
+            }
+            self.taken += n;
+            return Ok(n);
+        }
+        let left = &mut *self.leftover;
+        let (io, cx, taken) = (&mut *self.io, &mut *self.cx, &mut self.taken);
+        SCRATCH_BUF.with_borrow_mut(|scratch| {
+            let mut rb = tokio::io::ReadBuf::new(scratch);
+            match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let got = rb.filled();
+                    let n = buf.len().min(got.len());
+                    buf[..n].copy_from_slice(&got[..n]);
+                    if got.len() > n {
+                        *left = Some(Box::new(Leftover { bytes: got[n..].to_vec(), at: 0 }));
+                    }
+                    *taken += n;
+                    Ok(n)
+                }
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Pending => Err(pending()),
+            }
+        })
+    }
+}
+
+fn poll_write(
+    io: &mut tokio::net::TcpStream,
+    cx: &mut std::task::Context<'_>,
+    buf: &[u8],
+) -> std::io::Result<usize> {
+    use tokio::io::AsyncWrite;
+    match std::pin::Pin::new(io).poll_write(cx, buf) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(pending()),
+    }
+}
+
+impl TaskIo<'_, '_> {
+    /// Writes the socket's [`Outgoing`] bytes, all of them or until the socket is full.
+    pub(crate) fn write_out(&mut self) -> std::io::Result<()> {
+        let Some(out) = self.out.0.as_deref_mut() else { return Ok(()) };
+        while out.at < out.bytes.len() {
+            match poll_write(self.io, self.cx, &out.bytes[out.at..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    out.at += n;
+                    self.wrote_any = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.at = 0;
+        out.bytes.clear();
+        if out.bytes.capacity() > self.keep {
+            self.out.0 = None; // a large burst's buffer is not kept
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for TaskIo<'_, '_> {
+    /// tungstenite's own frames (its write buffer is off) join the socket's bytes, so that
+    /// every frame goes out whole and in order; the flush that follows writes them.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.buf().bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_out()
+    }
+}

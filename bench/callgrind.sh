@@ -74,7 +74,7 @@ run() {
         json) per_op "$server" --requests 2000 12000 1 http --conns 16 --path /json ;;
         echo) per_op "$server" --rounds 20 120 50 echo --conns 50 ;;
         room) per_op "$server" --messages 50 450 200 room --receivers 200 ;;
-        sse) per_op "$server" --events 20 120 200 sse --receivers 200 ;;
+        sse) per_op "$server" --events 50 450 200 sse --receivers 200 ;;
         *) echo "callgrind.sh: unknown scenario $scenario" >&2; exit 2 ;;
     esac
 }

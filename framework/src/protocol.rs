@@ -89,7 +89,7 @@ impl RouteKind {
         let Handler::Stream(handler) = def.handler else { return };
         match (self, upgrade.and_then(|u| u.on_upgrade)) {
             (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
-                tokio::spawn(crate::ws::socket::session(ctx.clone(), on_upgrade, handler));
+                tokio::spawn(crate::ws::session::session(ctx.clone(), on_upgrade, handler));
             }
             (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
                 tokio::spawn(crate::sse::stream::session(ctx.clone(), handler, def.name));

@@ -54,8 +54,10 @@
 //! delivery costs a header and a copy of the payload, not a frame built per receiver.
 
 pub(crate) mod channel;
+mod deadlines;
 pub(crate) mod handshake;
-pub(crate) mod socket;
+pub(crate) mod session;
+mod socket;
 mod wire;
 
 pub use crate::config::WsConfig;

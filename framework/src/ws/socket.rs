@@ -1,144 +1,24 @@
-//! A socket's task: it waits for hyper's upgrade, then polls the handler and, beside it, the
-//! socket's I/O (write what is queued, close when asked, read what the peer sent, keep time).
+//! A socket at work: its handler and its I/O, polled together by one task. Each round polls
+//! the handler if it was woken, then the I/O in named steps: write what is queued (and close
+//! when asked), read what the peer sent, watch whether the client reads, keep time.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
-use std::time::Duration;
 
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role, WebSocketContext};
+use tungstenite::protocol::{CloseFrame, WebSocketContext};
 
 use super::channel::{Ended, Waiters, WsIo};
+use super::deadlines::{tick, Marks};
 use super::wire::{Leftover, Outgoing, TaskIo};
 use crate::config::WsConfig;
 use crate::context::Context;
 use crate::error::Result;
 use crate::future::BoxFuture;
 use crate::message::Message;
-use crate::runtime::sessions::SessionGuard;
-
-pin_project_lite::pin_project! {
-    /// One socket's task: waits for hyper's upgrade, then runs the handler beside the
-    /// socket's I/O. A hand-written future rather than an `async fn`, so that nothing is
-    /// stored twice: it is most of what an idle socket costs.
-    pub(crate) struct Session {
-        state: SessionState,
-        // Ping, idle and close timeouts.
-        #[pin]
-        timer: tokio::time::Sleep,
-        // Boxed, and only when something records spans: most servers record none.
-        span: Option<Box<tracing::Span>>,
-        _registered: SessionGuard,
-    }
-}
-
-// Boxing the socket would cost an allocation per socket to save bytes only while upgrading.
-#[allow(clippy::large_enum_variant)]
-enum SessionState {
-    Upgrading { ctx: Context, on_upgrade: OnUpgrade, handler: fn(Context) -> BoxFuture<Result<()>> },
-    Running(Socket),
-    Over,
-}
-
-/// The socket's task, for `tokio::spawn`.
-pub(crate) fn session(
-    ctx: Context,
-    on_upgrade: OnUpgrade,
-    handler: fn(Context) -> BoxFuture<Result<()>>,
-) -> Session {
-    let span = tracing::info_span!("ws", route = ctx.route().unwrap_or(""), peer = %ctx.peer_addr());
-    Session {
-        _registered: ctx.enter_session(),
-        state: SessionState::Upgrading { ctx, on_upgrade, handler },
-        timer: tokio::time::sleep(Duration::ZERO),
-        span: (!span.is_disabled()).then(|| Box::new(span)),
-    }
-}
-
-/// How often the socket's timer looks at it (the shortest of its timeouts): a deadline is
-/// noticed within twice its length.
-fn tick(config: &WsConfig) -> Duration {
-    let far = Duration::from_secs(86_400 * 365);
-    config
-        .ping_interval
-        .unwrap_or(far)
-        .min(config.idle_timeout.unwrap_or(far))
-        .min(config.message_timeout)
-        .min(config.write_timeout)
-        .max(Duration::from_millis(1))
-}
-
-impl Future for Session {
-    type Output = ();
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let mut this = self.project();
-        let _span = this.span.as_ref().map(|s| s.enter());
-        loop {
-            match this.state {
-                SessionState::Upgrading { on_upgrade, .. } => {
-                    let upgraded = std::task::ready!(std::pin::Pin::new(on_upgrade).poll(cx));
-                    let SessionState::Upgrading { ctx, handler, .. } =
-                        std::mem::replace(this.state, SessionState::Over)
-                    else {
-                        unreachable!("matched above")
-                    };
-                    let Some(io) = ctx.ws_io() else { return Poll::Ready(()) };
-                    // The server hands hyper the TCP stream itself, and gets it back here with
-                    // the bytes the client sent after its handshake that hyper already read
-                    // (the first frames, from a client that did not wait for the answer).
-                    // Read directly, the socket saves every read two buffering layers and a
-                    // call through a trait object.
-                    let upgraded = match upgraded.map(|u| u.downcast::<TokioIo<tokio::net::TcpStream>>()) {
-                        Ok(Ok(parts)) => parts,
-                        Ok(Err(_)) => {
-                            tracing::error!("WebSocket upgrade on a connection that is not a TCP stream");
-                            io.end(Ended::Closed, None);
-                            return Poll::Ready(());
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "WebSocket upgrade failed");
-                            io.end(Ended::Closed, None);
-                            return Poll::Ready(());
-                        }
-                    };
-                    let config = io.config.clone();
-                    this.timer.as_mut().reset(Instant::now() + tick(&config));
-                    let early = upgraded.read_buf;
-                    *this.state = SessionState::Running(Socket {
-                        ws: WebSocketContext::new(Role::Server, Some(config.tungstenite())),
-                        io: Some(upgraded.io.into_inner()),
-                        leftover: (!early.is_empty())
-                            .then(|| Box::new(Leftover { bytes: early.into(), at: 0 })),
-                        out: Outgoing::default(),
-                        handler: Some(handler(ctx.clone())),
-                        handler_waker: ctx.handler_waker(),
-                        ctx,
-                        last_seen: Instant::now(),
-                        unparsed: 0,
-                        marks: Marks::default(),
-                        shutting_down: false,
-                        draining: false,
-                        read_paused: false,
-                        read_blocked: false,
-                        timer_armed: false,
-                    });
-                }
-                SessionState::Running(socket) => {
-                    std::task::ready!(socket.poll(cx, this.timer.as_mut()));
-                    *this.state = SessionState::Over;
-                    tracing::debug!("WebSocket session ended");
-                    return Poll::Ready(());
-                }
-                SessionState::Over => return Poll::Ready(()),
-            }
-        }
-    }
-}
 
 /// One socket's handler and I/O, polled together by one task.
 ///
@@ -147,7 +27,7 @@ impl Future for Session {
 /// cause is skipped, and the poll goes round again instead. Waking the task from inside its
 /// own poll would send it to the back of the run queue, so that every echo waited behind every
 /// other busy socket once more.
-struct Socket {
+pub(crate) struct Socket {
     ws: WebSocketContext,
     /// `None` once the connection is gone (the handler may still be running).
     io: Option<tokio::net::TcpStream>,
@@ -158,8 +38,13 @@ struct Socket {
     ctx: Context,
     /// `None` once the handler has finished.
     handler: Option<BoxFuture<Result<()>>>,
-    /// What the handler is polled with (see the `Wake` impl above).
+    /// What the handler is polled with (the Context's `Wake`).
     handler_waker: Waker,
+    state: IoState,
+}
+
+/// What the socket's I/O keeps between rounds.
+struct IoState {
     /// When the peer last showed it is there: a message, or a pong (pings do not count).
     last_seen: Instant,
     /// Bytes tungstenite has taken since the last message that no control frame accounts for:
@@ -190,55 +75,7 @@ fn channel(ctx: &Context) -> &WsIo {
 
 type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
 
-/// A socket's deadlines, which most sockets never have: boxed, and made the first time one is
-/// set (then kept: a socket that had one is likely to have one again).
-#[derive(Default)]
-struct Marks(Option<Box<Deadlines>>);
-
-#[derive(Default)]
-struct Deadlines {
-    /// Set once our close frame is out: from then on we only wait for the peer's, until then.
-    closing_until: Option<Instant>,
-    /// Since when bytes of a message have been read that do not make a whole message yet
-    /// (its deadline is [`WsConfig::message_timeout`]). Control frames in between do not
-    /// clear it; a message does, and so does a moment with no such bytes.
-    message_since: Option<Instant>,
-    /// Since when bytes have been waiting for the client without it taking any
-    /// ([`WsConfig::write_timeout`]).
-    stalled_since: Option<Instant>,
-}
-
-impl Marks {
-    fn get(&mut self) -> &mut Deadlines {
-        self.0.get_or_insert_with(Default::default)
-    }
-
-    fn closing_until(&self) -> Option<Instant> {
-        self.0.as_ref()?.closing_until
-    }
-
-    fn message_since(&self) -> Option<Instant> {
-        self.0.as_ref()?.message_since
-    }
-
-    fn stalled_since(&self) -> Option<Instant> {
-        self.0.as_ref()?.stalled_since
-    }
-
-    fn clear_message(&mut self) {
-        if let Some(d) = &mut self.0 {
-            d.message_since = None;
-        }
-    }
-
-    fn clear_stalled(&mut self) {
-        if let Some(d) = &mut self.0 {
-            d.stalled_since = None;
-        }
-    }
-}
-
-/// What one step of the socket's I/O did.
+/// What one round of the socket's I/O did.
 #[derive(PartialEq)]
 enum Step {
     /// Nothing more to do until a wake-up.
@@ -249,38 +86,58 @@ enum Step {
     Done,
 }
 
+/// A step of a round that found the connection over.
+struct Over;
+
 impl Socket {
-    fn poll(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Poll<()> {
+    pub(crate) fn new(
+        ctx: Context,
+        handler: fn(Context) -> BoxFuture<Result<()>>,
+        ws: WebSocketContext,
+        io: tokio::net::TcpStream,
+        leftover: Option<Box<Leftover>>,
+    ) -> Socket {
+        Socket {
+            ws,
+            io: Some(io),
+            leftover,
+            out: Outgoing::default(),
+            handler: Some(handler(ctx.clone())),
+            handler_waker: ctx.handler_waker(),
+            ctx,
+            state: IoState {
+                last_seen: Instant::now(),
+                unparsed: 0,
+                marks: Marks::default(),
+                shutting_down: false,
+                draining: false,
+                read_paused: false,
+                read_blocked: false,
+                timer_armed: false,
+            },
+        }
+    }
+
+    /// Polls the handler and the I/O until there is nothing to do: `Ready` once both are over.
+    pub(crate) fn poll(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Poll<()> {
         // Running: a hand-over from inside this poll need not wake the task.
         channel(&self.ctx).polling.store(true, Ordering::SeqCst);
-        self.read_blocked = false;
+        self.state.read_blocked = false;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
-            // The handler is polled only when it was woken (it waits on the socket's queues,
-            // or on anything else): a message read and answered costs one poll of it, and a
-            // wake-up for the socket's I/O alone costs none. Before the I/O step, so that what
-            // it queues is written in the same round.
-            let io = channel(&self.ctx);
-            if self.handler.is_some() && io.handler_woken.swap(false, Ordering::SeqCst) {
-                if let Some(handler) = self.handler.as_mut() {
-                    let describe = || format!("WebSocket handler of `{}`", self.ctx.route().unwrap_or(""));
-                    let mut hcx = std::task::Context::from_waker(&self.handler_waker);
-                    if let Poll::Ready(outcome) =
-                        crate::panic::poll_catch(handler.as_mut(), &mut hcx, describe)
-                    {
-                        self.handler = None;
-                        self.handler_finished(outcome);
-                    }
-                }
-            }
-            let step = if self.io.is_some() { self.step(cx, timer.as_mut()) } else { Step::Idle };
-            if step == Step::Done && !self.draining && !self.out.is_empty() && self.write_out_blocked(cx) {
+            self.poll_handler();
+            let step = if self.io.is_some() { self.round(cx, timer.as_mut()) } else { Step::Idle };
+            if step == Step::Done
+                && !self.state.draining
+                && !self.out.is_empty()
+                && self.write_out_blocked(cx)
+            {
                 // tungstenite ended the connection after handing over its last frame (the
                 // reply to the peer's close), and the socket cannot take it now: write it
                 // first, for at most the close timeout.
-                self.draining = true;
+                self.state.draining = true;
                 let until = Instant::now() + channel(&self.ctx).config.close_timeout;
-                let until = self.marks.closing_until().map_or(until, |t| t.min(until));
+                let until = self.state.marks.closing_until().map_or(until, |t| t.min(until));
                 timer.as_mut().reset(until);
                 let io = channel(&self.ctx);
                 io.end(Ended::Closed, Some(io.running(cx.waker(), &self.handler_waker)));
@@ -295,34 +152,59 @@ impl Socket {
             if self.handler.is_none() && self.io.is_none() {
                 return Poll::Ready(());
             }
-            if step == Step::Progress {
+            if step == Step::Progress || !self.park(cx) {
                 continue;
             }
-            // Park, unless work came in from elsewhere while we ran (it did not wake us).
-            let io = channel(&self.ctx);
-            let mut st = io.lock();
-            // (While a write waits for the socket, nothing more is taken from the queue.)
-            let work = (self.handler.is_some() && io.handler_woken.load(Ordering::SeqCst))
-                || (self.io.is_some()
-                    && ((self.out.is_empty()
-                        && (!st.out.is_empty()
-                            || (st.close.is_some() && self.marks.closing_until().is_none())
-                            || (st.stopping && !self.shutting_down)))
-                        || (self.read_paused
-                            && st.wants_read(&io.config)
-                            && self.out.unwritten() <= io.config.max_send_queue)));
-            if !work {
-                // (The waker is usually the one left last time: not cloned again.)
-                if !st.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
-                    st.task = Some(cx.waker().clone());
-                }
-                io.polling.store(false, Ordering::SeqCst);
-                return Poll::Pending;
-            }
+            return Poll::Pending;
         }
         // Still busy after 16 rounds: yield, and come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Polls the handler if it was woken (it waits on the socket's queues, or on anything
+    /// else): a message read and answered costs one poll of it, and a wake-up for the socket's
+    /// I/O alone costs none. Before the I/O, so that what it queues is written in the same
+    /// round.
+    fn poll_handler(&mut self) {
+        let io = channel(&self.ctx);
+        if self.handler.is_none() || !io.handler_woken.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let Some(handler) = self.handler.as_mut() else { return };
+        let describe = || format!("WebSocket handler of `{}`", self.ctx.route().unwrap_or(""));
+        let mut hcx = std::task::Context::from_waker(&self.handler_waker);
+        if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), &mut hcx, describe) {
+            self.handler = None;
+            self.handler_finished(outcome);
+        }
+    }
+
+    /// Parks the task, unless work came in from elsewhere while it ran (which did not wake
+    /// it): whether it parked.
+    fn park(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let io = channel(&self.ctx);
+        let mut st = io.lock();
+        let state = &self.state;
+        // (While a write waits for the socket, nothing more is taken from the queue.)
+        let work = (self.handler.is_some() && io.handler_woken.load(Ordering::SeqCst))
+            || (self.io.is_some()
+                && ((self.out.is_empty()
+                    && (!st.out.is_empty()
+                        || (st.close.is_some() && !state.marks.closing())
+                        || (st.stopping && !state.shutting_down)))
+                    || (state.read_paused
+                        && st.wants_read(&io.config)
+                        && self.out.unwritten() <= io.config.max_send_queue)));
+        if work {
+            return false;
+        }
+        // (The waker is usually the one left last time: not cloned again.)
+        if !st.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+            st.task = Some(cx.waker().clone());
+        }
+        io.polling.store(false, Ordering::SeqCst);
+        true
     }
 
     /// Writes what `out` holds as far as the socket takes it: whether some must wait.
@@ -349,235 +231,285 @@ impl Socket {
                 CloseFrame { code: CloseCode::Error, reason: reason.into() }
             }
         };
-        if let Some(io) = self.ctx.ws_io() {
-            io.request_close(frame);
-        }
+        channel(&self.ctx).request_close(frame);
     }
 
-    /// Writes what is queued, closes when asked, reads what the peer sent, keeps time.
-    fn step(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Step {
-        let Socket { ws, io: Some(stream), leftover, out, ctx, handler_waker, .. } = self else {
+    /// One round of the socket's I/O, step by step.
+    fn round(&mut self, cx: &mut std::task::Context<'_>, timer: Timer<'_>) -> Step {
+        let Socket { ws, io: Some(stream), leftover, out, ctx, handler_waker, state, .. } = self else {
             return Step::Done;
         };
         let io = channel(ctx);
         let config = &*io.config;
-        let mut s = TaskIo::new(stream, cx, leftover, out, config.write_buffer_size);
-        let mut progress = false;
-
-        // Whether the handler takes more, if already known under a lock taken anyway.
-        let mut wants_read = None;
-
-        // 1. Write: finish the last write first, then everything queued, in one write.
-        if self.draining {
-            if !matches!(s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
-                return Step::Done;
-            }
-            return if timer.as_mut().poll(s.cx).is_ready() { Step::Done } else { Step::Idle };
+        let s = TaskIo::new(stream, cx, leftover, out, config.write_buffer_size);
+        let mut round = Round { ws, s, io, config, handler_waker, state, timer, progress: false };
+        if round.state.draining {
+            return round.drain();
         }
-        if !s.out.is_empty() && blocked(ws.flush(&mut s)).is_err() {
+        let outcome = (|| {
+            let wants_read = round.write()?;
+            round.read(wants_read)?;
+            round.watch_stall();
+            round.keep_time()
+        })();
+        match outcome {
+            ControlFlow::Break(Over) => Step::Done,
+            ControlFlow::Continue(()) if round.progress => Step::Progress,
+            ControlFlow::Continue(()) => Step::Idle,
+        }
+    }
+}
+
+/// What one round of the socket's I/O works with.
+struct Round<'a, 'b> {
+    ws: &'a mut WebSocketContext,
+    s: TaskIo<'a, 'b>,
+    io: &'a WsIo,
+    config: &'a WsConfig,
+    handler_waker: &'a Waker,
+    state: &'a mut IoState,
+    timer: Timer<'a>,
+    /// Something was handed to the handler: poll it again.
+    progress: bool,
+}
+
+impl Round<'_, '_> {
+    /// tungstenite ended the connection and its last frame waits: write it, for at most the
+    /// close timeout.
+    fn drain(&mut self) -> Step {
+        if !matches!(self.s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
             return Step::Done;
         }
-        if s.out.is_empty() {
-            let (close, senders, wrote, failed, can_read) = {
-                let mut st = io.lock();
-                // Everything queued is already encoded: take it in one piece (the queue gets
-                // this socket's empty buffer in exchange), and write it after the lock.
-                let wrote = !st.out.is_empty();
-                if wrote {
-                    std::mem::swap(&mut st.out, &mut s.out.buf().bytes);
-                }
-                // Shutdown reaches each socket through its own state (see `SessionRegistry::shutdown`),
-                // so the loop never touches a lock shared with other sockets.
-                self.shutting_down |= st.stopping;
-                let mut close =
-                    if self.marks.closing_until().is_none() { st.close.take().map(|c| *c) } else { None };
-                if let Some((code, why)) = st.failure {
-                    // Once the handler has seen the failure (or finished, or is too slow to
-                    // drain what came before it), close with the failure's code.
-                    let seen = st.end.is_some() || close.is_some();
-                    let overdue = st.failed_at.is_some_and(|t| t.elapsed() >= config.close_timeout);
-                    close = (self.marks.closing_until().is_none() && (seen || overdue))
-                        .then(|| CloseFrame { code, reason: why.into() });
-                }
-                let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
-                (close, senders, wrote, st.failed_at.is_some(), st.wants_read(config))
-            };
-            wants_read = Some(can_read);
-            if !matches!(senders, Waiters::None) {
-                // Room in the queue. The handler, if it waited, is polled again right away.
-                progress = true;
-                senders.wake(Some(io.running(s.cx.waker(), handler_waker)));
-            }
-            // (tungstenite's flush also writes a pong it owes, then ours.)
-            if wrote && blocked(ws.flush(&mut s)).is_err() {
-                return Step::Done;
-            }
-            let close = close.or_else(|| {
-                (self.shutting_down && self.marks.closing_until().is_none())
-                    .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
-            });
-            if let Some(frame) = close {
-                let how = match failed {
-                    true => Ended::Failed(frame.code.into(), "protocol error"),
-                    false => Ended::Closed,
-                };
-                io.end(how, Some(io.running(s.cx.waker(), handler_waker)));
-                progress = true;
-                if blocked(ws.close(&mut s, Some(frame))).is_err() {
-                    return Step::Done;
-                }
-                let until = Instant::now() + config.close_timeout;
-                self.marks.get().closing_until = Some(until);
-                timer.as_mut().reset(until);
-                self.timer_armed = false;
-            }
+        if self.timer.as_mut().poll(self.s.cx).is_ready() {
+            Step::Done
+        } else {
+            Step::Idle
         }
+    }
 
-        // 2. Read what the peer sent, while the handler keeps up, and while the peer takes what
-        //    is written to it: every ping read queues a pong, so a peer that pings without
-        //    reading is read no further once its unwritten bytes are over the send queue's size.
-        self.read_paused = false;
-        let mut wants_read = wants_read.unwrap_or_else(|| io.lock().wants_read(config));
-        while !self.read_blocked {
-            if self.marks.closing_until().is_none()
-                && (!wants_read || s.out.unwritten() > config.max_send_queue)
-            {
-                self.read_paused = true;
+    /// Writes: the last write's rest first, then everything queued, in one write; closes when
+    /// the handler, a failure or shutdown asks. Whether the handler takes more messages, when
+    /// that was learned under the queue's lock.
+    fn write(&mut self) -> ControlFlow<Over, Option<bool>> {
+        if !self.s.out.is_empty() && blocked(self.ws.flush(&mut self.s)).is_err() {
+            return ControlFlow::Break(Over);
+        }
+        if !self.s.out.is_empty() {
+            return ControlFlow::Continue(None);
+        }
+        let (close, senders, wrote, failed, wants_read) = {
+            let mut st = self.io.lock();
+            // Everything queued is already encoded: take it in one piece (the queue gets this
+            // socket's empty buffer in exchange), and write it after the lock.
+            let wrote = !st.out.is_empty();
+            if wrote {
+                std::mem::swap(&mut st.out, &mut self.s.out.buf().bytes);
+            }
+            // Shutdown reaches each socket through its own state (see
+            // `SessionRegistry::shutdown`), so the loop never touches a lock shared with other
+            // sockets.
+            self.state.shutting_down |= st.stopping;
+            let closing = self.state.marks.closing();
+            let mut close = if closing { None } else { st.close.take().map(|c| *c) };
+            if let Some((code, why)) = st.failure {
+                // Once the handler has seen the failure (or finished, or is too slow to drain
+                // what came before it), close with the failure's code.
+                let seen = st.end.is_some() || close.is_some();
+                let overdue = st.failed_at.is_some_and(|t| t.elapsed() >= self.config.close_timeout);
+                close = (!closing && (seen || overdue)).then(|| CloseFrame { code, reason: why.into() });
+            }
+            let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
+            (close, senders, wrote, st.failed_at.is_some(), st.wants_read(self.config))
+        };
+        if !matches!(senders, Waiters::None) {
+            // Room in the queue. The handler, if it waited, is polled again right away.
+            self.progress = true;
+            senders.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
+        }
+        // (tungstenite's flush also writes a pong it owes, then ours.)
+        if wrote && blocked(self.ws.flush(&mut self.s)).is_err() {
+            return ControlFlow::Break(Over);
+        }
+        let close = close.or_else(|| {
+            (self.state.shutting_down && !self.state.marks.closing())
+                .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
+        });
+        if let Some(frame) = close {
+            let how = if failed { Ended::Failed(frame.code.into(), "protocol error") } else { Ended::Closed };
+            self.close(how, frame)?;
+        }
+        ControlFlow::Continue(Some(wants_read))
+    }
+
+    /// Ends the socket for the handler (`how`), and sends our close frame: from then on the
+    /// socket waits for the peer's, for at most the close timeout.
+    fn close(&mut self, how: Ended, frame: CloseFrame) -> ControlFlow<Over> {
+        self.io.end(how, Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
+        self.progress = true;
+        if blocked(self.ws.close(&mut self.s, Some(frame))).is_err() {
+            return ControlFlow::Break(Over);
+        }
+        let until = Instant::now() + self.config.close_timeout;
+        self.state.marks.get().closing_until = Some(until);
+        self.timer.as_mut().reset(until);
+        self.state.timer_armed = false;
+        ControlFlow::Continue(())
+    }
+
+    /// Reads what the peer sent, while the handler keeps up, and while the peer takes what is
+    /// written to it: every ping read queues a pong, so a peer that pings without reading is
+    /// read no further once its unwritten bytes are over the send queue's size.
+    fn read(&mut self, wants_read: Option<bool>) -> ControlFlow<Over> {
+        self.state.read_paused = false;
+        let mut wants_read = wants_read.unwrap_or_else(|| self.io.lock().wants_read(self.config));
+        while !self.state.read_blocked {
+            let closing = self.state.marks.closing();
+            if !closing && (!wants_read || self.s.out.unwritten() > self.config.max_send_queue) {
+                self.state.read_paused = true;
                 break;
             }
-            s.taken = 0;
-            let read = ws.read(&mut s);
-            self.unparsed = self.unparsed.saturating_add(u32::try_from(s.taken).unwrap_or(u32::MAX));
+            self.s.taken = 0;
+            let read = self.ws.read(&mut self.s);
+            let taken = u32::try_from(self.s.taken).unwrap_or(u32::MAX);
+            self.state.unparsed = self.state.unparsed.saturating_add(taken);
             match read {
-                Ok(m) => {
-                    wants_read = match m {
-                        tungstenite::Message::Text(t) => {
-                            (self.last_seen, self.unparsed) = (Instant::now(), 0);
-                            self.marks.clear_message();
-                            io.push(Message::from_ws_text(t), io.running(s.cx.waker(), handler_waker))
-                        }
-                        tungstenite::Message::Binary(b) => {
-                            (self.last_seen, self.unparsed) = (Instant::now(), 0);
-                            self.marks.clear_message();
-                            io.push(Message::binary(b), io.running(s.cx.waker(), handler_waker))
-                        }
-                        tungstenite::Message::Ping(p) => {
-                            // (Answered by tungstenite.) A client's control frame is its
-                            // payload behind a 6-byte header (2, and the 4-byte mask).
-                            self.unparsed = self.unparsed.saturating_sub(6 + p.len() as u32);
-                            continue;
-                        }
-                        tungstenite::Message::Pong(p) => {
-                            self.last_seen = Instant::now();
-                            self.unparsed = self.unparsed.saturating_sub(6 + p.len() as u32);
-                            continue;
-                        }
-                        _ => continue, // close (answered by tungstenite too)
-                    };
-                    progress = true;
-                }
+                Ok(m) => match self.received(m) {
+                    Some(more) => {
+                        wants_read = more;
+                        self.progress = true;
+                    }
+                    None => continue,
+                },
                 Err(e) if would_block(&e) => {
                     // Bytes taken by tungstenite that made neither a message nor a control
                     // frame: part of a message is held, and its deadline runs from now.
-                    if self.unparsed == 0 {
-                        self.marks.clear_message();
-                    } else if self.marks.message_since().is_none() {
-                        self.marks.get().message_since = Some(Instant::now());
+                    let marks = &mut self.state.marks;
+                    if self.state.unparsed == 0 {
+                        marks.clear_message();
+                    } else if marks.message_since().is_none() {
+                        marks.get().message_since = Some(Instant::now());
                     }
-                    self.read_blocked = true;
+                    self.state.read_blocked = true;
                 }
                 // The peer closed the connection without a close frame: it is gone, so there
                 // is no handshake to make (and no close timeout to arm); `recv` ends.
                 Err(tungstenite::Error::Protocol(
                     tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                )) => return Step::Done,
+                )) => return ControlFlow::Break(Over),
                 Err(e) => match close_for(&e) {
-                    Some((code, why)) if self.marks.closing_until().is_none() => {
+                    Some((code, why)) if !closing => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
-                        let now = Instant::now();
-                        let receivers = {
-                            let mut st = io.lock();
-                            st.failure = Some((code, why));
-                            st.failed_at = Some(now);
-                            std::mem::take(&mut st.receivers)
-                        };
-                        receivers.wake(Some(io.running(s.cx.waker(), handler_waker)));
-                        progress = true;
-                        timer.as_mut().reset(now + config.close_timeout);
-                        self.timer_armed = false;
+                        self.failed(code, why);
                         break;
                     }
-                    _ => return Step::Done, // closed (cleanly or not), or the connection failed
+                    _ => return ControlFlow::Break(Over), // closed, or the connection failed
                 },
             }
         }
+        ControlFlow::Continue(())
+    }
 
-        // Whether the client takes what is written to it.
-        if s.out.is_empty() || s.wrote_any {
-            self.marks.clear_stalled();
-        }
-        if !s.out.is_empty() && self.marks.stalled_since().is_none() {
-            self.marks.get().stalled_since = Some(Instant::now());
-        }
+    /// A message read from the peer: a data message goes to the handler (whether it takes
+    /// more: `Some`), a control frame is accounted for (`None`).
+    fn received(&mut self, m: tungstenite::Message) -> Option<bool> {
+        let running = self.io.running(self.s.cx.waker(), self.handler_waker);
+        let message = match m {
+            tungstenite::Message::Text(t) => Message::from_ws_text(t),
+            tungstenite::Message::Binary(b) => Message::binary(b),
+            tungstenite::Message::Ping(p) => {
+                // (Answered by tungstenite.) A client's control frame is its payload behind a
+                // 6-byte header (2, and the 4-byte mask).
+                self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
+                return None;
+            }
+            tungstenite::Message::Pong(p) => {
+                self.state.last_seen = Instant::now();
+                self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
+                return None;
+            }
+            _ => return None, // close (answered by tungstenite too)
+        };
+        (self.state.last_seen, self.state.unparsed) = (Instant::now(), 0);
+        self.state.marks.clear_message();
+        Some(self.io.push(message, running))
+    }
 
-        // 3. Keep time: close timeouts, the idle timeout, pings.
-        let fired = if self.timer_armed && !timer.is_elapsed() {
+    /// The peer broke a rule: the messages before it are still delivered (and may be
+    /// answered) before the socket closes with `code`, within the close timeout.
+    fn failed(&mut self, code: CloseCode, why: &'static str) {
+        let now = Instant::now();
+        let receivers = {
+            let mut st = self.io.lock();
+            st.failure = Some((code, why));
+            st.failed_at = Some(now);
+            std::mem::take(&mut st.receivers)
+        };
+        receivers.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
+        self.progress = true;
+        self.timer.as_mut().reset(now + self.config.close_timeout);
+        self.state.timer_armed = false;
+    }
+
+    /// Notes whether the client takes what is written to it.
+    fn watch_stall(&mut self) {
+        let marks = &mut self.state.marks;
+        if self.s.out.is_empty() || self.s.wrote_any {
+            marks.clear_stalled();
+        }
+        if !self.s.out.is_empty() && marks.stalled_since().is_none() {
+            marks.get().stalled_since = Some(Instant::now());
+        }
+    }
+
+    /// Keeps time: the close timeout, the write and message deadlines, the idle timeout, pings.
+    fn keep_time(&mut self) -> ControlFlow<Over> {
+        let fired = if self.state.timer_armed && !self.timer.is_elapsed() {
             false
         } else {
-            self.timer_armed = true;
-            timer.as_mut().poll(s.cx).is_ready()
+            self.state.timer_armed = true;
+            self.timer.as_mut().poll(self.s.cx).is_ready()
         };
-        if fired {
-            let now = Instant::now();
-            if self.marks.closing_until().is_some_and(|t| now >= t) {
-                return Step::Done; // the peer never answered our close frame
-            }
-            if self.marks.stalled_since().is_some_and(|t| now.duration_since(t) >= config.write_timeout) {
-                // Nothing can reach a client that does not read, not even a close frame.
-                tracing::debug!("disconnecting a WebSocket client that stopped reading");
-                return Step::Done;
-            }
-            let late =
-                self.marks.message_since().is_some_and(|t| now.duration_since(t) >= config.message_timeout);
-            let idle = config.idle_timeout.is_some_and(|idle| now.duration_since(self.last_seen) >= idle);
-            if self.marks.closing_until().is_none() && (late || idle) {
-                let (how, frame) = if late {
-                    tracing::debug!("closing a WebSocket whose message did not arrive in time");
-                    let why = "message not completed in time";
-                    (Ended::Failed(1008, why), CloseFrame { code: CloseCode::Policy, reason: why.into() })
-                } else {
-                    tracing::debug!("closing an idle WebSocket");
-                    (Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })
-                };
-                io.end(how, Some(io.running(s.cx.waker(), handler_waker)));
-                if blocked(ws.close(&mut s, Some(frame))).is_err() {
-                    return Step::Done;
-                }
-                self.marks.get().closing_until = Some(now + config.close_timeout);
-                timer.as_mut().reset(now + config.close_timeout);
-                self.timer_armed = false;
-            } else {
-                let ping_due = self.marks.closing_until().is_none()
-                    && config.ping_interval.is_some_and(|p| now.duration_since(self.last_seen) >= p);
-                if ping_due {
-                    let ping = tungstenite::Message::Ping(Default::default());
-                    if blocked(ws.write(&mut s, ping)).and_then(|_| blocked(ws.flush(&mut s))).is_err() {
-                        return Step::Done;
-                    }
-                }
-                let next = self.marks.closing_until().unwrap_or(now + tick(config));
-                timer.as_mut().reset(next);
-                self.timer_armed = false;
-            }
-            // The next round polls the timer again (so that it wakes this task when it fires)
-            // and looks again at what changed (a failure's close may be overdue now).
-            progress = true;
+        if !fired {
+            return ControlFlow::Continue(());
         }
-        if progress {
-            Step::Progress
+        let (now, config) = (Instant::now(), self.config);
+        let marks = &self.state.marks;
+        if marks.closing_until().is_some_and(|t| now >= t) {
+            return ControlFlow::Break(Over); // the peer never answered our close frame
+        }
+        if marks.stalled_since().is_some_and(|t| now.duration_since(t) >= config.write_timeout) {
+            // Nothing can reach a client that does not read, not even a close frame.
+            tracing::debug!("disconnecting a WebSocket client that stopped reading");
+            return ControlFlow::Break(Over);
+        }
+        let late = marks.message_since().is_some_and(|t| now.duration_since(t) >= config.message_timeout);
+        let idle = config.idle_timeout.is_some_and(|idle| now.duration_since(self.state.last_seen) >= idle);
+        if !marks.closing() && late {
+            tracing::debug!("closing a WebSocket whose message did not arrive in time");
+            let why = "message not completed in time";
+            self.close(Ended::Failed(1008, why), CloseFrame { code: CloseCode::Policy, reason: why.into() })?;
+        } else if !marks.closing() && idle {
+            tracing::debug!("closing an idle WebSocket");
+            self.close(Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })?;
         } else {
-            Step::Idle
+            let ping_due = !marks.closing()
+                && config.ping_interval.is_some_and(|p| now.duration_since(self.state.last_seen) >= p);
+            if ping_due {
+                let ping = tungstenite::Message::Ping(Default::default());
+                let wrote = blocked(self.ws.write(&mut self.s, ping))
+                    .and_then(|_| blocked(self.ws.flush(&mut self.s)));
+                if wrote.is_err() {
+                    return ControlFlow::Break(Over);
+                }
+            }
+            let next = self.state.marks.closing_until().unwrap_or(now + tick(config));
+            self.timer.as_mut().reset(next);
+            self.state.timer_armed = false;
         }
+        // The next round polls the timer again (so that it wakes this task when it fires) and
+        // looks again at what changed (a failure's close may be overdue now).
+        self.progress = true;
+        ControlFlow::Continue(())
     }
 }
 

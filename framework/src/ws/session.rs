@@ -1,0 +1,113 @@
+//! A socket's task, as spawned: it waits for hyper's upgrade, then runs the [`Socket`] (the
+//! handler beside the socket's I/O) until both are over.
+
+use std::future::Future;
+use std::task::Poll;
+use std::time::Duration;
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+use tungstenite::protocol::{Role, WebSocketContext};
+
+use super::channel::Ended;
+use super::deadlines::tick;
+use super::socket::Socket;
+use super::wire::Leftover;
+use crate::context::Context;
+use crate::error::Result;
+use crate::future::BoxFuture;
+use crate::runtime::sessions::SessionGuard;
+
+pin_project_lite::pin_project! {
+    /// One socket's task: waits for hyper's upgrade, then runs the handler beside the
+    /// socket's I/O. A hand-written future rather than an `async fn`, so that nothing is
+    /// stored twice: it is most of what an idle socket costs.
+    pub(crate) struct Session {
+        state: SessionState,
+        // Ping, idle and close timeouts.
+        #[pin]
+        timer: tokio::time::Sleep,
+        // Boxed, and only when something records spans: most servers record none.
+        span: Option<Box<tracing::Span>>,
+        _registered: SessionGuard,
+    }
+}
+
+// Boxing the socket would cost an allocation per socket to save bytes only while upgrading.
+#[allow(clippy::large_enum_variant)]
+enum SessionState {
+    Upgrading { ctx: Context, on_upgrade: OnUpgrade, handler: fn(Context) -> BoxFuture<Result<()>> },
+    Running(Socket),
+    Over,
+}
+
+/// The socket's task, for `tokio::spawn`.
+pub(crate) fn session(
+    ctx: Context,
+    on_upgrade: OnUpgrade,
+    handler: fn(Context) -> BoxFuture<Result<()>>,
+) -> Session {
+    let span = tracing::info_span!("ws", route = ctx.route().unwrap_or(""), peer = %ctx.peer_addr());
+    Session {
+        _registered: ctx.enter_session(),
+        state: SessionState::Upgrading { ctx, on_upgrade, handler },
+        timer: tokio::time::sleep(Duration::ZERO),
+        span: (!span.is_disabled()).then(|| Box::new(span)),
+    }
+}
+
+impl Future for Session {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let _span = this.span.as_ref().map(|s| s.enter());
+        loop {
+            match this.state {
+                SessionState::Upgrading { on_upgrade, .. } => {
+                    let upgraded = std::task::ready!(std::pin::Pin::new(on_upgrade).poll(cx));
+                    let SessionState::Upgrading { ctx, handler, .. } =
+                        std::mem::replace(this.state, SessionState::Over)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let Some(io) = ctx.ws_io() else { return Poll::Ready(()) };
+                    // The server hands hyper the TCP stream itself, and gets it back here with
+                    // the bytes the client sent after its handshake that hyper already read
+                    // (the first frames, from a client that did not wait for the answer).
+                    // Read directly, the socket saves every read two buffering layers and a
+                    // call through a trait object.
+                    let upgraded = match upgraded.map(|u| u.downcast::<TokioIo<tokio::net::TcpStream>>()) {
+                        Ok(Ok(parts)) => parts,
+                        Ok(Err(_)) => {
+                            tracing::error!("WebSocket upgrade on a connection that is not a TCP stream");
+                            io.end(Ended::Closed, None);
+                            return Poll::Ready(());
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "WebSocket upgrade failed");
+                            io.end(Ended::Closed, None);
+                            return Poll::Ready(());
+                        }
+                    };
+                    let config = io.config.clone();
+                    this.timer.as_mut().reset(Instant::now() + tick(&config));
+                    let early = upgraded.read_buf;
+                    let ws = WebSocketContext::new(Role::Server, Some(config.tungstenite()));
+                    let leftover =
+                        (!early.is_empty()).then(|| Box::new(Leftover { bytes: early.into(), at: 0 }));
+                    let socket = Socket::new(ctx, handler, ws, upgraded.io.into_inner(), leftover);
+                    *this.state = SessionState::Running(socket);
+                }
+                SessionState::Running(socket) => {
+                    std::task::ready!(socket.poll(cx, this.timer.as_mut()));
+                    *this.state = SessionState::Over;
+                    tracing::debug!("WebSocket session ended");
+                    return Poll::Ready(());
+                }
+                SessionState::Over => return Poll::Ready(()),
+            }
+        }
+    }
+}

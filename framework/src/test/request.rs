@@ -1,0 +1,128 @@
+//! [`TestRequest`] and [`TestResponse`]: an HTTP request to the app under test, and its whole
+//! response.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+
+use crate::Body;
+
+/// A request being built; [`send`](Self::send) it.
+pub struct TestRequest<'a> {
+    clients: &'a Clients,
+    builder: http::request::Builder,
+    body: Body,
+    http2: bool,
+}
+
+/// The HTTP clients of a [`TestClient`](super::TestClient): HTTP/1.1, and HTTP/2 with prior
+/// knowledge.
+pub(crate) struct Clients {
+    pub(crate) h1: Client<HttpConnector, Body>,
+    pub(crate) h2: Client<HttpConnector, Body>,
+}
+
+impl<'a> TestRequest<'a> {
+    pub(crate) fn new(clients: &'a Clients, builder: http::request::Builder) -> Self {
+        TestRequest { clients, builder, body: Body::empty(), http2: false }
+    }
+}
+
+impl TestRequest<'_> {
+    /// Adds a header.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets a JSON body and `content-type: application/json`.
+    pub fn json<T: serde::Serialize>(self, value: &T) -> Self {
+        let body = serde_json::to_vec(value).expect("the test value serializes as JSON");
+        self.header(http::header::CONTENT_TYPE, "application/json").body(body)
+    }
+
+    /// Sends over HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    pub fn http2(mut self) -> Self {
+        self.http2 = true;
+        self
+    }
+
+    /// Sends the request and reads the whole response. Panics if the request cannot be sent
+    /// (the server is down): in a test that is the failure to report.
+    pub async fn send(self) -> TestResponse {
+        match self.try_send().await {
+            Ok(r) => r,
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+
+    pub(crate) async fn start(
+        self,
+    ) -> Result<http::Response<hyper::body::Incoming>, Box<dyn std::error::Error + Send + Sync>> {
+        let req = self.builder.body(self.body)?;
+        let client = if self.http2 { &self.clients.h2 } else { &self.clients.h1 };
+        Ok(client.request(req).await?)
+    }
+
+    /// Sends the request and reads the whole response, returning transport errors.
+    pub async fn try_send(self) -> Result<TestResponse, Box<dyn std::error::Error + Send + Sync>> {
+        let res = self.start().await?;
+        let (head, body) = res.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(TestResponse { status: head.status, version: head.version, headers: head.headers, body })
+    }
+}
+
+/// A response read in full.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The HTTP version of the response.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// All headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    /// The body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The body parsed as JSON; panics with the body when it is not.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("the response is not the expected JSON ({e}): {}", self.text()))
+    }
+}

@@ -323,6 +323,12 @@ impl ToTokens for Route {
             Kind::Ws => (quote!(Ws), "stream_handler", quote!(Stream)),
             Kind::Sse => (quote!(Sse), "stream_handler", quote!(Stream)),
         };
+        // A protocol left out of the runtime's features is a compile error at the attribute.
+        let require = match kind {
+            Kind::Method { .. } | Kind::Route => quote!(),
+            Kind::Ws => quote!(::fratello::__private::require_ws!();),
+            Kind::Sse => quote!(::fratello::__private::require_sse!();),
+        };
         // A return type the protocol does not accept is reported at the return type, with
         // the message of the runtime trait's `#[diagnostic::on_unimplemented]`.
         let call = output.erased_call(erase, name, &ctx);
@@ -337,6 +343,7 @@ impl ToTokens for Route {
 
         tokens.extend(quote! {
             const _: () = {
+                #require
                 // A non-capturing closure coerces to the `fn` pointer the variant holds,
                 // without this code having to spell the result type. It stays outside of
                 // `submit!` so that diagnostics about it are not attributed to that macro.

@@ -13,6 +13,8 @@ pub mod response;
 pub mod routing;
 pub mod server;
 pub mod sse;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test;
 pub mod ws;
 
@@ -27,6 +29,7 @@ mod runtime;
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "__bench")]
 #[doc(hidden)]
 pub mod __bench;
 

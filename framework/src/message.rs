@@ -1,5 +1,5 @@
 //! What flows through `ctx.recv()` ([`Message`]) and `ctx.send(..)` ([`Outbound`]); an SSE
-//! [`Event`](crate::Event) becomes an `Outbound` too.
+//! [`Event`](crate::Event)(crate::Event) becomes an `Outbound` too.
 
 use std::fmt;
 
@@ -38,6 +38,7 @@ impl Message {
         Message(Payload::Text(s.into().into()))
     }
 
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn from_ws_text(t: Utf8Bytes) -> Self {
         Message(Payload::Text(t))
     }
@@ -103,7 +104,7 @@ impl fmt::Debug for Message {
     }
 }
 
-/// Anything `ctx.send(..)` accepts: text, bytes, [`Json`], [`Event`] or a [`Message`].
+/// Anything `ctx.send(..)` accepts: text, bytes, [`Json`], [`Event`](crate::Event) or a [`Message`].
 ///
 /// The payload is encoded once, when the `Outbound` is made, and is shared (not copied) by
 /// clones, so one value can be sent to many clients.
@@ -130,6 +131,7 @@ pub(crate) enum Out {
 #[derive(Debug)]
 pub(crate) struct SharedText {
     pub(crate) text: Utf8Bytes,
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
     pub(crate) sse: std::sync::OnceLock<Bytes>,
 }
 

@@ -99,3 +99,47 @@ macro_rules! unit_or_result {
     )*};
 }
 unit_or_result!(StreamReturn, MiddlewareReturn);
+
+// The protocols a route attribute needs: `#[ws]` and `#[sse]` expand to these checks, which are
+// nothing with the protocol's feature and a compile error, at the attribute, without it.
+
+#[cfg(feature = "ws")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fratello_require_ws {
+    () => {};
+}
+
+#[cfg(not(feature = "ws"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fratello_require_ws {
+    () => {
+        ::core::compile_error!(
+            "`#[ws]` routes need fratello's `ws` feature: keep fratello's default features, or \
+             add `features = [\"ws\"]` to its line in Cargo.toml"
+        );
+    };
+}
+
+#[cfg(feature = "sse")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fratello_require_sse {
+    () => {};
+}
+
+#[cfg(not(feature = "sse"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fratello_require_sse {
+    () => {
+        ::core::compile_error!(
+            "`#[sse]` routes need fratello's `sse` feature: keep fratello's default features, or \
+             add `features = [\"sse\"]` to its line in Cargo.toml"
+        );
+    };
+}
+
+pub use crate::__fratello_require_sse as require_sse;
+pub use crate::__fratello_require_ws as require_ws;

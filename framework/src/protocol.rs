@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, StatusCode};
+#[cfg(any(feature = "ws", feature = "sse"))]
+use http::StatusCode;
+use http::{header, HeaderValue};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
@@ -17,12 +19,16 @@ use crate::http::channel::HttpIo;
 use crate::response::Response;
 use crate::routing::{Handler, RouteDef, RouteKind};
 use crate::runtime::conn::Conn;
+#[cfg(feature = "sse")]
 use crate::sse::channel::SseIo;
+#[cfg(feature = "ws")]
 use crate::ws::channel::WsIo;
 
 /// What a socket's handshake hands over to its session once the 101 is out.
 pub(crate) struct Upgrade {
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     on_upgrade: Option<OnUpgrade>,
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     accept_key: HeaderValue,
 }
 
@@ -37,10 +43,14 @@ impl RouteKind {
         route: &str,
     ) -> std::result::Result<Option<Box<Upgrade>>, Response> {
         match self {
-            RouteKind::Http | RouteKind::Sse => Ok(None),
+            #[cfg(feature = "ws")]
             RouteKind::Ws => {
                 let accept_key = crate::ws::handshake::check(head, &conn.app.ws_config(route))?;
                 Ok(Some(Box::new(Upgrade { on_upgrade: head.extensions.remove::<OnUpgrade>(), accept_key })))
+            }
+            _ => {
+                let _ = (head, conn, route);
+                Ok(None)
             }
         }
     }
@@ -59,9 +69,16 @@ impl RouteKind {
     pub(crate) fn channel(self, conn: &Arc<Conn>, route: &str, body: Incoming) -> Io {
         let app = &conn.app;
         match self {
-            RouteKind::Http => Io::Http(HttpIo::new(Some(body))),
+            #[cfg(feature = "ws")]
             RouteKind::Ws => Io::Ws(WsIo::new(app.ws_config(route))),
+            #[cfg(feature = "sse")]
             RouteKind::Sse => Io::Sse(SseIo::new(&app.config.sse, app.config.write_timeout, conn)),
+            // (A route of a protocol left out of the build cannot be declared: the macros
+            // refuse it. Its requests would be plain HTTP.)
+            _ => {
+                let _ = (app, route);
+                Io::Http(HttpIo::new(Some(body)))
+            }
         }
     }
 
@@ -69,12 +86,17 @@ impl RouteKind {
     /// does not answer itself: a socket's 101, a stream's head.
     pub(crate) fn answer(self, ctx: &Context, upgrade: Option<&Upgrade>) -> Result<Response> {
         match (self, upgrade) {
+            #[cfg(feature = "ws")]
             (RouteKind::Ws, Some(upgrade)) => {
                 let config = ctx.ws_io().map(|io| io.config.clone()).unwrap_or_default();
                 Ok(crate::ws::handshake::accept(ctx, &config, upgrade.accept_key.clone()))
             }
+            #[cfg(feature = "sse")]
             (RouteKind::Sse, _) => crate::sse::stream::response(ctx, &ctx.app().config.sse),
-            _ => Err(crate::error::Error::internal("this route answers with its handler")),
+            _ => {
+                let _ = (ctx, upgrade);
+                Err(crate::error::Error::internal("this route answers with its handler"))
+            }
         }
     }
 
@@ -88,16 +110,29 @@ impl RouteKind {
     ) {
         let Handler::Stream(handler) = def.handler else { return };
         match (self, upgrade.and_then(|u| u.on_upgrade)) {
+            #[cfg(feature = "ws")]
             (RouteKind::Ws, Some(on_upgrade)) if res.status() == StatusCode::SWITCHING_PROTOCOLS => {
                 tokio::spawn(crate::ws::session::session(ctx.clone(), on_upgrade, handler));
             }
+            #[cfg(feature = "sse")]
             (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
                 tokio::spawn(crate::sse::stream::session(ctx.clone(), handler, def.name));
             }
-            _ => {}
+            _ => {
+                let _ = (ctx, handler, res);
+            }
         }
     }
 }
+
+/// Headers that only the handshake reads; a socket's Context does not keep them.
+const HANDSHAKE_HEADERS: [header::HeaderName; 5] = [
+    header::CONNECTION,
+    header::UPGRADE,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SEC_WEBSOCKET_EXTENSIONS,
+];
 
 /// Copies the request head out of hyper's read buffer, for a socket or stream.
 ///
@@ -109,8 +144,7 @@ impl RouteKind {
 /// `Sec-WebSocket-Key`/`-Version`/`-Extensions`): what is kept is kept for hours, so at most
 /// `budget` bytes of it (in the order received, each header that fits).
 fn detach(head: &mut http::request::Parts, websocket: bool, budget: usize) -> PackedHeaders {
-    let keep =
-        |name: &http::HeaderName| !(websocket && crate::ws::handshake::HANDSHAKE_HEADERS.contains(name));
+    let keep = |name: &http::HeaderName| !(websocket && HANDSHAKE_HEADERS.contains(name));
     let (mut left, mut dropped) = (budget, 0usize);
     let fits = |(name, value): &(&http::HeaderName, &HeaderValue)| {
         let size = name.as_str().len() + value.len();

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
+#[cfg(feature = "http2")]
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
 
@@ -74,18 +76,26 @@ pub(crate) async fn run(
     let config = shared.config.clone();
     let mut http1 = hyper::server::conn::http1::Builder::new();
     // No `header_read_timeout` in hyper: it arms a timer for every request (a boxed sleep in
-    // the timer wheel, about 6% of a small request's cost). Each connection's task keeps that
-    // watch instead, with one timer per connection (see `serve_connection`).
+    // the timer wheel). Each connection's task keeps that watch instead, with one timer per
+    // connection (see `serve_connection`).
     http1.keep_alive(true);
     if config.max_headers != HYPER_MAX_HEADERS {
         // Set only when it differs: with a limit set, hyper initialises a vector of that many
         // slots for every request it parses (without one, an array on the stack).
         http1.max_headers(config.max_headers);
     }
-    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    http2.timer(TokioTimer::new()).max_header_list_size(64 * 1024);
-    let protocols = Arc::new(Protocols { http1, http2 });
-    let stop = Arc::new(Stop::default());
+    #[cfg(feature = "http2")]
+    let http2 = {
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2.timer(TokioTimer::new()).max_header_list_size(64 * 1024);
+        http2
+    };
+    let protocols = Arc::new(Protocols {
+        http1,
+        #[cfg(feature = "http2")]
+        http2,
+    });
+    let stop = Arc::new(Draining::default());
     // Every connection holds a permit until it ends, and so do the sockets and streams it
     // hands over to (see `Conn`): shutdown takes them all back to know that none is open.
     let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
@@ -149,22 +159,23 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// hyper's two connection builders, set up once.
+/// hyper's connection builders, set up once.
 struct Protocols {
     http1: hyper::server::conn::http1::Builder,
+    #[cfg(feature = "http2")]
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
 }
 
 /// What a connection's task keeps an eye on besides the connection.
 struct Watch {
     conn: Arc<Conn>,
-    stop: Arc<Stop>,
+    stop: Arc<Draining>,
     /// How long a connection may go without starting a request while none is in progress.
     timeout: std::time::Duration,
 }
 
 /// Serves one connection with HTTP/2 when its first bytes are HTTP/2's preface (prior
-/// knowledge, h2c), with HTTP/1.1 otherwise.
+/// knowledge, h2c, with the `http2` feature), with HTTP/1.1 otherwise.
 ///
 /// The protocol is told by peeking, so hyper gets the socket itself: hyper-util's `auto`
 /// builder reads the first bytes and then puts a layer in front of the socket to give them
@@ -196,14 +207,24 @@ async fn serve_connection(stream: TcpStream, protocols: Arc<Protocols>, watch: W
         hyper::service::service_fn(move |req| dispatch(&conn, req))
     };
     let io = TokioIo::new(stream);
-    let outcome = if h2 {
+    #[cfg(feature = "http2")]
+    if h2 {
         let served = protocols.http2.serve_connection(io, service);
-        drive(served, hyper::server::conn::http2::Connection::graceful_shutdown, &watch, timer, stopped).await
-    } else {
-        let served = protocols.http1.serve_connection(io, service).with_upgrades();
-        let shutdown = hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown;
-        drive(served, shutdown, &watch, timer, stopped).await
-    };
+        let shutdown = hyper::server::conn::http2::Connection::graceful_shutdown;
+        let outcome = drive(served, shutdown, &watch, timer, stopped).await;
+        return log_end(outcome, &watch);
+    }
+    // (Without HTTP/2, hyper's HTTP/1.1 refuses the preface.)
+    let _ = h2;
+    let served = protocols.http1.serve_connection(io, service).with_upgrades();
+    let shutdown = hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown;
+    let outcome = drive(served, shutdown, &watch, timer, stopped).await;
+    log_end(outcome, &watch);
+}
+
+/// Logs how a connection ended (`None`: its watch closed it).
+fn log_end(outcome: Option<Result<(), hyper::Error>>, watch: &Watch) {
+    let peer = watch.conn.peer;
     match outcome {
         Some(Err(e)) => tracing::debug!(error = %e, %peer, "connection ended with an error"),
         Some(Ok(())) => {}
@@ -239,7 +260,7 @@ async fn sniff(stream: &TcpStream) -> io::Result<bool> {
 
 /// The server's "stop accepting, finish what is open", as each connection hears it.
 #[derive(Default)]
-struct Stop {
+struct Draining {
     stopping: AtomicBool,
     /// Wakes every connection once `stopping` is set.
     notify: tokio::sync::Notify,
@@ -253,8 +274,8 @@ struct Stop {
 /// when the watch closed it.
 ///
 /// Hand-written rather than a `select!` over the connection, the timer and a shutdown signal:
-/// that polls all three on every wake-up (and draws a random number to pick the order), about
-/// 400 instructions per request, and the shutdown signal's poll takes a lock that every
+/// that polls all three on every wake-up (and draws a random number to pick the order) for
+/// every request, and the shutdown signal's poll takes a lock that every
 /// connection shares. Here each wake-up polls the connection and reads two flags; the timer
 /// and the signal are registered once and hold this task's waker until they fire.
 async fn drive<C>(

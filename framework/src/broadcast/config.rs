@@ -22,7 +22,7 @@ impl HubConfig {
     }
 
     /// Bytes a room keeps for its receivers (the payloads, as encoded), and so the largest
-    /// message it accepts: [`Hub::publish`] refuses a larger one with 413. Default 256 KiB.
+    /// message it accepts: [`Hub::publish`](super::Hub::publish) refuses a larger one with 413. Default 256 KiB.
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.max_bytes = bytes.max(1);
         self

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::message::Outbound;
 
 /// Rooms of subscribers. Cheap to clone (an `Arc` inside); every App has one
-/// ([`Context::hub`], [`App::hub`](crate::App::hub)).
+/// ([`Context::hub`](crate::Context::hub), [`App::hub`](crate::App::hub)).
 #[derive(Clone)]
 pub struct Hub {
     pub(crate) inner: Arc<Rooms>,

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! **Encode once.** A published value is encoded when it becomes an
-//! [`Outbound`] (JSON serialized, SSE event framed) and the room keeps one copy; every
+//! [`Outbound`](crate::Outbound) (JSON serialized, SSE event framed) and the room keeps one copy; every
 //! receiver reads that same copy. A WebSocket receiver copies it behind a frame header
 //! straight into its socket's write queue, with whatever else has been published since it
 //! last looked, and writes them all with one system call.

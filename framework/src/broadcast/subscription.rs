@@ -103,6 +103,7 @@ impl Subscription {
     }
 
     /// How many messages are waiting for this receiver.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn pending(&self) -> usize {
         let Some(room) = &self.room else { return 0 };
         let ring = room.lock();
@@ -111,6 +112,7 @@ impl Subscription {
 
     /// The next message if one is already there; `Err(n)` when `n` messages were lost before
     /// it (count them with [`lost`](Self::lost), which may leave the room: not under a lock).
+    #[cfg_attr(not(any(feature = "ws", feature = "sse")), allow(dead_code))]
     pub(crate) fn try_recv(&mut self) -> std::result::Result<Option<Outbound>, u64> {
         match self.look(None, true) {
             Ok(Look::Message(m)) => Ok(Some(m)),

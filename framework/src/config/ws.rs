@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "ws")]
 use tungstenite::protocol::WebSocketConfig;
 
 /// Limits and timeouts of WebSocket sessions, for the whole app
@@ -155,7 +156,7 @@ impl WsConfig {
     }
 
     /// Subprotocols the server speaks, preferred first; the first one the client offers is
-    /// chosen (a middleware may choose instead with [`Context::set_protocol`]).
+    /// chosen (a middleware may choose instead with [`Context::set_protocol`](crate::Context::set_protocol)).
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -171,6 +172,7 @@ impl WsConfig {
     }
 
     /// tungstenite's settings for a socket with this config.
+    #[cfg(feature = "ws")]
     pub(crate) fn tungstenite(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)

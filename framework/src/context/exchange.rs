@@ -9,11 +9,19 @@ use futures_util::FutureExt;
 use super::io::Io;
 use super::Context;
 use crate::broadcast::{Hub, Subscription};
-use crate::error::{Error, Result};
+#[cfg(feature = "ws")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::http::channel::HttpIo;
 use crate::message::{Message, Outbound};
+#[cfg(feature = "sse")]
 use crate::sse::channel::SseIo;
+#[cfg(feature = "ws")]
 use crate::ws::channel::WsIo;
+
+/// The future a protocol left out of the build would have made (never made).
+#[cfg(not(feature = "ws"))]
+type Never<T> = std::future::Pending<T>;
 
 impl Context {
     /// Sends to the peer: for HTTP a chunk of a streamed response body (the first call commits
@@ -21,10 +29,11 @@ impl Context {
     /// one message; for SSE one event. Fails once the peer has gone.
     pub fn send(&self, item: impl Into<Outbound>) -> impl Future<Output = Result<()>> + Send + '_ {
         let item = item.into();
-        match &self.inner.io {
+        let sending = match &self.inner.io {
             // A socket's send is a small future that holds only the message: it is part of
             // every socket handler's future, which lives as long as the socket. The others
             // are boxed so that they do not enlarge it.
+            #[cfg(feature = "ws")]
             Io::Ws(io) => Either::Left(io.send(item)),
             Io::Http(io) => {
                 let config = &self.app().config;
@@ -33,22 +42,33 @@ impl Context {
                 Either::Right(Either::Right(send.boxed()))
             }
             // Queued at once while the stream's queue has room: nothing to box then.
+            #[cfg(feature = "sse")]
             Io::Sse(io) => Either::Right(match io.send(item) {
                 Ok(done) => Either::Left(std::future::ready(done)),
                 Err(wait) => Either::Right(wait),
             }),
-        }
+        };
+        #[cfg(not(feature = "ws"))]
+        let sending: Either<Never<_>, _> = sending;
+        #[cfg(not(feature = "sse"))]
+        let sending: Either<_, Either<std::future::Ready<_>, _>> = sending;
+        sending
     }
 
     /// Receives from the peer: for HTTP the next chunk of the request body (read with
     /// backpressure: nothing more is read from the socket until you ask), for a WebSocket the
     /// next text or binary message. `None` at the end.
     pub fn recv(&self) -> impl Future<Output = Result<Option<Message>>> + Send + '_ {
-        match &self.inner.io {
+        let receiving = match &self.inner.io {
+            #[cfg(feature = "ws")]
             Io::Ws(io) => Either::Left(io.recv()),
             Io::Http(io) => Either::Right(io.recv(self.app().config.body_read_timeout).boxed()),
+            #[cfg(feature = "sse")]
             Io::Sse(_) => Either::Right(std::future::ready(Ok(None)).boxed()),
-        }
+        };
+        #[cfg(not(feature = "ws"))]
+        let receiving: Either<Never<_>, _> = receiving;
+        receiving
     }
 
     /// Completes once the peer has gone: the socket closed, the SSE client left, the streamed
@@ -62,11 +82,16 @@ impl Context {
     /// }
     /// ```
     pub fn closed(&self) -> impl Future<Output = ()> + Send + '_ {
-        match &self.inner.io {
+        let closing = match &self.inner.io {
+            #[cfg(feature = "ws")]
             Io::Ws(io) => Either::Left(io.closed()),
             Io::Http(io) => Either::Right(io.closed().boxed()),
+            #[cfg(feature = "sse")]
             Io::Sse(io) => Either::Right(io.closed().boxed()),
-        }
+        };
+        #[cfg(not(feature = "ws"))]
+        let closing: Either<Never<_>, _> = closing;
+        closing
     }
 
     /// The app's broadcast hub: rooms that any handler can publish to and subscribe to.
@@ -74,6 +99,8 @@ impl Context {
         &self.app().hub
     }
 
+    #[cfg(feature = "ws")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     /// Chooses the WebSocket subprotocol, from a before-middleware of a `#[ws]` route: it must
     /// be one the client offered (a 400 otherwise). Without a choice, the first of
     /// [`WsConfig::protocols`](crate::ws::WsConfig::protocols) that the client offers is used.
@@ -88,6 +115,8 @@ impl Context {
         Ok(())
     }
 
+    #[cfg(feature = "ws")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     /// The WebSocket subprotocol in use, if one was chosen.
     pub fn protocol(&self) -> Option<String> {
         self.ws_io().and_then(|io| io.lock().protocol.as_deref().map(str::to_owned))
@@ -96,10 +125,12 @@ impl Context {
     pub(crate) fn http_io(&self) -> Option<&HttpIo> {
         match &self.inner.io {
             Io::Http(io) => Some(io),
+            #[allow(unreachable_patterns)] // (with WebSocket and SSE left out of the build)
             _ => None,
         }
     }
 
+    #[cfg(feature = "ws")]
     pub(crate) fn ws_io(&self) -> Option<&WsIo> {
         match &self.inner.io {
             Io::Ws(io) => Some(io),
@@ -107,6 +138,7 @@ impl Context {
         }
     }
 
+    #[cfg(feature = "sse")]
     pub(crate) fn sse_io(&self) -> Option<&SseIo> {
         match &self.inner.io {
             Io::Sse(io) => Some(io),
@@ -126,9 +158,11 @@ impl Subscription {
     /// it takes (one write for a burst). A value the client cannot carry (bytes, to an SSE
     /// stream) is skipped.
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
+        #[cfg(feature = "ws")]
         if let Some(io) = ctx.ws_io() {
             return io.forward(&mut self).await;
         }
+        #[cfg(feature = "sse")]
         if let Some(io) = ctx.sse_io() {
             return io.forward(&mut self).await;
         }

@@ -4,12 +4,16 @@
 //! `Stop`.
 
 use crate::http::channel::HttpIo;
+#[cfg(feature = "sse")]
 use crate::sse::channel::SseIo;
+#[cfg(feature = "ws")]
 use crate::ws::channel::WsIo;
 
 /// The protocol-specific half of a Context.
 pub(crate) enum Io {
     Http(HttpIo),
+    #[cfg(feature = "ws")]
     Ws(WsIo),
+    #[cfg(feature = "sse")]
     Sse(SseIo),
 }

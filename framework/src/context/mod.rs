@@ -2,7 +2,7 @@
 //!
 //! The request ([`request`](self)), the attributes middleware hands on, the response head,
 //! whole bodies, and the one seam to the protocol: the channel of an HTTP request, a socket or
-//! a stream ([`Io`]), through which `send`, `recv` and `closed` go.
+//! a stream, through which `send`, `recv` and `closed` go.
 
 mod attributes;
 mod body;
@@ -16,13 +16,16 @@ use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+#[cfg(feature = "ws")]
 use std::task::Waker;
 
 pub(crate) use self::headers::PackedHeaders;
 pub(crate) use self::io::Io;
 use crate::response::ResponseParts;
 use crate::runtime::conn::Conn;
-use crate::runtime::sessions::{SessionGuard, Stop};
+#[cfg(any(feature = "ws", feature = "sse"))]
+use crate::runtime::sessions::SessionGuard;
+use crate::runtime::sessions::Stop;
 use crate::runtime::shared::Shared;
 
 /// The request, its attributes, the app's state and the way to answer, whatever the protocol.
@@ -92,11 +95,13 @@ impl Context {
         &self.inner.conn.app
     }
 
+    #[cfg(feature = "ws")]
     /// The waker a socket's handler is polled with (see the `Wake` impl below).
     pub(crate) fn handler_waker(&self) -> Waker {
         Waker::from(self.inner.clone())
     }
 
+    #[cfg(any(feature = "ws", feature = "sse"))]
     /// Enters this socket or stream in the app's sessions, which shutdown ends and waits for.
     pub(crate) fn enter_session(&self) -> SessionGuard {
         let session: std::sync::Weak<dyn Stop> = Arc::downgrade(&self.inner) as _;
@@ -115,6 +120,7 @@ pub(crate) enum Key {
 /// socket's task if that is parked. So the task knows, when it runs, whether the handler can
 /// have anything to do, and a wake-up for the socket alone (bytes to read, room to write)
 /// does not poll the handler for nothing. Made from the Context's own `Arc`: no allocation.
+#[cfg(feature = "ws")]
 impl std::task::Wake for Inner {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -132,7 +138,9 @@ impl std::task::Wake for Inner {
 impl Stop for Inner {
     fn stop(&self) {
         match &self.io {
+            #[cfg(feature = "ws")]
             Io::Ws(io) => io.stop(),
+            #[cfg(feature = "sse")]
             Io::Sse(io) => io.stop(),
             Io::Http(_) => {}
         }

@@ -48,7 +48,8 @@ impl Slot {
 }
 
 impl Conn {
-    /// A connection from `peer` to `app` outside the server's limits (benchmarks, tests).
+    /// A connection from `peer` to `app` outside the server's limits (benchmarks).
+    #[cfg(feature = "__bench")]
     pub(crate) fn new(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
         Self::with_slot(app, peer, None)
     }

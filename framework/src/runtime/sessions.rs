@@ -20,16 +20,19 @@ pub(crate) struct SessionRegistry {
     open: AtomicUsize,
     idle: Notify,
     sessions: Mutex<HashMap<u64, Weak<dyn Stop>>>,
+    #[cfg_attr(not(any(feature = "ws", feature = "sse")), allow(dead_code))]
     next_id: AtomicU64,
     stopping: AtomicBool,
 }
 
 /// One session's place in the registry, left when dropped.
+#[cfg_attr(not(any(feature = "ws", feature = "sse")), allow(dead_code))]
 pub(crate) struct SessionGuard(Arc<SessionRegistry>, u64);
 
 impl SessionRegistry {
     /// Enters `session`, which [`shutdown`](Self::shutdown) will end (at once if the server is
     /// already shutting down).
+    #[cfg_attr(not(any(feature = "ws", feature = "sse")), allow(dead_code))]
     pub(crate) fn enter(self: &Arc<Self>, session: Weak<dyn Stop>) -> SessionGuard {
         self.open.fetch_add(1, Ordering::SeqCst);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);

@@ -14,8 +14,10 @@ pub(crate) struct Shared {
     pub(crate) matcher: Matcher,
     pub(crate) states: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     pub(crate) config: Config,
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) ws_default: Arc<WsConfig>,
     /// Per-route WebSocket settings, by the route's pattern.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) ws_routes: HashMap<String, Arc<WsConfig>>,
     /// Open WebSocket sessions and SSE streams, which shutdown ends and waits for.
     pub(crate) sessions: Arc<SessionRegistry>,
@@ -24,6 +26,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The WebSocket settings of the route with pattern `route`.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn ws_config(&self, route: &str) -> Arc<WsConfig> {
         self.ws_routes.get(route).unwrap_or(&self.ws_default).clone()
     }

@@ -27,7 +27,9 @@
 //! - **Shutdown:** every open stream gets a final `retry:` hint ([`SseConfig::shutdown_retry`])
 //!   and ends, so browsers reconnect (to the next instance) instead of holding this one open.
 
+#[cfg(feature = "sse")]
 pub(crate) mod channel;
+#[cfg(feature = "sse")]
 pub(crate) mod stream;
 
 pub use crate::config::SseConfig;

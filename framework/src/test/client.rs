@@ -10,7 +10,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::request::{Clients, TestRequest};
+#[cfg(feature = "sse")]
 use super::sse::SseRequest;
+#[cfg(feature = "ws")]
 use super::ws::WsRequest;
 use crate::App;
 
@@ -46,8 +48,14 @@ impl TestClient {
         })?;
         let server = tokio::spawn(server);
         let h1 = Client::builder(TokioExecutor::new()).build_http();
+        #[cfg(feature = "http2")]
         let h2 = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
-        Ok(TestClient { addr, clients: Clients { h1, h2 }, stop: Some(stop), server: Some(server) })
+        let clients = Clients {
+            h1,
+            #[cfg(feature = "http2")]
+            h2,
+        };
+        Ok(TestClient { addr, clients, stop: Some(stop), server: Some(server) })
     }
 
     /// The address the app listens on.
@@ -95,12 +103,16 @@ impl TestClient {
     }
 
     /// A WebSocket handshake to `path`; add headers, then [`connect`](WsRequest::connect).
+    #[cfg(feature = "ws")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     pub fn ws(&self, path: &str) -> WsRequest {
         WsRequest::new(format!("ws://{}{}", self.addr, path))
     }
 
     /// Opens an SSE stream at `path` (a GET with `accept: text/event-stream`); add headers
     /// (e.g. `last-event-id`) with [`SseRequest::header`], then [`connect`](SseRequest::connect).
+    #[cfg(feature = "sse")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sse")))]
     pub fn sse(&self, path: &str) -> SseRequest<'_> {
         SseRequest::new(self.get(path).header(http::header::ACCEPT, "text/event-stream"))
     }

@@ -1,5 +1,6 @@
-//! [`TestClient`]: runs an [`App`] on an ephemeral loopback port and talks to it over real
-//! sockets, with a real HTTP client (hyper), so tests exercise exactly what a user gets.
+//! [`TestClient`] (feature `test-util`): runs an [`App`](crate::App) on an ephemeral loopback
+//! port and talks to it over real sockets, with a real HTTP client (hyper), so tests exercise
+//! exactly what a user gets.
 //!
 //! ```no_run
 //! use fratello::prelude::*;
@@ -21,13 +22,21 @@
 
 mod client;
 mod request;
+#[cfg(feature = "sse")]
 mod sse;
+#[cfg(feature = "ws")]
 mod ws;
 
 pub use self::client::TestClient;
 pub use self::request::{TestRequest, TestResponse};
+#[cfg(feature = "sse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sse")))]
 pub use self::sse::{SseClient, SseEvent, SseRequest};
+#[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub use self::ws::{WsClient, WsRefused, WsRequest};
 
 /// The WebSocket library under [`WsClient`], for raw messages and frames in tests.
+#[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub use tungstenite;

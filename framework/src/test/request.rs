@@ -13,6 +13,7 @@ pub struct TestRequest<'a> {
     clients: &'a Clients,
     builder: http::request::Builder,
     body: Body,
+    #[cfg(feature = "http2")]
     http2: bool,
 }
 
@@ -20,12 +21,19 @@ pub struct TestRequest<'a> {
 /// knowledge.
 pub(crate) struct Clients {
     pub(crate) h1: Client<HttpConnector, Body>,
+    #[cfg(feature = "http2")]
     pub(crate) h2: Client<HttpConnector, Body>,
 }
 
 impl<'a> TestRequest<'a> {
     pub(crate) fn new(clients: &'a Clients, builder: http::request::Builder) -> Self {
-        TestRequest { clients, builder, body: Body::empty(), http2: false }
+        TestRequest {
+            clients,
+            builder,
+            body: Body::empty(),
+            #[cfg(feature = "http2")]
+            http2: false,
+        }
     }
 }
 
@@ -55,6 +63,8 @@ impl TestRequest<'_> {
     }
 
     /// Sends over HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
     pub fn http2(mut self) -> Self {
         self.http2 = true;
         self
@@ -73,7 +83,11 @@ impl TestRequest<'_> {
         self,
     ) -> Result<http::Response<hyper::body::Incoming>, Box<dyn std::error::Error + Send + Sync>> {
         let req = self.builder.body(self.body)?;
-        let client = if self.http2 { &self.clients.h2 } else { &self.clients.h1 };
+        #[cfg(feature = "http2")]
+        if self.http2 {
+            return Ok(self.clients.h2.request(req).await?);
+        }
+        let client = &self.clients.h1;
         Ok(client.request(req).await?)
     }
 

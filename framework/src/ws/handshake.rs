@@ -72,15 +72,6 @@ pub(crate) fn check(
     Ok(HeaderValue::from_str(&accept).expect("base64 is a valid header value"))
 }
 
-/// Headers that only the handshake reads; a socket's Context does not keep them.
-pub(crate) const HANDSHAKE_HEADERS: [header::HeaderName; 5] = [
-    header::CONNECTION,
-    header::UPGRADE,
-    header::SEC_WEBSOCKET_KEY,
-    header::SEC_WEBSOCKET_VERSION,
-    header::SEC_WEBSOCKET_EXTENSIONS,
-];
-
 /// The 101 response for a checked upgrade (after-middleware still runs on it).
 pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> Response {
     let mut res = http::Response::new(crate::response::Body::empty());

@@ -53,11 +53,17 @@
 //! system call. A room's message is copied the same way from the room's one copy, so a
 //! delivery costs a header and a copy of the payload, not a frame built per receiver.
 
+#[cfg(feature = "ws")]
 pub(crate) mod channel;
+#[cfg(feature = "ws")]
 mod deadlines;
+#[cfg(feature = "ws")]
 pub(crate) mod handshake;
+#[cfg(feature = "ws")]
 pub(crate) mod session;
+#[cfg(feature = "ws")]
 mod socket;
+#[cfg(feature = "ws")]
 mod wire;
 
 pub use crate::config::WsConfig;

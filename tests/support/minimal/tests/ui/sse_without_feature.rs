@@ -1,0 +1,8 @@
+use fratello::prelude::*;
+
+#[sse("/ticks")]
+async fn ticks(ctx: Context) -> Result<()> {
+    ctx.send("tick").await
+}
+
+fn main() {}

@@ -87,8 +87,37 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let c = client().await;
     let mut stream = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
     stream.write_all(b"GET /drip HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-    // The response (chunked) arrives, then the connection idles until the server closes it.
-    until_closed(&mut stream).await;
+    // The response (chunked, a chunk every 150 ms) arrives whole and the connection stays
+    // open for the next request; then it idles, and the server closes it (an orderly end of
+    // the stream) within two timeouts of the response's end.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let mut last_byte = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                last_byte = Instant::now();
+            }
+            Ok(Err(e)) => panic!("the connection was reset, not closed: {e}"),
+            Err(_) => panic!("the server kept an idle keep-alive connection open for 10 s"),
+        }
+    }
+    let idle = last_byte.elapsed();
+    let response = String::from_utf8_lossy(&got);
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with("\r\n0\r\n\r\n"), "the response ended whole: {response}");
+    let body: String = response
+        .split("\r\n")
+        .skip_while(|l| !l.is_empty())
+        .skip(1)
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter_map(|c| c.get(1).copied())
+        .collect();
+    assert_eq!(body, "01234567", "every chunk, in order");
+    assert!(idle <= TIMEOUT * 2 + Duration::from_millis(500), "closed {idle:?} after the response's end");
 }
 
 #[tokio::test]

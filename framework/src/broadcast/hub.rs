@@ -195,4 +195,42 @@ mod tests {
         hub2.publish("r", "hello").unwrap();
         assert_eq!(got.await.unwrap().as_deref(), Some("hello"));
     }
+
+    /// Receivers parking and waking on many threads while a publisher on another runs: each
+    /// gets every message once, in order (the ring holds them all, so nobody may lose any).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn receivers_on_many_threads_miss_no_wake_up() {
+        const RECEIVERS: usize = 8;
+        const MESSAGES: usize = 5_000;
+        let hub = Hub::with_config(HubConfig::default().capacity(MESSAGES).max_bytes(1 << 20).max_lag(0));
+        let readers: Vec<_> = (0..RECEIVERS)
+            .map(|_| {
+                let mut sub = hub.subscribe("r");
+                tokio::spawn(async move {
+                    for i in 0..MESSAGES {
+                        let m = sub.recv().await.unwrap();
+                        assert_eq!(m.as_text(), Some(i.to_string().as_str()));
+                    }
+                })
+            })
+            .collect();
+        let publisher = {
+            let hub = hub.clone();
+            std::thread::spawn(move || {
+                for i in 0..MESSAGES {
+                    hub.publish("r", i.to_string()).unwrap();
+                    if i % 64 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        };
+        publisher.join().unwrap();
+        for r in readers {
+            tokio::time::timeout(std::time::Duration::from_secs(30), r)
+                .await
+                .expect("no wake-up lost")
+                .unwrap();
+        }
+    }
 }

@@ -400,3 +400,133 @@ fn encode(item: &Outbound, out: &mut Vec<u8>) -> bool {
     out.extend_from_slice(payload);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use tungstenite::protocol::frame::FrameHeader;
+
+    use crate::config::WsConfig;
+    use crate::ws::channel::{Running, Waiters, WsIo};
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn waiters_keep_each_task_once_and_wake_each_once() {
+        let ((a, wa), (b, wb)) = (counter(), counter());
+        let mut waiters = Waiters::default();
+        waiters.register(&wa);
+        waiters.register(&wa);
+        waiters.register(&wb);
+        waiters.register(&wb.clone());
+        waiters.wake(None);
+        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
+
+        // From inside the socket's task: the task is not woken, its handler is marked due.
+        let ((task, wt), (handler, wh)) = (counter(), counter());
+        let due = std::sync::atomic::AtomicBool::new(false);
+        let mut waiters = Waiters::default();
+        waiters.register(&wt);
+        waiters.register(&wh);
+        waiters.register(&wa);
+        waiters.wake(Some(Running { task: &wt, handler: &wh, handler_woken: &due }));
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(handler.0.load(Ordering::SeqCst), 0);
+        assert!(due.load(Ordering::SeqCst));
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// Many senders at once into a queue far smaller than what they send, drained by a thread
+    /// that takes the queue the way the socket's task does: every message arrives once, each
+    /// sender's in order, and the queue never holds more than its bound and one message.
+    #[test]
+    fn the_send_queue_loses_nothing_and_stays_bounded_under_many_senders() {
+        const SENDERS: usize = 4;
+        const MESSAGES: usize = 2_000;
+        const BOUND: usize = 64;
+        let io = Arc::new(WsIo::new(Arc::new(WsConfig::default().max_send_queue(BOUND))));
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let io = io.clone();
+                std::thread::spawn(move || {
+                    for i in 0..MESSAGES {
+                        let send = io.send(format!("{s}:{i}").into());
+                        block_on(send).expect("the socket stays open");
+                    }
+                })
+            })
+            .collect();
+        let mut seen = vec![0usize; SENDERS];
+        let mut bytes = Vec::new();
+        let mut largest = 0;
+        while seen.iter().sum::<usize>() < SENDERS * MESSAGES {
+            let (taken, waiting) = {
+                let mut st = io.lock();
+                largest = largest.max(st.out.len());
+                (std::mem::take(&mut st.out), std::mem::take(&mut st.senders))
+            };
+            waiting.wake(None);
+            bytes.extend_from_slice(&taken);
+            // Every whole frame so far: a header (tungstenite's parser), then its payload.
+            loop {
+                let mut cursor = std::io::Cursor::new(&bytes[..]);
+                let Some((_, len)) = FrameHeader::parse(&mut cursor).expect("a valid frame") else { break };
+                let start = cursor.position() as usize;
+                let end = start + len as usize;
+                if bytes.len() < end {
+                    break;
+                }
+                let text = std::str::from_utf8(&bytes[start..end]).unwrap().to_owned();
+                bytes.drain(..end);
+                let (s, i) = text.split_once(':').unwrap();
+                let (s, i): (usize, usize) = (s.parse().unwrap(), i.parse().unwrap());
+                assert_eq!(i, seen[s], "sender {s}'s messages in order, none lost or twice");
+                seen[s] += 1;
+            }
+            std::thread::yield_now();
+        }
+        senders.into_iter().for_each(|t| t.join().unwrap());
+        assert!(largest <= BOUND + 16, "the queue held {largest} bytes over a bound of {BOUND}");
+    }
+
+    /// Runs a future to its end on this thread, parking while it waits; a wait that no
+    /// wake-up ends (within 5 s) is a lost wake-up, and fails the test.
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        struct Unpark(std::thread::Thread, std::sync::atomic::AtomicBool);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.1.store(true, Ordering::SeqCst);
+                self.0.unpark();
+            }
+        }
+        let unpark = Arc::new(Unpark(std::thread::current(), std::sync::atomic::AtomicBool::new(false)));
+        let waker = Waker::from(unpark.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            let start = std::time::Instant::now();
+            while !unpark.1.swap(false, Ordering::SeqCst) {
+                assert!(start.elapsed() < std::time::Duration::from_secs(5), "a wake-up was lost");
+                std::thread::park_timeout(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+}

@@ -471,7 +471,7 @@ mod tests {
                 })
             })
             .collect();
-        let mut seen = vec![0usize; SENDERS];
+        let mut seen = [0usize; SENDERS];
         let mut bytes = Vec::new();
         let mut largest = 0;
         while seen.iter().sum::<usize>() < SENDERS * MESSAGES {

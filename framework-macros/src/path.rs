@@ -49,41 +49,79 @@ fn subspan(lit: &LitStr, range: &Range<usize>) -> Option<proc_macro2::Span> {
 
 /// Every problem of `path`, in order.
 pub(crate) fn check(path: &str, kind: PathKind) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let what = match kind {
-        PathKind::Route => "route path",
-        PathKind::Prefix => "middleware path",
-    };
-    let mut problem = |range: Range<usize>, message: String| problems.push(Problem { range, message });
+    let mut checker = Checker { path, kind, problems: Vec::new(), names: Vec::new() };
+    if checker.check_start() {
+        checker.check_chars();
+        let segments = segments(path);
+        for (index, &(start, segment)) in segments.iter().enumerate() {
+            checker.check_segment(start, segment, index, index + 1 == segments.len());
+        }
+    }
+    checker.problems
+}
 
-    if path.is_empty() {
-        let example = match kind {
-            PathKind::Route => "\"/\"",
-            PathKind::Prefix => "\"/api\"",
-        };
-        problem(0..0, format!("the {what} is empty: it must start with `/`, e.g. {example}"));
-        return problems;
-    }
-    if !path.starts_with('/') {
-        let first = path.chars().next().map_or(0, char::len_utf8);
-        problem(0..first, format!("the {what} `{path}` must start with `/`: write \"/{path}\""));
-    }
-    for (at, c) in path.char_indices() {
-        let why = match c {
-            '?' => "`?`: a route matches the path only; read the query string with `ctx.query()`",
-            '#' => "`#`: a URL fragment never reaches the server",
-            c if c.is_whitespace() || c.is_control() => "whitespace or a control character",
-            _ => continue,
-        };
-        problem(at..at + c.len_utf8(), format!("the {what} `{path}` contains {why}"));
+/// A path being checked, and what was found so far.
+struct Checker<'a> {
+    path: &'a str,
+    kind: PathKind,
+    problems: Vec<Problem>,
+    /// The parameter names seen so far.
+    names: Vec<&'a str>,
+}
+
+impl<'a> Checker<'a> {
+    fn what(&self) -> &'static str {
+        match self.kind {
+            PathKind::Route => "route path",
+            PathKind::Prefix => "middleware path",
+        }
     }
 
-    let mut names: Vec<&str> = Vec::new();
-    let segments = segments(path);
-    for (index, &(start, segment)) in segments.iter().enumerate() {
-        let last = index + 1 == segments.len();
+    fn problem(&mut self, range: Range<usize>, message: String) {
+        self.problems.push(Problem { range, message });
+    }
+
+    /// A path is not empty and starts with `/`: whether there is more to check.
+    fn check_start(&mut self) -> bool {
+        let (path, what) = (self.path, self.what());
+        if path.is_empty() {
+            let example = match self.kind {
+                PathKind::Route => "\"/\"",
+                PathKind::Prefix => "\"/api\"",
+            };
+            self.problem(0..0, format!("the {what} is empty: it must start with `/`, e.g. {example}"));
+            return false;
+        }
+        if !path.starts_with('/') {
+            let first = path.chars().next().map_or(0, char::len_utf8);
+            self.problem(0..first, format!("the {what} `{path}` must start with `/`: write \"/{path}\""));
+        }
+        true
+    }
+
+    /// No character that cannot be in a request's path.
+    fn check_chars(&mut self) {
+        let (path, what) = (self.path, self.what());
+        for (at, c) in path.char_indices() {
+            let why = match c {
+                '?' => "`?`: a route matches the path only; read the query string with `ctx.query()`",
+                '#' => "`#`: a URL fragment never reaches the server",
+                c if c.is_whitespace() || c.is_control() => "whitespace or a control character",
+                _ => continue,
+            };
+            self.problem(at..at + c.len_utf8(), format!("the {what} `{path}` contains {why}"));
+        }
+    }
+
+    /// One segment, at byte `start`: not empty (but the first and last), braces balanced, its
+    /// parameters well formed.
+    fn check_segment(&mut self, start: usize, segment: &'a str, index: usize, last: bool) {
+        let (path, what) = (self.path, self.what());
         if segment.is_empty() && !last && index > 0 {
-            problem(start..start, format!("the {what} `{path}` has an empty segment (`//`): remove one `/`"));
+            self.problem(
+                start..start,
+                format!("the {what} `{path}` has an empty segment (`//`): remove one `/`"),
+            );
         }
         let mut params_in_segment = 0;
         let bytes = segment.as_bytes();
@@ -94,7 +132,7 @@ pub(crate) fn check(path: &str, kind: PathKind) -> Vec<Problem> {
                 b'{' if bytes.get(i + 1) == Some(&b'{') => i += 2,
                 b'}' if bytes.get(i + 1) == Some(&b'}') => i += 2,
                 b'}' => {
-                    problem(
+                    self.problem(
                         at..at + 1,
                         format!("unmatched `}}` in `{path}`: remove it, add the opening `{{`, or write `}}}}` for a literal `}}`"),
                     );
@@ -103,7 +141,7 @@ pub(crate) fn check(path: &str, kind: PathKind) -> Vec<Problem> {
                 b'{' => {
                     let close = segment[i + 1..].find(['{', '}']).map(|n| i + 1 + n);
                     let Some(close) = close.filter(|&close| bytes[close] == b'}') else {
-                        problem(
+                        self.problem(
                             at..at + 1,
                             format!(
                                 "unclosed `{{` in `{path}`: close the parameter with `}}`, e.g. `{{id}}`, or write `{{{{` for a literal `{{`"
@@ -112,84 +150,90 @@ pub(crate) fn check(path: &str, kind: PathKind) -> Vec<Problem> {
                         i += 1;
                         continue;
                     };
-                    let text = &segment[i..=close];
-                    let range = at..start + close + 1;
                     params_in_segment += 1;
+                    self.check_param(
+                        segment,
+                        &segment[i..=close],
+                        at..start + close + 1,
+                        params_in_segment,
+                        last,
+                    );
                     i = close + 1;
-
-                    if kind == PathKind::Prefix {
-                        problem(
-                            range,
-                            format!(
-                                "a middleware path is a plain prefix and cannot have parameters: remove `{text}` from `{path}` (the middleware runs for every path under the prefix)"
-                            ),
-                        );
-                        continue;
-                    }
-                    if params_in_segment == 2 {
-                        problem(
-                            range.clone(),
-                            format!(
-                                "the segment `{segment}` of `{path}` has more than one parameter: put each parameter in a segment of its own, e.g. `/{{a}}/{{b}}`"
-                            ),
-                        );
-                    }
-                    let inner = &text[1..text.len() - 1];
-                    let (catch_all, name) = match inner.strip_prefix('*') {
-                        Some(name) => (true, name),
-                        None => (false, inner),
-                    };
-                    if name.is_empty() {
-                        let message = if catch_all {
-                            format!("the catch-all `{{*}}` in `{path}` needs a name: write `{{*rest}}`")
-                        } else {
-                            format!("empty path parameter `{{}}` in `{path}`: give it a name, e.g. `{{id}}`")
-                        };
-                        problem(range, message);
-                        continue;
-                    }
-                    if !is_identifier(name) {
-                        problem(
-                            range,
-                            format!(
-                                "invalid path parameter name `{text}` in `{path}`: a name starts with a letter or `_` and has only letters, digits and `_`, e.g. `{{user_id}}`"
-                            ),
-                        );
-                        continue;
-                    }
-                    if names.contains(&name) {
-                        problem(
-                            range.clone(),
-                            format!(
-                                "duplicate path parameter `{{{name}}}`: each name must be unique in `{path}`"
-                            ),
-                        );
-                    } else {
-                        names.push(name);
-                    }
-                    if catch_all {
-                        if text != segment {
-                            problem(
-                                range.clone(),
-                                format!(
-                                    "the catch-all `{text}` in `{path}` must be a whole segment: put it after a `/`, e.g. `/files/{text}`"
-                                ),
-                            );
-                        } else if !last {
-                            problem(
-                                range,
-                                format!(
-                                    "the catch-all `{text}` must be the last segment of `{path}`: it matches the rest of the path, so nothing can follow it"
-                                ),
-                            );
-                        }
-                    }
                 }
                 _ => i += 1,
             }
         }
     }
-    problems
+
+    /// One parameter, `text` (`{name}` or `{*name}`) at `range`, the `nth` of its segment.
+    fn check_param(&mut self, segment: &str, text: &'a str, range: Range<usize>, nth: usize, last: bool) {
+        let path = self.path;
+        if self.kind == PathKind::Prefix {
+            self.problem(
+                range,
+                format!(
+                    "a middleware path is a plain prefix and cannot have parameters: remove `{text}` from `{path}` (the middleware runs for every path under the prefix)"
+                ),
+            );
+            return;
+        }
+        if nth == 2 {
+            self.problem(
+                range.clone(),
+                format!(
+                    "the segment `{segment}` of `{path}` has more than one parameter: put each parameter in a segment of its own, e.g. `/{{a}}/{{b}}`"
+                ),
+            );
+        }
+        let inner = &text[1..text.len() - 1];
+        let (catch_all, name) = match inner.strip_prefix('*') {
+            Some(name) => (true, name),
+            None => (false, inner),
+        };
+        if name.is_empty() {
+            let message = if catch_all {
+                format!("the catch-all `{{*}}` in `{path}` needs a name: write `{{*rest}}`")
+            } else {
+                format!("empty path parameter `{{}}` in `{path}`: give it a name, e.g. `{{id}}`")
+            };
+            self.problem(range, message);
+            return;
+        }
+        if !is_identifier(name) {
+            self.problem(
+                range,
+                format!(
+                    "invalid path parameter name `{text}` in `{path}`: a name starts with a letter or `_` and has only letters, digits and `_`, e.g. `{{user_id}}`"
+                ),
+            );
+            return;
+        }
+        if self.names.contains(&name) {
+            self.problem(
+                range.clone(),
+                format!("duplicate path parameter `{{{name}}}`: each name must be unique in `{path}`"),
+            );
+        } else {
+            self.names.push(name);
+        }
+        if catch_all {
+            if text != segment {
+                self.problem(
+                    range,
+                    format!(
+                        "the catch-all `{text}` in `{path}` must be a whole segment: put it after a `/`, e.g. `/files/{text}`"
+                    ),
+                );
+            } else if !last {
+                self.problem(
+                    range,
+                    format!(
+                        "the catch-all `{text}` must be the last segment of `{path}`: it matches the rest of the path, so nothing can follow it"
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// `(byte offset, text)` of each `/`-separated segment.

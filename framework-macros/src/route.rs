@@ -60,7 +60,7 @@ impl Kind {
     }
 }
 
-/// A validated route, ready to expand.
+/// A validated route, ready to expand: the attribute's arguments and the handler they apply to.
 struct Route {
     kind: Kind,
     methods: Vec<String>,
@@ -77,12 +77,12 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let attr = kind.attr();
     let mut errors = Errors::new();
     let func = item::parse_fn(item.clone(), &attr, &mut errors);
-    let args = Args::validate(kind, args, &mut errors);
+    let route = Route::read(kind, args, func.as_ref(), &mut errors);
     if let Some(func) = &func {
         signature::check(&func.sig, &attr, "handler", &mut errors);
     }
-    let generated = match (func, args) {
-        (Some(func), Some(args)) if errors.is_empty() => Route::new(kind, args, &func).into_token_stream(),
+    let generated = match route {
+        Some(route) if errors.is_empty() => route.into_token_stream(),
         _ => errors.to_compile_errors(),
     };
     let expanded = quote!(#item #generated);
@@ -90,108 +90,149 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     expanded
 }
 
-/// The arguments of a route attribute, validated.
-struct Args {
-    path: LitStr,
-    methods: Vec<String>,
-    with: Vec<syn::Path>,
-}
-
-impl Args {
-    /// `None` when an argument needed for the expansion is missing or broken; every
-    /// problem found is in `errors`.
-    fn validate(kind: Kind, input: TokenStream, errors: &mut Errors) -> Option<Args> {
+impl Route {
+    /// Reads and checks the attribute's arguments for the handler `func`: the route, or
+    /// `None` when something it needs is missing or broken (every problem found is in
+    /// `errors`, whether `func` could be read or not).
+    fn read(kind: Kind, input: TokenStream, func: Option<&ItemFn>, errors: &mut Errors) -> Option<Route> {
         let (args, parse_errors) = args::parse(input);
         errors.append(parse_errors);
-        let attr = kind.attr();
+        let mut given = Given::new(kind);
+        for arg in args {
+            given.take(arg, errors);
+        }
+        given.check_complete(errors);
+        let func = func?;
+        Some(Route {
+            kind,
+            methods: given.methods?,
+            path: given.path?,
+            with: given.with?,
+            name: func.sig.ident.clone(),
+            output: OutputSpan::of(&func.sig),
+        })
+    }
+}
 
-        let mut path: Option<LitStr> = None;
-        let mut methods = match kind {
+/// The arguments read so far.
+struct Given {
+    kind: Kind,
+    path: Option<LitStr>,
+    methods: Option<Vec<String>>,
+    with: Option<Vec<syn::Path>>,
+    // A path or a `method` that was given but is broken has its own error already:
+    // "missing path" / "missing method" would only repeat it.
+    path_broken: bool,
+    method_given: bool,
+    seen: Seen,
+}
+
+impl Given {
+    fn new(kind: Kind) -> Self {
+        let methods = match kind {
             Kind::Method { method, .. } => Some(vec![method.to_owned()]),
             Kind::Ws | Kind::Sse => Some(vec!["GET".to_owned()]),
             Kind::Route => None,
         };
-        let mut with = Some(Vec::new());
-        // A path or a `method` that was given but is broken has its own error already:
-        // "missing path" / "missing method" would only repeat it.
-        let mut path_broken = false;
-        let mut method_given = false;
-        let mut seen = Seen::default();
-
-        for arg in args {
-            match arg {
-                Arg::Lit(Lit::Str(lit)) if path.is_none() => {
-                    path::validate(&lit, PathKind::Route, errors);
-                    path = Some(lit);
-                }
-                Arg::Lit(Lit::Str(lit)) => errors.at(
-                    lit.span(),
-                    "the route path is already given: a route has exactly one path; remove this one",
-                ),
-                Arg::Lit(_) | Arg::Other(_) if path.is_none() => {
-                    path_broken = true;
-                    errors.spanned(
-                        &arg,
-                        format!(
-                            "the route path must be a string literal (the macro checks it, so it cannot be a const or an \
-                             expression), e.g. `{}`",
-                            example(kind)
-                        ),
-                    );
-                }
-                Arg::Lit(_) | Arg::Other(_) => {
-                    errors.spanned(&arg, format!("unexpected argument: {}", kind.usage()))
-                }
-                Arg::Named { key, value } => match key.to_string().as_str() {
-                    "with" => {
-                        if seen.first(&key, errors) {
-                            with = parse_with(&key, value, errors);
-                        }
-                    }
-                    "method" if kind == Kind::Route => {
-                        if seen.first(&key, errors) {
-                            methods = parse_methods(&key, value, errors);
-                            method_given = true;
-                        }
-                    }
-                    "method" => {
-                        let why = match kind {
-                            Kind::Method { method, .. } => format!("`{attr}` already answers `{method}`"),
-                            _ => format!("a `{attr}` route is always entered with `GET`"),
-                        };
-                        errors.at(
-                            key.span(),
-                            format!("`method` is only for `#[route]`: {why}; remove `method` or use `#[route(\"/path\", method = ..)]`"),
-                        );
-                    }
-                    _ if matches!(value, Value::Flag) && path.is_none() => {
-                        // A bare name where the path goes: most likely a const meant as the path.
-                        path_broken = true;
-                        errors.at(
-                            key.span(),
-                            format!(
-                                "the route path must be a string literal, not `{key}` (the macro checks the path, so it \
-                                 cannot come from a const): write it out, e.g. `{}`",
-                                example(kind)
-                            ),
-                        );
-                    }
-                    _ => errors.at(key.span(), format!("unknown argument `{key}`: {}", kind.usage())),
-                },
-            }
+        Given {
+            kind,
+            path: None,
+            methods,
+            with: Some(Vec::new()),
+            path_broken: false,
+            method_given: false,
+            seen: Seen::default(),
         }
+    }
 
-        if path.is_none() && !path_broken {
+    fn take(&mut self, arg: Arg, errors: &mut Errors) {
+        match arg {
+            Arg::Named { key, value } => self.named(key, value, errors),
+            positional => self.positional(positional, errors),
+        }
+    }
+
+    /// The path, or something where the path goes.
+    fn positional(&mut self, arg: Arg, errors: &mut Errors) {
+        let kind = self.kind;
+        match arg {
+            Arg::Lit(Lit::Str(lit)) if self.path.is_none() => {
+                path::validate(&lit, PathKind::Route, errors);
+                self.path = Some(lit);
+            }
+            Arg::Lit(Lit::Str(lit)) => errors.at(
+                lit.span(),
+                "the route path is already given: a route has exactly one path; remove this one",
+            ),
+            _ if self.path.is_none() => {
+                self.path_broken = true;
+                errors.spanned(
+                    &arg,
+                    format!(
+                        "the route path must be a string literal (the macro checks it, so it cannot be a const or an \
+                         expression), e.g. `{}`",
+                        example(kind)
+                    ),
+                );
+            }
+            _ => errors.spanned(&arg, format!("unexpected argument: {}", kind.usage())),
+        }
+    }
+
+    /// `with(..)`, `method = ..`, or a key the attribute does not take.
+    fn named(&mut self, key: Ident, value: Value, errors: &mut Errors) {
+        let (kind, attr) = (self.kind, self.kind.attr());
+        match key.to_string().as_str() {
+            "with" => {
+                if self.seen.first(&key, errors) {
+                    self.with = parse_with(&key, value, errors);
+                }
+            }
+            "method" if kind == Kind::Route => {
+                if self.seen.first(&key, errors) {
+                    self.methods = parse_methods(&key, value, errors);
+                    self.method_given = true;
+                }
+            }
+            "method" => {
+                let why = match kind {
+                    Kind::Method { method, .. } => format!("`{attr}` already answers `{method}`"),
+                    _ => format!("a `{attr}` route is always entered with `GET`"),
+                };
+                errors.at(
+                    key.span(),
+                    format!("`method` is only for `#[route]`: {why}; remove `method` or use `#[route(\"/path\", method = ..)]`"),
+                );
+            }
+            _ if matches!(value, Value::Flag) && self.path.is_none() => {
+                // A bare name where the path goes: most likely a const meant as the path.
+                self.path_broken = true;
+                errors.at(
+                    key.span(),
+                    format!(
+                        "the route path must be a string literal, not `{key}` (the macro checks the path, so it \
+                         cannot come from a const): write it out, e.g. `{}`",
+                        example(kind)
+                    ),
+                );
+            }
+            _ => errors.at(key.span(), format!("unknown argument `{key}`: {}", kind.usage())),
+        }
+    }
+
+    /// Reports what is missing: a path, or `#[route]`'s methods.
+    fn check_complete(&self, errors: &mut Errors) {
+        let (kind, attr) = (self.kind, self.kind.attr());
+        if self.path.is_none() && !self.path_broken {
             errors.at(Span::call_site(), format!("`{attr}` needs a path: write `{}`", example(kind)));
         }
-        if kind == Kind::Route && !method_given {
+        if kind == Kind::Route && !self.method_given {
             errors.at(
                 Span::call_site(),
                 "`#[route]` needs `method`: write `#[route(\"/path\", method = \"GET\")]` or `method = [\"GET\", \"POST\"]` \
                  (for one method, `#[get(\"/path\")]` and its siblings are shorter)",
             );
         }
-        Some(Args { path: path?, methods: methods?, with: with? })
     }
 }
 
@@ -297,20 +338,6 @@ fn parse_methods(key: &Ident, value: Value, errors: &mut Errors) -> Option<Vec<S
         }
     }
     ok.then_some(methods)
-}
-
-impl Route {
-    fn new(kind: Kind, args: Args, func: &ItemFn) -> Route {
-        let output = OutputSpan::of(&func.sig);
-        Route {
-            kind,
-            methods: args.methods,
-            path: args.path,
-            with: args.with,
-            name: func.sig.ident.clone(),
-            output,
-        }
-    }
 }
 
 impl ToTokens for Route {

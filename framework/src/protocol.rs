@@ -139,7 +139,7 @@ const HANDSHAKE_HEADERS: [header::HeaderName; 5] = [
 /// hyper hands out the URI and header values as slices of the connection's read buffer
 /// (8 KiB or more), and a slice keeps the whole buffer alive. A socket or stream lives for
 /// hours with its Context, so its head gets its own allocations instead. The headers are
-/// packed into one allocation (a `HeaderMap` costs about 130 bytes per header), and a socket
+/// packed into one allocation (a `HeaderMap` allocates several blocks per header), and a socket
 /// drops the headers only its handshake reads (`Connection`, `Upgrade`,
 /// `Sec-WebSocket-Key`/`-Version`/`-Extensions`): what is kept is kept for hours, so at most
 /// `budget` bytes of it (in the order received, each header that fits).

@@ -142,6 +142,15 @@ pub(crate) async fn run(
     }
 
     drop(listener);
+    drain(&shared, &stop, &permits, all).await;
+    Ok(())
+}
+
+/// Graceful shutdown, once the listener is closed: every socket and stream is told to end,
+/// every connection to finish its request and close; waits for them all, for at most the
+/// shutdown timeout (`all`: the connection permits that are back once none is open).
+async fn drain(shared: &Shared, stop: &Draining, permits: &Semaphore, all: u32) {
+    let timeout = shared.config.shutdown_timeout;
     tracing::info!("shutting down: draining open connections");
     // Sockets and streams hear it from their sessions; HTTP connections from `stop`.
     shared.sessions.shutdown();
@@ -150,13 +159,10 @@ pub(crate) async fn run(
     let drained = async {
         let (_, ()) = tokio::join!(permits.acquire_many(all), shared.sessions.wait_idle());
     };
-    match tokio::time::timeout(config.shutdown_timeout, drained).await {
+    match tokio::time::timeout(timeout, drained).await {
         Ok(()) => tracing::info!("all connections closed"),
-        Err(_) => {
-            tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown timeout: closing what is still open")
-        }
+        Err(_) => tracing::warn!(?timeout, "shutdown timeout: closing what is still open"),
     }
-    Ok(())
 }
 
 /// hyper's connection builders, set up once.

@@ -42,7 +42,7 @@
 //! and tungstenite's small parse buffer ([`WsConfig::read_buffer_size`], 256 bytes). The
 //! socket is read through one 16 KiB buffer per worker thread, so a small per-socket buffer
 //! costs no extra system calls: what tungstenite has not taken yet waits in an allocation that
-//! exists only until it is taken. About 2.4 KiB per idle socket in all; see BENCHMARKS.md.
+//! exists only until it is taken. BENCHMARKS.md has what an idle socket costs, measured.
 //! A socket that has sent something also keeps the two buffers its frames are encoded into and
 //! written from, up to [`WsConfig::write_buffer_size`] each (larger ones are freed once
 //! written).

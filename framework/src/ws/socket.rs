@@ -1,9 +1,7 @@
 //! A socket at work: its handler and its I/O, polled together by one task. Each round polls
-//! the handler if it was woken, then the I/O in named steps: write what is queued (and close
-//! when asked), read what the peer sent, watch whether the client reads, keep time.
+//! the handler if it was woken, then the I/O (see [`round`](super::round)), and parks the task
+//! when neither has anything to do.
 
-use std::future::Future;
-use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
 
@@ -11,14 +9,12 @@ use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketContext};
 
-use super::channel::{Ended, Waiters, WsIo};
-use super::deadlines::{tick, Marks};
+use super::channel::{Ended, WsIo};
+use super::round::{self, IoState, Step, Timer};
 use super::wire::{Leftover, Outgoing, TaskIo};
-use crate::config::WsConfig;
 use crate::context::Context;
 use crate::error::Result;
 use crate::future::BoxFuture;
-use crate::message::Message;
 
 /// One socket's handler and I/O, polled together by one task.
 ///
@@ -43,51 +39,10 @@ pub(crate) struct Socket {
     state: IoState,
 }
 
-/// What the socket's I/O keeps between rounds.
-struct IoState {
-    /// When the peer last showed it is there: a message, or a pong (pings do not count).
-    last_seen: Instant,
-    /// Bytes tungstenite has taken since the last message that no control frame accounts for:
-    /// part of a message (or of a frame) it holds. (Bytes it read ahead past a message's end,
-    /// at most its read buffer, are not counted: the message resets this.)
-    unparsed: u32,
-    /// The socket's deadlines.
-    marks: Marks,
-    shutting_down: bool,
-    /// tungstenite has ended the connection (the close handshake is over) while its last
-    /// frame still waits in `out`: that is written before the connection is closed.
-    draining: bool,
-    /// Reading is paused because the handler has not taken what came before.
-    read_paused: bool,
-    /// A read found nothing during this poll of the task: the socket is not read again in the
-    /// same poll (tungstenite would grow and zero its buffer for nothing). New bytes wake the
-    /// task, and the next poll reads.
-    read_blocked: bool,
-    /// The timer was polled since it was last set, so it holds the task's waker: later rounds
-    /// ask whether it fired instead of polling it.
-    timer_armed: bool,
-}
-
 /// The channel of a socket's Context (a socket's task is only made for a `#[ws]` route).
 fn channel(ctx: &Context) -> &WsIo {
     ctx.ws_io().expect("a socket's Context has a socket's channel")
 }
-
-type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
-
-/// What one round of the socket's I/O did.
-#[derive(PartialEq)]
-enum Step {
-    /// Nothing more to do until a wake-up.
-    Idle,
-    /// Handed something to the handler: poll it again.
-    Progress,
-    /// The connection is over.
-    Done,
-}
-
-/// A step of a round that found the connection over.
-struct Over;
 
 impl Socket {
     pub(crate) fn new(
@@ -105,16 +60,7 @@ impl Socket {
             handler: Some(handler(ctx.clone())),
             handler_waker: ctx.handler_waker(),
             ctx,
-            state: IoState {
-                last_seen: Instant::now(),
-                unparsed: 0,
-                marks: Marks::default(),
-                shutting_down: false,
-                draining: false,
-                read_paused: false,
-                read_blocked: false,
-                timer_armed: false,
-            },
+            state: IoState::new(),
         }
     }
 
@@ -234,296 +180,14 @@ impl Socket {
         channel(&self.ctx).request_close(frame);
     }
 
-    /// One round of the socket's I/O, step by step.
+    /// One round of the socket's I/O (see [`round`](super::round)).
     fn round(&mut self, cx: &mut std::task::Context<'_>, timer: Timer<'_>) -> Step {
         let Socket { ws, io: Some(stream), leftover, out, ctx, handler_waker, state, .. } = self else {
             return Step::Done;
         };
         let io = channel(ctx);
-        let config = &*io.config;
-        let s = TaskIo::new(stream, cx, leftover, out, config.write_buffer_size);
-        let mut round = Round { ws, s, io, config, handler_waker, state, timer, progress: false };
-        if round.state.draining {
-            return round.drain();
-        }
-        let outcome = (|| {
-            let wants_read = round.write()?;
-            round.read(wants_read)?;
-            round.watch_stall();
-            round.keep_time()
-        })();
-        match outcome {
-            ControlFlow::Break(Over) => Step::Done,
-            ControlFlow::Continue(()) if round.progress => Step::Progress,
-            ControlFlow::Continue(()) => Step::Idle,
-        }
-    }
-}
-
-/// What one round of the socket's I/O works with.
-struct Round<'a, 'b> {
-    ws: &'a mut WebSocketContext,
-    s: TaskIo<'a, 'b>,
-    io: &'a WsIo,
-    config: &'a WsConfig,
-    handler_waker: &'a Waker,
-    state: &'a mut IoState,
-    timer: Timer<'a>,
-    /// Something was handed to the handler: poll it again.
-    progress: bool,
-}
-
-impl Round<'_, '_> {
-    /// tungstenite ended the connection and its last frame waits: write it, for at most the
-    /// close timeout.
-    fn drain(&mut self) -> Step {
-        if !matches!(self.s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
-            return Step::Done;
-        }
-        if self.timer.as_mut().poll(self.s.cx).is_ready() {
-            Step::Done
-        } else {
-            Step::Idle
-        }
-    }
-
-    /// Writes: the last write's rest first, then everything queued, in one write; closes when
-    /// the handler, a failure or shutdown asks. Whether the handler takes more messages, when
-    /// that was learned under the queue's lock.
-    fn write(&mut self) -> ControlFlow<Over, Option<bool>> {
-        if !self.s.out.is_empty() && blocked(self.ws.flush(&mut self.s)).is_err() {
-            return ControlFlow::Break(Over);
-        }
-        if !self.s.out.is_empty() {
-            return ControlFlow::Continue(None);
-        }
-        let (close, senders, wrote, failed, wants_read) = {
-            let mut st = self.io.lock();
-            // Everything queued is already encoded: take it in one piece (the queue gets this
-            // socket's empty buffer in exchange), and write it after the lock.
-            let wrote = !st.out.is_empty();
-            if wrote {
-                std::mem::swap(&mut st.out, &mut self.s.out.buf().bytes);
-            }
-            // Shutdown reaches each socket through its own state (see
-            // `SessionRegistry::shutdown`), so the loop never touches a lock shared with other
-            // sockets.
-            self.state.shutting_down |= st.stopping;
-            let closing = self.state.marks.closing();
-            let mut close = if closing { None } else { st.close.take().map(|c| *c) };
-            if let Some((code, why)) = st.failure {
-                // Once the handler has seen the failure (or finished, or is too slow to drain
-                // what came before it), close with the failure's code.
-                let seen = st.end.is_some() || close.is_some();
-                let overdue = st.failed_at.is_some_and(|t| t.elapsed() >= self.config.close_timeout);
-                close = (!closing && (seen || overdue)).then(|| CloseFrame { code, reason: why.into() });
-            }
-            let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
-            (close, senders, wrote, st.failed_at.is_some(), st.wants_read(self.config))
-        };
-        if !matches!(senders, Waiters::None) {
-            // Room in the queue. The handler, if it waited, is polled again right away.
-            self.progress = true;
-            senders.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
-        }
-        // (tungstenite's flush also writes a pong it owes, then ours.)
-        if wrote && blocked(self.ws.flush(&mut self.s)).is_err() {
-            return ControlFlow::Break(Over);
-        }
-        let close = close.or_else(|| {
-            (self.state.shutting_down && !self.state.marks.closing())
-                .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
-        });
-        if let Some(frame) = close {
-            let how = if failed { Ended::Failed(frame.code.into(), "protocol error") } else { Ended::Closed };
-            self.close(how, frame)?;
-        }
-        ControlFlow::Continue(Some(wants_read))
-    }
-
-    /// Ends the socket for the handler (`how`), and sends our close frame: from then on the
-    /// socket waits for the peer's, for at most the close timeout.
-    fn close(&mut self, how: Ended, frame: CloseFrame) -> ControlFlow<Over> {
-        self.io.end(how, Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
-        self.progress = true;
-        if blocked(self.ws.close(&mut self.s, Some(frame))).is_err() {
-            return ControlFlow::Break(Over);
-        }
-        let until = Instant::now() + self.config.close_timeout;
-        self.state.marks.get().closing_until = Some(until);
-        self.timer.as_mut().reset(until);
-        self.state.timer_armed = false;
-        ControlFlow::Continue(())
-    }
-
-    /// Reads what the peer sent, while the handler keeps up, and while the peer takes what is
-    /// written to it: every ping read queues a pong, so a peer that pings without reading is
-    /// read no further once its unwritten bytes are over the send queue's size.
-    fn read(&mut self, wants_read: Option<bool>) -> ControlFlow<Over> {
-        self.state.read_paused = false;
-        let mut wants_read = wants_read.unwrap_or_else(|| self.io.lock().wants_read(self.config));
-        while !self.state.read_blocked {
-            let closing = self.state.marks.closing();
-            if !closing && (!wants_read || self.s.out.unwritten() > self.config.max_send_queue) {
-                self.state.read_paused = true;
-                break;
-            }
-            self.s.taken = 0;
-            let read = self.ws.read(&mut self.s);
-            let taken = u32::try_from(self.s.taken).unwrap_or(u32::MAX);
-            self.state.unparsed = self.state.unparsed.saturating_add(taken);
-            match read {
-                Ok(m) => match self.received(m) {
-                    Some(more) => {
-                        wants_read = more;
-                        self.progress = true;
-                    }
-                    None => continue,
-                },
-                Err(e) if would_block(&e) => {
-                    // Bytes taken by tungstenite that made neither a message nor a control
-                    // frame: part of a message is held, and its deadline runs from now.
-                    let marks = &mut self.state.marks;
-                    if self.state.unparsed == 0 {
-                        marks.clear_message();
-                    } else if marks.message_since().is_none() {
-                        marks.get().message_since = Some(Instant::now());
-                    }
-                    self.state.read_blocked = true;
-                }
-                // The peer closed the connection without a close frame: it is gone, so there
-                // is no handshake to make (and no close timeout to arm); `recv` ends.
-                Err(tungstenite::Error::Protocol(
-                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                )) => return ControlFlow::Break(Over),
-                Err(e) => match close_for(&e) {
-                    Some((code, why)) if !closing => {
-                        tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
-                        self.failed(code, why);
-                        break;
-                    }
-                    _ => return ControlFlow::Break(Over), // closed, or the connection failed
-                },
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// A message read from the peer: a data message goes to the handler (whether it takes
-    /// more: `Some`), a control frame is accounted for (`None`).
-    fn received(&mut self, m: tungstenite::Message) -> Option<bool> {
-        let running = self.io.running(self.s.cx.waker(), self.handler_waker);
-        let message = match m {
-            tungstenite::Message::Text(t) => Message::from_ws_text(t),
-            tungstenite::Message::Binary(b) => Message::binary(b),
-            tungstenite::Message::Ping(p) => {
-                // (Answered by tungstenite.) A client's control frame is its payload behind a
-                // 6-byte header (2, and the 4-byte mask).
-                self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
-                return None;
-            }
-            tungstenite::Message::Pong(p) => {
-                self.state.last_seen = Instant::now();
-                self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
-                return None;
-            }
-            _ => return None, // close (answered by tungstenite too)
-        };
-        (self.state.last_seen, self.state.unparsed) = (Instant::now(), 0);
-        self.state.marks.clear_message();
-        Some(self.io.push(message, running))
-    }
-
-    /// The peer broke a rule: the messages before it are still delivered (and may be
-    /// answered) before the socket closes with `code`, within the close timeout.
-    fn failed(&mut self, code: CloseCode, why: &'static str) {
-        let now = Instant::now();
-        let receivers = {
-            let mut st = self.io.lock();
-            st.failure = Some((code, why));
-            st.failed_at = Some(now);
-            std::mem::take(&mut st.receivers)
-        };
-        receivers.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
-        self.progress = true;
-        self.timer.as_mut().reset(now + self.config.close_timeout);
-        self.state.timer_armed = false;
-    }
-
-    /// Notes whether the client takes what is written to it.
-    fn watch_stall(&mut self) {
-        let marks = &mut self.state.marks;
-        if self.s.out.is_empty() || self.s.wrote_any {
-            marks.clear_stalled();
-        }
-        if !self.s.out.is_empty() && marks.stalled_since().is_none() {
-            marks.get().stalled_since = Some(Instant::now());
-        }
-    }
-
-    /// Keeps time: the close timeout, the write and message deadlines, the idle timeout, pings.
-    fn keep_time(&mut self) -> ControlFlow<Over> {
-        let fired = if self.state.timer_armed && !self.timer.is_elapsed() {
-            false
-        } else {
-            self.state.timer_armed = true;
-            self.timer.as_mut().poll(self.s.cx).is_ready()
-        };
-        if !fired {
-            return ControlFlow::Continue(());
-        }
-        let (now, config) = (Instant::now(), self.config);
-        let marks = &self.state.marks;
-        if marks.closing_until().is_some_and(|t| now >= t) {
-            return ControlFlow::Break(Over); // the peer never answered our close frame
-        }
-        if marks.stalled_since().is_some_and(|t| now.duration_since(t) >= config.write_timeout) {
-            // Nothing can reach a client that does not read, not even a close frame.
-            tracing::debug!("disconnecting a WebSocket client that stopped reading");
-            return ControlFlow::Break(Over);
-        }
-        let late = marks.message_since().is_some_and(|t| now.duration_since(t) >= config.message_timeout);
-        let idle = config.idle_timeout.is_some_and(|idle| now.duration_since(self.state.last_seen) >= idle);
-        if !marks.closing() && late {
-            tracing::debug!("closing a WebSocket whose message did not arrive in time");
-            let why = "message not completed in time";
-            self.close(Ended::Failed(1008, why), CloseFrame { code: CloseCode::Policy, reason: why.into() })?;
-        } else if !marks.closing() && idle {
-            tracing::debug!("closing an idle WebSocket");
-            self.close(Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })?;
-        } else {
-            let ping_due = !marks.closing()
-                && config.ping_interval.is_some_and(|p| now.duration_since(self.state.last_seen) >= p);
-            if ping_due {
-                let ping = tungstenite::Message::Ping(Default::default());
-                let wrote = blocked(self.ws.write(&mut self.s, ping))
-                    .and_then(|_| blocked(self.ws.flush(&mut self.s)));
-                if wrote.is_err() {
-                    return ControlFlow::Break(Over);
-                }
-            }
-            let next = self.state.marks.closing_until().unwrap_or(now + tick(config));
-            self.timer.as_mut().reset(next);
-            self.state.timer_armed = false;
-        }
-        // The next round polls the timer again (so that it wakes this task when it fires) and
-        // looks again at what changed (a failure's close may be overdue now).
-        self.progress = true;
-        ControlFlow::Continue(())
-    }
-}
-
-fn would_block(e: &tungstenite::Error) -> bool {
-    matches!(e, tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-}
-
-/// An operation on the socket: `Ok(true)` when it waits for the socket (what it wrote stays in
-/// the socket's [`Outgoing`] bytes), `Err` when the connection failed.
-fn blocked(r: tungstenite::Result<()>) -> std::result::Result<bool, tungstenite::Error> {
-    match r {
-        Ok(()) => Ok(false),
-        Err(e) if would_block(&e) => Ok(true),
-        Err(e) => Err(e),
+        let s = TaskIo::new(stream, cx, leftover, out, io.config.write_buffer_size);
+        round::run(ws, s, io, handler_waker, state, timer)
     }
 }
 
@@ -537,15 +201,4 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// What tungstenite's read error means for the close code.
-fn close_for(e: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
-    use tungstenite::Error as E;
-    match e {
-        E::Capacity(_) => Some((CloseCode::Size, "message too big")),
-        E::Utf8(_) => Some((CloseCode::Invalid, "invalid UTF-8 in a text message")),
-        E::Protocol(_) => Some((CloseCode::Protocol, "protocol error")),
-        _ => None,
-    }
 }

@@ -24,6 +24,25 @@ async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().await
 }
 
+/// Streams a multipart upload's file field to a temporary file: its size.
+#[post("/upload/file")]
+async fn upload_file(ctx: Context) -> Result<String> {
+    use tokio::io::AsyncWriteExt;
+    let mut parts = ctx.multipart()?;
+    let mut stored = 0u64;
+    while let Some(mut field) = parts.next_field().await? {
+        let path = std::env::temp_dir().join(format!("fratello-upload-{}", std::process::id()));
+        let mut file = tokio::fs::File::create(&path).await?;
+        while let Some(chunk) = field.chunk().await? {
+            file.write_all(&chunk).await?;
+            stored += chunk.len() as u64;
+        }
+        drop(file);
+        let _ = tokio::fs::remove_file(&path).await;
+    }
+    Ok(stored.to_string())
+}
+
 #[ws("/abuse/echo")]
 async fn echo(ctx: Context) -> Result<()> {
     while let Some(m) = ctx.recv().await? {
@@ -186,4 +205,28 @@ async fn a_stream_that_never_reads_costs_its_queue_and_is_closed_after_the_write
     let _reader = tokio::time::timeout(Duration::from_secs(30), reading).await.unwrap().unwrap();
     // The stalled client's connection was closed, and it left the room.
     wait_for_subscribers(&hub, "news", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_file_upload_streams_through_without_sitting_in_memory() {
+    const SIZE: u64 = 1 << 30;
+    let _turn = one_at_a_time().await;
+    let c = TestClient::start(App::only(module_path!())).await;
+    let before = memory::rss_kib();
+    // A multipart body made as it is sent: the part's head, 1 GiB in 64 KiB chunks, the end.
+    let head = "--B\r\ncontent-disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n";
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+    let chunks = (SIZE / chunk.len() as u64) as usize;
+    let body = std::iter::once(Bytes::from_static(head.as_bytes()))
+        .chain(std::iter::repeat_n(chunk, chunks))
+        .chain(std::iter::once(Bytes::from_static(b"\r\n--B--\r\n")));
+    let res = c
+        .post("/upload/file")
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(fratello::Body::chunks(body))
+        .send()
+        .await;
+    assert_eq!(res.text(), SIZE.to_string());
+    let grown = memory::rss_kib().saturating_sub(before);
+    assert!(grown < 16 * 1024, "a 1 GiB upload grew the process by {grown} KiB");
 }

@@ -11,9 +11,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fratello::cookie::{self, Cookie, SameSite};
 use fratello::prelude::*;
 use fratello::ws::WsConfig;
 use serde::{Deserialize, Serialize};
+use tower_http::services::ServeDir;
 
 const COOKIE: &str = "fratello_chat";
 /// How long a login lasts.
@@ -188,12 +190,6 @@ fn checked_text(text: &str) -> Result<&str> {
     Ok(text)
 }
 
-#[get("/")]
-async fn index(ctx: Context) -> &'static str {
-    ctx.set_header("content-type", "text/html; charset=utf-8");
-    include_str!("index.html")
-}
-
 #[post("/login")]
 async fn login(ctx: Context) -> Result<Json<LoggedIn>> {
     let chat = ctx.state::<Chat>()?;
@@ -205,11 +201,13 @@ async fn login(ctx: Context) -> Result<Json<LoggedIn>> {
     }
     let token = chat.open_session(name.clone())?;
     // Browsers cannot set headers on a WebSocket handshake: the cookie carries the token there.
-    let secure = if chat.secure_cookies { "; Secure" } else { "" };
-    let max_age = SESSION_TTL.as_secs();
-    ctx.set_header(
-        "set-cookie",
-        format!("{COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"),
+    ctx.set_cookie(
+        Cookie::build((COOKIE, token.clone()))
+            .path("/")
+            .max_age(cookie::time::Duration::seconds(SESSION_TTL.as_secs() as i64))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(chat.secure_cookies),
     );
     Ok(Json(LoggedIn { token, name }))
 }
@@ -217,14 +215,12 @@ async fn login(ctx: Context) -> Result<Json<LoggedIn>> {
 /// Guards the REST routes and the socket alike: a bearer token, or the login cookie.
 #[middleware(path = "/api")]
 async fn auth(ctx: Context) -> Result<()> {
-    let bearer = ctx.header("authorization").and_then(|h| h.strip_prefix("Bearer "));
-    let cookie = ctx.header("cookie").and_then(|c| {
-        c.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == COOKIE).map(|(_, v)| v)
-    });
+    let bearer = ctx.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::to_owned);
+    let cookie = ctx.cookie(COOKIE).map(|c| c.value().to_owned());
     let token = bearer.or(cookie).ok_or_else(|| Error::unauthorized("log in first (POST /login)"))?;
-    let name = ctx.state::<Chat>()?.session(token);
+    let name = ctx.state::<Chat>()?.session(&token);
     let name = name.ok_or_else(|| Error::unauthorized("unknown or expired session: log in again"))?;
-    ctx.set(User { name, token: token.to_owned() });
+    ctx.set(User { name, token });
     Ok(())
 }
 
@@ -290,11 +286,13 @@ async fn room(ctx: Context) -> Result<()> {
     outcome
 }
 
-/// The chat app: its routes (this module), state, and sockets limited to pages of this server.
-/// `secure_cookies` marks the session cookie `Secure`, for an app served over TLS.
+/// The chat app: its routes (this module), state, its page (the `public` folder beside this
+/// file, served for every path no route answers), and sockets limited to pages of this
+/// server. `secure_cookies` marks the session cookie `Secure`, for an app served over TLS.
 pub fn app(local: SocketAddr, secure_cookies: bool) -> App {
     let origins = [format!("http://{local}"), format!("http://localhost:{}", local.port())];
     App::only(module_path!())
         .state(Chat::new(secure_cookies))
         .ws_config(WsConfig::default().max_message_size(16 * 1024).allowed_origins(origins))
+        .mount("/", ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat/public")))
 }

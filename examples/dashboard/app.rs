@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fratello::cookie::{Cookie, SameSite};
 use fratello::prelude::*;
 use fratello::ws::WsConfig;
 use fratello::Hub;
 use serde::Serialize;
+use tower_http::services::ServeDir;
 
 /// The hub room that carries ticks.
 pub const ROOM: &str = "prices";
@@ -63,21 +65,21 @@ pub async fn feed(hub: Hub, market: Arc<Market>, every: Duration) {
     }
 }
 
-#[get("/")]
-async fn index(ctx: Context) -> &'static str {
-    // PLACEHOLDER access control for a public demo: viewing the page hands out the cookie the
-    // /api middleware wants, and scripts may send a fixed key. A real dashboard checks a
-    // session here (see the chat example).
-    ctx.set_header("set-cookie", format!("{COOKIE}=1; Path=/; HttpOnly; SameSite=Strict"));
-    ctx.set_header("content-type", "text/html; charset=utf-8");
-    include_str!("index.html")
+/// PLACEHOLDER access control for a public demo: loading the page (anything outside `/api`)
+/// hands out the cookie the `/api` middleware wants, and scripts may send a fixed key. A real
+/// dashboard checks a session here (see the chat example).
+#[middleware]
+async fn page_cookie(ctx: Context) -> Result<()> {
+    if !ctx.path().starts_with("/api") && ctx.cookie(COOKIE).is_none() {
+        ctx.set_cookie(Cookie::build((COOKIE, "1")).path("/").http_only(true).same_site(SameSite::Strict));
+    }
+    Ok(())
 }
 
 /// Guards the snapshot, the SSE stream and the socket alike.
 #[middleware(path = "/api")]
 async fn viewer(ctx: Context) -> Result<()> {
-    let has_cookie =
-        ctx.header("cookie").is_some_and(|c| c.split(';').any(|kv| kv.trim() == format!("{COOKIE}=1")));
+    let has_cookie = ctx.cookie(COOKIE).is_some_and(|c| c.value() == "1");
     let has_key = ctx.header("x-api-key") == Some("demo");
     if has_cookie || has_key {
         Ok(())
@@ -116,8 +118,12 @@ async fn prices_ws(ctx: Context) -> Result<()> {
     }
 }
 
-/// The dashboard app (this module's routes) serving `market`, which [`feed`] updates.
+/// The dashboard app (this module's routes, and its page: the `public` folder beside this
+/// file) serving `market`, which [`feed`] updates.
 pub fn app(local: SocketAddr, market: Arc<Market>) -> App {
     let origins = [format!("http://{local}"), format!("http://localhost:{}", local.port())];
-    App::only(module_path!()).state(market).ws_config(WsConfig::default().allowed_origins(origins))
+    App::only(module_path!())
+        .state(market)
+        .ws_config(WsConfig::default().allowed_origins(origins))
+        .mount("/", ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dashboard/public")))
 }

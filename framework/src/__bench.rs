@@ -48,7 +48,7 @@ impl Built {
 /// Runs the before-middleware chain of the route `ctx` matched.
 pub async fn run_middleware(ctx: &Context) -> Result<()> {
     let Some(endpoint) = endpoint_of(ctx) else { return Ok(()) };
-    crate::middleware::run_before(ctx, endpoint).await
+    crate::middleware::run_before(ctx, &endpoint.chain.before).await
 }
 
 fn endpoint_of(ctx: &Context) -> Option<&'static Endpoint> {

@@ -13,7 +13,9 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use crate::broadcast::Hub;
 pub use crate::config::Config;
 use crate::config::{SseConfig, WsConfig};
+use crate::layer::{AppService, LayerFn};
 use crate::matcher::Matcher;
+use crate::mount::{check_prefix, mount_pattern, mount_service, Mount, MountDef};
 use crate::routing::{RouteInfo, RouteKind};
 use crate::runtime::sessions::SessionRegistry;
 use crate::runtime::shared::Shared;
@@ -41,6 +43,9 @@ pub struct App {
     ws_default: WsConfig,
     ws_routes: Vec<(String, WsConfig)>,
     hub: Hub,
+    cookie_key: Option<crate::cookie::Key>,
+    layers: Vec<LayerFn>,
+    mounts: Vec<MountDef>,
 }
 
 impl Default for App {
@@ -69,6 +74,9 @@ impl App {
             ws_default: WsConfig::default(),
             ws_routes: Vec::new(),
             hub: Hub::new(),
+            cookie_key: None,
+            layers: Vec::new(),
+            mounts: Vec::new(),
         }
     }
 
@@ -167,6 +175,118 @@ impl App {
         self
     }
 
+    /// The key that signs and encrypts cookies ([`Context::set_signed_cookie`](crate::Context::set_signed_cookie),
+    /// [`Context::set_private_cookie`](crate::Context::set_private_cookie)). Generate it once with
+    /// [`Key::generate`](crate::cookie::Key::generate) (the operating system's random
+    /// generator) and keep it secret; load the same key on every instance and after restarts
+    /// (`Key::from(&bytes)` with 64 bytes), or the cookies already out stop reading.
+    pub fn cookie_key(mut self, key: crate::cookie::Key) -> Self {
+        self.cookie_key = Some(key);
+        self
+    }
+
+    /// Limits of `multipart/form-data` bodies (field count, a buffered field's size, the
+    /// whole body's).
+    pub fn multipart_config(mut self, config: crate::config::MultipartConfig) -> Self {
+        self.config.multipart = config;
+        self
+    }
+
+    /// Wraps the whole app in a tower `layer`: every request goes through it before routing
+    /// and fratello's middleware, HTTP routes, WebSocket upgrades, SSE streams and mounted
+    /// services alike. tower-http's layers work as they are:
+    ///
+    /// ```no_run
+    /// # use fratello::prelude::*;
+    /// # #[get("/")] async fn index(_ctx: Context) -> &'static str { "hi" }
+    /// # async fn run() -> std::io::Result<()> {
+    /// use tower_http::{compression::CompressionLayer, cors::CorsLayer};
+    ///
+    /// App::new()
+    ///     .layer(CompressionLayer::new())
+    ///     .layer(CorsLayer::permissive()) // the last one added runs first
+    ///     .serve("127.0.0.1:8080")
+    ///     .await
+    /// # }
+    /// ```
+    ///
+    /// The last layer added is the outermost, as with axum's `Router::layer`. A layer that
+    /// answers by itself (a CORS preflight, a refused request) keeps the request from routing,
+    /// and a socket from opening. An error a layer's service returns is answered with a logged
+    /// 500. An app without layers serves without this machinery.
+    pub fn layer<L, B>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<AppService> + Send + Sync + 'static,
+        L::Service: tower::Service<http::Request<crate::Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<http::Request<crate::Body>>>::Error: Into<crate::response::BoxError>,
+        <L::Service as tower::Service<http::Request<crate::Body>>>::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<crate::response::BoxError>,
+    {
+        self.layers.push(Arc::new(move |inner| AppService::new(layer.layer(inner))));
+        self
+    }
+
+    /// Serves a tower service under the path `prefix` (`"/static"`, or `"/"` for whatever no
+    /// route answers): every method on `prefix` and the paths under it, with `prefix` taken
+    /// off the path the service sees. A route at the same path answers its own methods.
+    ///
+    /// ```no_run
+    /// # use fratello::prelude::*;
+    /// # async fn run() -> std::io::Result<()> {
+    /// use tower_http::services::ServeDir;
+    ///
+    /// App::new().mount("/assets", ServeDir::new("assets")).serve("127.0.0.1:8080").await
+    /// # }
+    /// ```
+    ///
+    /// Global middleware, and path-scoped middleware that covers the mount's paths, runs for
+    /// its requests as for a route's (a guard on `/admin` guards `/admin/files/..` served by
+    /// a mount at `/`). A mount whose paths clash with a route's pattern fails at startup.
+    ///
+    /// # Panics
+    ///
+    /// When `prefix` does not start with `/`, ends with `/` (but for `/` itself), or holds
+    /// pattern syntax (`{`, `*`).
+    #[track_caller]
+    pub fn mount<S, B>(mut self, prefix: &str, service: S) -> Self
+    where
+        S: tower::Service<http::Request<crate::Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<crate::response::BoxError>,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<crate::response::BoxError>,
+    {
+        if let Err(problem) = check_prefix(prefix) {
+            panic!("{problem}");
+        }
+        let caller = std::panic::Location::caller();
+        let prefix: &'static str = Box::leak(prefix.to_owned().into_boxed_str());
+        let pattern: &'static str = Box::leak(mount_pattern(prefix).into_boxed_str());
+        let forward = crate::routing::Handler::Http(crate::http::forward::forward);
+        self.mounts.push(MountDef {
+            prefix,
+            pattern: Box::leak(Box::new(pattern)),
+            endpoint: crate::routing::catalog().mount_id(
+                pattern,
+                std::any::type_name::<S>(),
+                (caller.file(), caller.line()),
+                forward,
+            ),
+            service: mount_service(service),
+            location: format!("{}:{}", caller.file(), caller.line()),
+        });
+        self
+    }
+
     /// Replaces the app's broadcast hub (e.g. one with other sizes or a multi-instance backend).
     pub fn with_hub(mut self, hub: Hub) -> Self {
         self.hub = hub;
@@ -184,7 +304,7 @@ impl App {
     }
 
     fn router(&self) -> Result<(Matcher, Vec<RouteInfo>), String> {
-        crate::routing::build(self.only.as_deref())
+        crate::routing::build(self.only.as_deref(), &self.mounts)
     }
 
     /// The route table: every route this app serves, with its middleware chain.
@@ -213,6 +333,11 @@ impl App {
             }
             ws_routes.insert(path, Arc::new(config));
         }
+        let mounts = self
+            .mounts
+            .into_iter()
+            .map(|m| Mount { prefix: m.prefix, pattern: m.pattern, endpoint: m.endpoint, service: m.service })
+            .collect();
         Ok(Arc::new(Shared {
             matcher,
             states: self.states,
@@ -221,6 +346,9 @@ impl App {
             ws_routes,
             sessions: Arc::new(SessionRegistry::default()),
             hub: self.hub,
+            cookie_key: self.cookie_key,
+            layers: self.layers,
+            mounts,
         }))
     }
 

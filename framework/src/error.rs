@@ -196,15 +196,17 @@ impl From<serde_json::Error> for Error {
     }
 }
 
-impl From<serde_urlencoded::de::Error> for Error {
-    fn from(e: serde_urlencoded::de::Error) -> Self {
-        Self::bad_request(format!("invalid query string: {}", excerpt(&e.to_string()))).with_source(e)
+impl From<serde::de::value::Error> for Error {
+    /// What a query string or a form could not be read into (`serde_html_form`'s, and
+    /// `serde_urlencoded`'s, error): 400, with serde's description (it names the field).
+    fn from(e: serde::de::value::Error) -> Self {
+        Self::bad_request(format!("invalid data: {}", excerpt(&e.to_string()))).with_source(e)
     }
 }
 
 /// At most 160 characters of a parser's message (which may quote the input), cut at a
 /// character boundary.
-fn excerpt(message: &str) -> Cow<'_, str> {
+pub(crate) fn excerpt(message: &str) -> Cow<'_, str> {
     const MAX: usize = 160;
     match message.char_indices().nth(MAX) {
         None => Cow::Borrowed(message),

@@ -7,8 +7,10 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod event;
+pub mod layer;
 pub mod message;
 pub mod middleware;
+pub mod multipart;
 pub mod response;
 pub mod routing;
 pub mod server;
@@ -21,6 +23,7 @@ pub mod ws;
 mod future;
 mod http;
 mod matcher;
+mod mount;
 mod panic;
 mod protocol;
 mod runtime;
@@ -43,6 +46,10 @@ pub use response::{Body, IntoResponse, Response};
 pub use routing::RouteInfo;
 
 pub use ::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+/// The `cookie` crate, whose [`Cookie`](cookie::Cookie) and [`Key`](cookie::Key) the
+/// Context's cookie methods take and give.
+pub use cookie;
+
 pub use bytes::Bytes;
 
 pub use fratello_macros::{delete, get, head, middleware, options, patch, post, put, route, sse, ws};

@@ -44,12 +44,12 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::matcher::path::RequestPath;
 use crate::response::{IntoResponse, Response};
-use crate::routing::Endpoint;
+use crate::routing::Step;
 
-/// Runs the before-middleware of `endpoint` that apply to the request's path, in order; stops
-/// at the first error.
-pub(crate) async fn run_before(ctx: &Context, endpoint: &Endpoint) -> Result<()> {
-    for step in endpoint.before.iter() {
+/// Runs the before-middleware `steps` that apply to the request's path, in order; stops at the
+/// first error.
+pub(crate) async fn run_before(ctx: &Context, steps: &[Step]) -> Result<()> {
+    for step in steps {
         if step.only_under.is_some() && !step.applies(&RequestPath::new(ctx.path())) {
             continue;
         }
@@ -58,16 +58,16 @@ pub(crate) async fn run_before(ctx: &Context, endpoint: &Endpoint) -> Result<()>
     Ok(())
 }
 
-/// Runs the after-middleware of `endpoint` that apply to the request's path on `res`: its
-/// head is exposed through the Context's response methods. An error replaces the response
-/// with the error's (which keeps the headers set so far).
-pub(crate) async fn run_after(ctx: &Context, endpoint: &Endpoint, mut res: Response) -> Response {
+/// Runs the after-middleware `steps` that apply to the request's path on `res`: its head is
+/// exposed through the Context's response methods. An error replaces the response with the
+/// error's (which keeps the headers set so far).
+pub(crate) async fn run_after(ctx: &Context, steps: &[Step], mut res: Response) -> Response {
     let path = RequestPath::new(ctx.path());
-    if !endpoint.after.iter().any(|s| s.applies(&path)) {
+    if !steps.iter().any(|s| s.applies(&path)) {
         return res;
     }
     ctx.expose_response(&mut res);
-    for step in endpoint.after.iter() {
+    for step in steps {
         if !step.applies(&path) {
             continue;
         }

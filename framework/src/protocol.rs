@@ -10,12 +10,11 @@ use std::sync::Arc;
 #[cfg(any(feature = "ws", feature = "sse"))]
 use http::StatusCode;
 use http::{header, HeaderValue};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::context::{Context, Io, PackedHeaders};
 use crate::error::Result;
-use crate::http::channel::HttpIo;
+use crate::http::channel::{HttpIo, RequestBody};
 use crate::response::Response;
 use crate::routing::{Handler, RouteDef, RouteKind};
 use crate::runtime::conn::Conn;
@@ -59,14 +58,14 @@ impl RouteKind {
     /// an HTTP request keeps hyper's, for its short life.
     pub(crate) fn detach(self, head: &mut http::request::Parts, budget: usize) -> Option<PackedHeaders> {
         match self {
-            RouteKind::Http => None,
+            RouteKind::Http | RouteKind::Mount => None,
             RouteKind::Ws => Some(detach(head, true, budget)),
             RouteKind::Sse => Some(detach(head, false, budget)),
         }
     }
 
     /// The channel of a Context for a request of this kind.
-    pub(crate) fn channel(self, conn: &Arc<Conn>, route: &str, body: Incoming) -> Io {
+    pub(crate) fn channel(self, conn: &Arc<Conn>, route: &str, body: RequestBody) -> Io {
         let app = &conn.app;
         match self {
             #[cfg(feature = "ws")]
@@ -116,7 +115,7 @@ impl RouteKind {
             }
             #[cfg(feature = "sse")]
             (RouteKind::Sse, _) if res.status() == StatusCode::OK => {
-                tokio::spawn(crate::sse::stream::session(ctx.clone(), handler, def.name));
+                crate::sse::stream::spawn(ctx.clone(), handler, def.name);
             }
             _ => {
                 let _ = (ctx, handler, res);

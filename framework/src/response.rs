@@ -57,9 +57,19 @@ impl ResponseParts {
                 *res.status_mut() = status;
             }
         }
+        // Each header replaces the response's, but `Set-Cookie` (every cookie set is sent), and
+        // every value of a header is kept.
+        let mut current: Option<http::HeaderName> = None;
         for (name, value) in self.headers.drain() {
+            let first = name.is_some();
             if let Some(name) = name {
-                res.headers_mut().insert(name, value);
+                current = Some(name);
+            }
+            let Some(name) = &current else { continue };
+            if first && name != header::SET_COOKIE {
+                res.headers_mut().insert(name.clone(), value);
+            } else {
+                res.headers_mut().append(name.clone(), value);
             }
         }
     }

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
 
-use crate::http::dispatch::dispatch;
+use crate::http::service::ConnService;
 use crate::runtime::conn::{Conn, PeerCounts, Slot, ABORTED};
 use crate::runtime::shared::Shared;
 
@@ -208,10 +208,7 @@ async fn serve_connection(stream: TcpStream, protocols: Arc<Protocols>, watch: W
         }
         () = &mut stopped => return,
     };
-    let service = {
-        let conn = watch.conn.clone();
-        hyper::service::service_fn(move |req| dispatch(&conn, req))
-    };
+    let service = ConnService::new(&watch.conn);
     let io = TokioIo::new(stream);
     #[cfg(feature = "http2")]
     if h2 {

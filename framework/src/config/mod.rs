@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+mod multipart;
 mod sse;
 mod ws;
 
+pub use self::multipart::MultipartConfig;
 pub use self::sse::SseConfig;
 pub use self::ws::WsConfig;
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Settings of SSE streams.
     pub sse: SseConfig,
+    /// Limits of multipart bodies.
+    pub multipart: MultipartConfig,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             max_session_header_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             sse: SseConfig::default(),
+            multipart: MultipartConfig::default(),
         }
     }
 }

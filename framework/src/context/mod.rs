@@ -6,6 +6,7 @@
 
 mod attributes;
 mod body;
+mod cookies;
 mod exchange;
 mod headers;
 mod io;

@@ -72,7 +72,10 @@ impl Context {
 
     /// The query string deserialized into `T` (a 400 when it does not fit).
     pub fn query<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_urlencoded::from_str(self.inner.head.uri.query().unwrap_or(""))?)
+        serde_html_form::from_str(self.inner.head.uri.query().unwrap_or("")).map_err(|e| {
+            Error::bad_request(format!("invalid query string: {}", crate::error::excerpt(&e.to_string())))
+                .with_source(e)
+        })
     }
 
     /// The address of the client (the TCP peer).

@@ -10,7 +10,7 @@ use super::Context;
 use crate::response::{Body, Response, ResponseParts};
 
 /// The response parts behind their lock, created by `Context::response`.
-struct PartsMut<'a>(MutexGuard<'a, Option<Box<ResponseParts>>>);
+pub(super) struct PartsMut<'a>(MutexGuard<'a, Option<Box<ResponseParts>>>);
 
 impl std::ops::Deref for PartsMut<'_> {
     type Target = ResponseParts;
@@ -31,7 +31,7 @@ impl Context {
     }
 
     /// The response parts, created if nothing was set yet.
-    fn response(&self) -> PartsMut<'_> {
+    pub(super) fn response(&self) -> PartsMut<'_> {
         let mut parts = self.response_parts();
         if parts.is_none() {
             *parts = Some(Default::default());

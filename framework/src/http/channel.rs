@@ -29,9 +29,46 @@ const ABANDONED: u8 = 2;
 /// The pipeline left its waker in the slot.
 const WAITING: u8 = 4;
 
+/// A request's body: hyper's, or any other (a tower layer's, which may have wrapped it).
+pub(crate) enum RequestBody {
+    Hyper(Incoming),
+    Other(Body),
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(body: Incoming) -> Self {
+        RequestBody::Hyper(body)
+    }
+}
+
+impl From<Body> for RequestBody {
+    fn from(body: Body) -> Self {
+        RequestBody::Other(body)
+    }
+}
+
+impl RequestBody {
+    async fn frame(
+        &mut self,
+    ) -> Option<std::result::Result<http_body::Frame<Bytes>, crate::response::BoxError>> {
+        match self {
+            RequestBody::Hyper(body) => body.frame().await.map(|f| f.map_err(Into::into)),
+            RequestBody::Other(body) => body.frame().await,
+        }
+    }
+
+    /// The body as a [`Body`], to hand to a tower service.
+    pub(crate) fn into_body(self) -> Body {
+        match self {
+            RequestBody::Hyper(body) => Body::new(body),
+            RequestBody::Other(body) => body,
+        }
+    }
+}
+
 /// The HTTP half of a Context.
 pub(crate) struct HttpIo {
-    body: tokio::sync::Mutex<Option<Incoming>>,
+    body: tokio::sync::Mutex<Option<RequestBody>>,
     stream: tokio::sync::Mutex<Streaming>,
     head: Mutex<HeadSlot>,
     /// What happened to `head`, readable without its lock ([`HANDED`], [`ABANDONED`],
@@ -60,13 +97,18 @@ struct HeadSlot {
 
 impl HttpIo {
     /// The channel of a request with `body`.
-    pub(crate) fn new(body: Option<Incoming>) -> Self {
+    pub(crate) fn new(body: Option<RequestBody>) -> Self {
         HttpIo {
             body: tokio::sync::Mutex::new(body),
             stream: tokio::sync::Mutex::new(Streaming::NotStarted),
             head: Mutex::new(HeadSlot::default()),
             head_state: AtomicU8::new(0),
         }
+    }
+
+    /// The body, unread, taken out (for a tower service to read instead).
+    pub(crate) async fn take_body(&self) -> Option<RequestBody> {
+        self.body.lock().await.take()
     }
 
     fn slot(&self) -> MutexGuard<'_, HeadSlot> {
@@ -96,6 +138,10 @@ impl HttpIo {
                 }
                 Some(Err(e)) => {
                     *body = None;
+                    // (A tower layer's body limit, `RequestBodyLimitLayer`'s, says so.)
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        return Err(Error::payload_too_large("the request body is over the limit"));
+                    }
                     return Err(Error::bad_request("the request body could not be read").with_source(e));
                 }
                 None => {

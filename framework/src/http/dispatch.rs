@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
+use super::channel::RequestBody;
 use http::{header, HeaderValue, Method, StatusCode};
-use hyper::body::Incoming;
 
 use super::pipeline::Pipeline;
+use super::request_id::{request_id, X_REQUEST_ID};
 use crate::context::Context;
 use crate::error::Error;
 use crate::matcher::Lookup;
@@ -43,26 +44,36 @@ enum Route {
 struct Trace {
     span: tracing::Span,
     start: Instant,
+    /// The request's id, echoed on the response.
+    id: HeaderValue,
 }
 
 /// Starts one request: routes it and makes its Context.
-pub(crate) fn dispatch(conn: &Arc<Conn>, req: http::Request<Incoming>) -> Answer {
+pub(crate) fn dispatch(conn: &Arc<Conn>, req: http::Request<impl Into<RequestBody>>) -> Answer {
     conn.started.fetch_add(1, Ordering::Relaxed);
     // Without a subscriber no span is made: with `tracing`'s `log` feature (which other crates
     // turn on) a span would otherwise format its fields for `log` on every request.
-    let trace = tracing::dispatcher::has_been_set()
+    let mut trace = tracing::dispatcher::has_been_set()
         .then(|| {
             let span = tracing::info_span!(
                 "request",
                 method = %req.method(),
                 path = %req.uri().path(),
+                route = tracing::field::Empty,
+                request_id = tracing::field::Empty,
                 status = tracing::field::Empty,
                 latency_us = tracing::field::Empty,
             );
-            (!span.is_disabled()).then(|| Box::new(Trace { span, start: Instant::now() }))
+            (!span.is_disabled())
+                .then(|| Box::new(Trace { span, start: Instant::now(), id: HeaderValue::from_static("") }))
         })
         .flatten();
-    let (head, body) = req.into_parts();
+    let (mut head, body) = req.into_parts();
+    if let Some(t) = &mut trace {
+        t.id = request_id(&mut head.headers);
+        t.span.record("request_id", t.id.to_str().unwrap_or_default());
+    }
+    let body = body.into();
     let is_head = head.method == Method::HEAD;
     let start = trace.as_ref().map(|t| t.start);
     let routed = match &trace {
@@ -81,7 +92,7 @@ impl Future for Answer {
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let res = match &mut this.route {
+        let mut res = match &mut this.route {
             Route::Early(res) => *res.take().expect("a request's future was polled after it completed"),
             Route::Handling(handling) => {
                 let _entered = this.trace.as_ref().map(|t| t.span.enter());
@@ -93,6 +104,9 @@ impl Future for Answer {
                 res
             }
         };
+        if let Some(t) = &this.trace {
+            res.headers_mut().entry(X_REQUEST_ID).or_insert_with(|| t.id.clone());
+        }
         Poll::Ready(Ok(res))
     }
 }
@@ -137,7 +151,7 @@ fn render(res: &mut Response, json: impl FnOnce() -> bool, is_head: bool, start:
 fn route(
     conn: &Arc<Conn>,
     mut head: http::request::Parts,
-    body: Incoming,
+    body: RequestBody,
     is_head: bool,
     start: Option<Instant>,
 ) -> Result<Pipeline, Box<Response>> {
@@ -148,8 +162,13 @@ fn route(
         render(&mut res, json, is_head, start);
         res
     };
+    let catalog = catalog();
     let (endpoint, params) = match app.matcher.lookup(&head.method, head.uri.path()) {
-        Lookup::Found { id, params } => (catalog().endpoint(id), params),
+        Lookup::Found { id, params } => match (id as usize).checked_sub(catalog.len()) {
+            None => (catalog.endpoint(id), params),
+            // (A mounted service: its endpoint forwards to it.)
+            Some(mount) => (catalog.mount(app.mounts[mount].endpoint), params),
+        },
         Lookup::NotFound => {
             return Err(refuse(Error::not_found("no route matches this path").into_response(), &head));
         }
@@ -181,6 +200,9 @@ fn route(
     };
 
     let def = endpoint.def;
+    if start.is_some() {
+        tracing::Span::current().record("route", def.path);
+    }
     let upgrade = match def.kind.check(&mut head, conn, def.path) {
         Ok(upgrade) => upgrade,
         Err(res) => return Err(refuse(res, &head)),

@@ -3,4 +3,7 @@
 
 pub(crate) mod channel;
 pub(crate) mod dispatch;
+pub(crate) mod forward;
 pub(crate) mod pipeline;
+pub(crate) mod request_id;
+pub(crate) mod service;

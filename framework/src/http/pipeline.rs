@@ -48,13 +48,15 @@ enum PipelineStage {
 impl Pipeline {
     pub(crate) fn new(ctx: Context, endpoint: &'static Endpoint, upgrade: Option<Box<Upgrade>>) -> Self {
         let def = endpoint.def;
-        let stage = if endpoint.before.is_empty() {
+        let stage = if endpoint.chain.before.is_empty() {
             PipelineStage::Start
         } else {
             let ctx = ctx.clone();
             PipelineStage::Before(
-                async move { crate::panic::catch(run_before(&ctx, endpoint), || describe(def)).await }
-                    .boxed(),
+                async move {
+                    crate::panic::catch(run_before(&ctx, &endpoint.chain.before), || describe(def)).await
+                }
+                .boxed(),
             )
         };
         Pipeline { ctx: AbandonHead(ctx), endpoint, stage, upgrade }
@@ -88,7 +90,7 @@ impl Pipeline {
             let ctx = ctx.clone();
             self.stage = PipelineStage::Rest(
                 async move {
-                    let res = run_after(&ctx, endpoint, head).await;
+                    let res = run_after(&ctx, &endpoint.chain.after, head).await;
                     end_streamed_body(&ctx, outcome).await;
                     res
                 }
@@ -99,11 +101,11 @@ impl Pipeline {
         let mut res = outcome.unwrap_or_else(IntoResponse::into_response);
         ctx.apply_response_parts(&mut res);
         let (def, upgrade) = (endpoint.def, self.upgrade.take());
-        if !endpoint.after.is_empty() {
+        if !endpoint.chain.after.is_empty() {
             let ctx = ctx.clone();
             self.stage = PipelineStage::Rest(
                 async move {
-                    let res = run_after(&ctx, endpoint, res).await;
+                    let res = run_after(&ctx, &endpoint.chain.after, res).await;
                     def.kind.open(&ctx, def, upgrade, &res);
                     res
                 }
@@ -134,13 +136,13 @@ impl Pipeline {
                 end_streamed_body(&ctx, outcome).await;
             });
         };
-        if endpoint.after.is_empty() {
+        if endpoint.chain.after.is_empty() {
             spawn(ctx);
             return Some(head);
         }
         self.stage = PipelineStage::Rest(
             async move {
-                let res = run_after(&ctx, endpoint, head).await;
+                let res = run_after(&ctx, &endpoint.chain.after, head).await;
                 spawn(ctx);
                 res
             }

@@ -2,22 +2,26 @@
 //! once: the chains depend on the registered routes and middleware alone, which are the same
 //! for every app in the program (`App::only` selects routes, never middleware).
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
-use super::chain::{chain, Step};
-use super::registry::{MiddlewareDef, MiddlewareRegistration, RouteDef};
+use super::chain::{chain, Chain};
+use super::registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
 use crate::matcher::RouteId;
 
 /// A route ready to serve: its descriptor and the middleware that runs for it.
 pub(crate) struct Endpoint {
     pub(crate) def: &'static RouteDef,
-    pub(crate) before: Box<[Step]>,
-    pub(crate) after: Box<[Step]>,
+    pub(crate) chain: Chain,
 }
 
 /// Every registered route, numbered, and what is wrong with the registrations, if anything.
 pub(crate) struct Catalog {
     endpoints: Vec<Endpoint>,
+    /// The middleware that is not route-only, sorted.
+    global: Vec<&'static MiddlewareDef>,
+    /// The endpoints of mounted services (made when first asked, kept for the program's
+    /// life: as many as its `App::mount` calls).
+    mounts: RwLock<Vec<&'static Endpoint>>,
     problem: Option<String>,
 }
 
@@ -55,12 +59,52 @@ impl Catalog {
         });
         let endpoints = routes
             .into_iter()
-            .map(|def| {
-                let (before, after) = chain(def, &global);
-                Endpoint { def, before: before.into_boxed_slice(), after: after.into_boxed_slice() }
-            })
+            .map(|def| Endpoint { def, chain: chain(def.path, def.middleware, &global) })
             .collect();
-        Catalog { endpoints, problem }
+        Catalog { endpoints, global, mounts: RwLock::default(), problem }
+    }
+
+    /// How many routes there are (route numbers past it are the app's mounts).
+    pub(crate) fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// The number of the endpoint of service `name` mounted to serve `pattern` by the
+    /// `App::mount` call at `place` (file, line): the global and path-scoped middleware that
+    /// cover its paths, and `forward`, the handler that hands its requests to the service.
+    /// Made once per call site, pattern and service type (see [`mount`](Self::mount)).
+    pub(crate) fn mount_id(
+        &self,
+        pattern: &'static str,
+        name: &'static str,
+        place: (&'static str, u32),
+        forward: Handler,
+    ) -> u32 {
+        let (file, line) = place;
+        let mut mounts = self.mounts.write().unwrap_or_else(|p| p.into_inner());
+        let same =
+            |e: &&Endpoint| (e.def.path, e.def.name, e.def.file, e.def.line) == (pattern, name, file, line);
+        if let Some(i) = mounts.iter().position(same) {
+            return i as u32;
+        }
+        let def = Box::leak(Box::new(RouteDef {
+            kind: RouteKind::Mount,
+            methods: &[],
+            path: pattern,
+            handler: forward,
+            middleware: &[],
+            name,
+            module_path: "",
+            file,
+            line,
+        }));
+        mounts.push(Box::leak(Box::new(Endpoint { def, chain: chain(pattern, &[], &self.global) })));
+        (mounts.len() - 1) as u32
+    }
+
+    /// The mount endpoint numbered `id` by [`mount_id`](Self::mount_id).
+    pub(crate) fn mount(&self, id: u32) -> &'static Endpoint {
+        self.mounts.read().unwrap_or_else(|p| p.into_inner())[id as usize]
     }
 
     /// Route `id`.

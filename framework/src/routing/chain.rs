@@ -1,7 +1,7 @@
 //! Each route's middleware chain: which middleware run for it, in what order, and which of
 //! them only for some of its requests (a path-scoped middleware on a route with parameters).
 
-use super::registry::{MiddlewareDef, RouteDef};
+use super::registry::MiddlewareDef;
 use crate::matcher::path::RequestPath;
 
 /// One middleware of a route's chain, and whether it runs for every request of the route.
@@ -52,19 +52,29 @@ fn cover(prefix: &str, pattern: &str) -> Cover {
     }
 }
 
-/// The chain of `def`: the global and path-scoped middleware (`global`, sorted) that cover it
-/// and its own `with(..)` middleware, sorted by `(order, name)`, split into those that run
-/// before the handler and those that run after it.
-pub(crate) fn chain(def: &'static RouteDef, global: &[&'static MiddlewareDef]) -> (Vec<Step>, Vec<Step>) {
+/// A route's (or a mount's) middleware: what runs before its handler, and after it.
+pub(crate) struct Chain {
+    pub(crate) before: Box<[Step]>,
+    pub(crate) after: Box<[Step]>,
+}
+
+/// The chain of the paths `pattern` matches: the global and path-scoped middleware
+/// (`global`, sorted) that cover them and the route's own `with(..)` middleware, sorted by
+/// `(order, name)`, split into those that run before the handler and those that run after it.
+pub(crate) fn chain(
+    pattern: &str,
+    with: &[&'static MiddlewareDef],
+    global: &[&'static MiddlewareDef],
+) -> Chain {
     let mut chain: Vec<Step> = global
         .iter()
-        .filter_map(|&mw| match mw.path.map(|p| cover(p, def.path)) {
+        .filter_map(|&mw| match mw.path.map(|p| cover(p, pattern)) {
             None | Some(Cover::Always) => Some(Step { mw, only_under: None }),
             Some(Cover::Sometimes) => Some(Step { mw, only_under: mw.path }),
             Some(Cover::Never) => None,
         })
         .collect();
-    for mw in def.middleware {
+    for &mw in with {
         if !chain.iter().any(|s| s.mw.same_as(mw)) {
             chain.push(Step { mw, only_under: None });
         }
@@ -72,8 +82,8 @@ pub(crate) fn chain(def: &'static RouteDef, global: &[&'static MiddlewareDef]) -
     chain.sort_by(|a, b| {
         (a.mw.order, a.mw.name, a.mw.module_path).cmp(&(b.mw.order, b.mw.name, b.mw.module_path))
     });
-    let (after, before) = chain.into_iter().partition(|s| s.mw.after);
-    (before, after)
+    let (after, before): (Vec<_>, Vec<_>) = chain.into_iter().partition(|s| s.mw.after);
+    Chain { before: before.into_boxed_slice(), after: after.into_boxed_slice() }
 }
 
 #[cfg(test)]

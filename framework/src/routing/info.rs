@@ -13,9 +13,9 @@ pub struct RouteInfo {
     pub methods: Vec<&'static str>,
     /// The path pattern.
     pub path: &'static str,
-    /// The handler fn's name.
+    /// The handler fn's name (for a mount: the service's type).
     pub name: &'static str,
-    /// The module the handler is declared in.
+    /// The module the handler is declared in (empty for a mount).
     pub module_path: &'static str,
     /// `file:line` of the declaration.
     pub location: String,
@@ -25,15 +25,11 @@ pub struct RouteInfo {
 
 impl fmt::Display for RouteInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<4} {:<12} {:<32} {}::{}",
-            self.kind.as_str(),
-            self.methods.join(","),
-            self.path,
-            self.module_path,
-            self.name
-        )?;
+        write!(f, "{:<4} {:<12} {:<32} ", self.kind.as_str(), self.methods.join(","), self.path)?;
+        match self.module_path {
+            "" => write!(f, "{}", self.name)?,
+            module => write!(f, "{module}::{}", self.name)?,
+        }
         if !self.middleware.is_empty() {
             write!(f, " [{}]", self.middleware.join(" → "))?;
         }

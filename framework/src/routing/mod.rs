@@ -24,4 +24,4 @@ mod table;
 
 pub use self::info::RouteInfo;
 pub use self::registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
-pub(crate) use self::{catalog::catalog, catalog::Endpoint, table::build};
+pub(crate) use self::{catalog::catalog, catalog::Endpoint, chain::Step, table::build};

@@ -12,6 +12,9 @@ pub enum RouteKind {
     Ws,
     /// A Server-Sent-Events stream (`#[sse]`).
     Sse,
+    /// A tower service mounted under a path with [`App::mount`](crate::App::mount) (in
+    /// [`App::routes`](crate::App::routes) listings; never a declared route's kind).
+    Mount,
 }
 
 impl RouteKind {
@@ -21,6 +24,7 @@ impl RouteKind {
             RouteKind::Http => "http",
             RouteKind::Ws => "ws",
             RouteKind::Sse => "sse",
+            RouteKind::Mount => "mount",
         }
     }
 }

@@ -4,18 +4,26 @@
 
 use super::catalog::{catalog, location};
 use super::info::RouteInfo;
-use crate::matcher::{Clash, Matcher};
+use super::registry::RouteKind;
+use crate::matcher::{Clash, Matcher, RouteId};
+use crate::mount::MountDef;
+
+/// The methods a mounted service answers (what a route at the same path answers is left to
+/// the route).
+/// (`HEAD` goes where `GET` does.)
+const MOUNT_METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 /// Builds the path table and the listing of the routes whose module is under `only` (every
-/// route when `None`), or says why the app cannot start.
-pub(crate) fn build(only: Option<&str>) -> Result<(Matcher, Vec<RouteInfo>), String> {
+/// route when `None`) and of the `mounts`, or says why the app cannot start. Mount `i` is
+/// numbered `catalog().len() + i` in the table.
+pub(crate) fn build(only: Option<&str>, mounts: &[MountDef]) -> Result<(Matcher, Vec<RouteInfo>), String> {
     let catalog = catalog();
     if let Some(problem) = catalog.problem() {
         return Err(problem.to_owned());
     }
     let chosen: Vec<_> =
         catalog.iter().filter(|(_, e)| only.is_none_or(|p| module_under(p, e.def.module_path))).collect();
-    if chosen.is_empty() {
+    if chosen.is_empty() && mounts.is_empty() {
         return Err(match only {
             None => "fratello: no routes are registered, so every request would get 404. \
                      Mark handlers with #[get(\"/path\")] (or #[post], #[ws], #[sse], ...); if they \
@@ -70,7 +78,53 @@ pub(crate) fn build(only: Option<&str>) -> Result<(Matcher, Vec<RouteInfo>), Str
             name: def.name,
             module_path: def.module_path,
             location: location(def.file, def.line),
-            middleware: endpoint.before.iter().chain(endpoint.after.iter()).map(|s| s.mw.name).collect(),
+            middleware: endpoint
+                .chain
+                .before
+                .iter()
+                .chain(endpoint.chain.after.iter())
+                .map(|s| s.mw.name)
+                .collect(),
+        });
+    }
+    for (i, mount) in mounts.iter().enumerate() {
+        if let Some(first) = mounts[..i].iter().find(|m| m.prefix == mount.prefix) {
+            return Err(format!(
+                "App::mount({:?}) at {} and at {}: one prefix cannot serve two services",
+                mount.prefix, first.location, mount.location
+            ));
+        }
+        let id = (catalog.len() + i) as RouteId;
+        let pattern = *mount.pattern;
+        for path in [mount.prefix, pattern] {
+            for method in MOUNT_METHODS {
+                match matcher.insert(path, &[method], id) {
+                    // A route at the same path answers its own methods: the mount the others.
+                    Ok(()) | Err(Clash::Method { .. }) => {}
+                    Err(Clash::Pattern { with, detail }) => {
+                        let other = with
+                            .filter(|&w| (w as usize) < catalog.len())
+                            .map(|w| catalog.endpoint(w).def)
+                            .map(|o| format!(" with route `{}` at {}", o.path, location(o.file, o.line)))
+                            .unwrap_or_default();
+                        return Err(format!(
+                            "App::mount({:?}) at {} clashes{other}: {detail}",
+                            mount.prefix, mount.location
+                        ));
+                    }
+                    Err(Clash::InvalidMethod(m)) => unreachable!("{m} is a valid method"),
+                }
+            }
+        }
+        let chain = &catalog.mount(mount.endpoint).chain;
+        infos.push(RouteInfo {
+            kind: RouteKind::Mount,
+            methods: vec!["*"],
+            path: pattern,
+            name: catalog.mount(mount.endpoint).def.name,
+            module_path: "",
+            location: mount.location.clone(),
+            middleware: chain.before.iter().chain(chain.after.iter()).map(|s| s.mw.name).collect(),
         });
     }
     matcher.finish();

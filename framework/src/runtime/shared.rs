@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::sessions::SessionRegistry;
 use crate::broadcast::Hub;
 use crate::config::{Config, WsConfig};
+use crate::layer::LayerFn;
 use crate::matcher::Matcher;
+use crate::mount::Mount;
 
 /// The app as it serves: its route table, state, limits, sessions and hub.
 pub(crate) struct Shared {
@@ -22,6 +24,12 @@ pub(crate) struct Shared {
     /// Open WebSocket sessions and SSE streams, which shutdown ends and waits for.
     pub(crate) sessions: Arc<SessionRegistry>,
     pub(crate) hub: Hub,
+    /// The key of signed and private cookies.
+    pub(crate) cookie_key: Option<cookie::Key>,
+    /// The tower layers around the app, innermost first.
+    pub(crate) layers: Vec<LayerFn>,
+    /// The mounted tower services; mount `i` is route number `catalog().len() + i`.
+    pub(crate) mounts: Vec<Mount>,
 }
 
 impl Shared {

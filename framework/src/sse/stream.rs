@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue};
+use tracing::Instrument;
 
 use super::channel::Queue;
 use crate::config::SseConfig;
@@ -73,9 +74,28 @@ impl http_body::Body for SseBody {
     }
 }
 
+/// Starts the task of one stream, with a span of its own when something records spans (a
+/// child of the request's: its method, route and request id are the stream's).
+pub(crate) fn spawn(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
+    let span = tracing::info_span!("sse", peer = %ctx.peer_addr(), duration_ms = tracing::field::Empty);
+    if span.is_disabled() {
+        tokio::spawn(session(ctx, handler, name));
+        return;
+    }
+    let start = std::time::Instant::now();
+    tokio::spawn(
+        async move {
+            session(ctx, handler, name).await;
+            tracing::Span::current().record("duration_ms", start.elapsed().as_millis() as u64);
+            tracing::debug!("SSE stream ended");
+        }
+        .instrument(span),
+    );
+}
+
 /// Runs the handler of one stream until it returns, the client leaves, or the server shuts
 /// down.
-pub(crate) async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
+async fn session(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>, name: &'static str) {
     let _session = ctx.enter_session();
     let Some(io) = ctx.sse_io() else { return };
     let run = crate::panic::catch(handler(ctx.clone()), || format!("SSE handler `{name}`"));

@@ -184,6 +184,7 @@ impl Round<'_, '_> {
     /// Ends the socket for the handler (`how`), and sends our close frame: from then on the
     /// socket waits for the peer's, for at most the close timeout.
     fn close(&mut self, how: Ended, frame: CloseFrame) -> ControlFlow<Over> {
+        record_close(u16::from(frame.code));
         self.io.end(how, Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
         self.progress = true;
         if blocked(self.ws.close(&mut self.s, Some(frame))).is_err() {
@@ -235,7 +236,10 @@ impl Round<'_, '_> {
                 // is no handshake to make (and no close timeout to arm); `recv` ends.
                 Err(tungstenite::Error::Protocol(
                     tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                )) => return ControlFlow::Break(Over),
+                )) => {
+                    record_close(1006);
+                    return ControlFlow::Break(Over);
+                }
                 Err(e) => match close_for(&e) {
                     Some((code, why)) if !closing => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
@@ -267,7 +271,14 @@ impl Round<'_, '_> {
                 self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
                 return None;
             }
-            _ => return None, // close (answered by tungstenite too)
+            tungstenite::Message::Close(frame) => {
+                // (Answered by tungstenite.) The peer's code, when it closed first.
+                if !self.state.marks.closing() {
+                    peer_closed(frame);
+                }
+                return None;
+            }
+            tungstenite::Message::Frame(_) => return None,
         };
         (self.state.last_seen, self.state.unparsed) = (Instant::now(), 0);
         self.state.marks.clear_message();
@@ -368,6 +379,21 @@ fn blocked(r: tungstenite::Result<()>) -> std::result::Result<bool, tungstenite:
 }
 
 /// What tungstenite's read error means for the close code.
+/// Puts the socket's close code on its span (1006: no close frame at all). Out of line, as
+/// what the rare close costs should not weigh on the loop that reads every message.
+#[cold]
+#[inline(never)]
+fn record_close(code: u16) {
+    tracing::Span::current().record("close_code", code);
+}
+
+/// Puts the code of the peer's close `frame` on the socket's span (1005: a frame without one).
+#[cold]
+#[inline(never)]
+fn peer_closed(frame: Option<CloseFrame>) {
+    record_close(frame.map_or(1005, |f| u16::from(f.code)));
+}
+
 fn close_for(e: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
     use tungstenite::Error as E;
     match e {

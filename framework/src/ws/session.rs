@@ -29,7 +29,7 @@ pin_project_lite::pin_project! {
         #[pin]
         timer: tokio::time::Sleep,
         // Boxed, and only when something records spans: most servers record none.
-        span: Option<Box<tracing::Span>>,
+        span: Option<Box<(tracing::Span, Instant)>>,
         _registered: SessionGuard,
     }
 }
@@ -48,12 +48,18 @@ pub(crate) fn session(
     on_upgrade: OnUpgrade,
     handler: fn(Context) -> BoxFuture<Result<()>>,
 ) -> Session {
-    let span = tracing::info_span!("ws", route = ctx.route().unwrap_or(""), peer = %ctx.peer_addr());
+    // (A child of the request's span: its method, route and request id are the socket's.)
+    let span = tracing::info_span!(
+        "ws",
+        peer = %ctx.peer_addr(),
+        close_code = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
     Session {
         _registered: ctx.enter_session(),
         state: SessionState::Upgrading { ctx, on_upgrade, handler },
         timer: tokio::time::sleep(Duration::ZERO),
-        span: (!span.is_disabled()).then(|| Box::new(span)),
+        span: (!span.is_disabled()).then(|| Box::new((span, Instant::now()))),
     }
 }
 
@@ -62,7 +68,7 @@ impl Future for Session {
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let _span = this.span.as_ref().map(|s| s.enter());
+        let _span = this.span.as_ref().map(|s| s.0.enter());
         loop {
             match this.state {
                 SessionState::Upgrading { on_upgrade, .. } => {
@@ -103,6 +109,9 @@ impl Future for Session {
                 SessionState::Running(socket) => {
                     std::task::ready!(socket.poll(cx, this.timer.as_mut()));
                     *this.state = SessionState::Over;
+                    if let Some(span) = this.span.as_ref() {
+                        span.0.record("duration_ms", span.1.elapsed().as_millis() as u64);
+                    }
                     tracing::debug!("WebSocket session ended");
                     return Poll::Ready(());
                 }

@@ -1,0 +1,55 @@
+//! The service hyper calls for each request of a connection: the app itself, or the app
+//! behind its tower layers ([`App::layer`](crate::App::layer)). One type for both, so that
+//! hyper's connection code is made once, and an app without layers runs it as it would
+//! without this choice: one branch per request, nothing boxed.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::future::Either;
+use hyper::body::Incoming;
+use tower::ServiceExt;
+
+use super::dispatch::{dispatch, Answer};
+use crate::layer::AppService;
+use crate::response::{Body, Response};
+use crate::runtime::conn::Conn;
+
+/// What a connection's requests go to.
+pub(crate) enum ConnService {
+    /// The app.
+    Plain(Arc<Conn>),
+    /// The app inside its layers (the last one added outermost), made once per connection.
+    Layered(AppService),
+}
+
+/// A layered request's answer.
+type LayeredAnswer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl ConnService {
+    /// The service of `conn`'s requests.
+    pub(crate) fn new(conn: &Arc<Conn>) -> ConnService {
+        let layers = &conn.app.layers;
+        if layers.is_empty() {
+            return ConnService::Plain(conn.clone());
+        }
+        let inner = conn.clone();
+        let app = AppService::new(tower::service_fn(move |req: http::Request<Body>| dispatch(&inner, req)));
+        ConnService::Layered(layers.iter().fold(app, |inner, layer| layer(inner)))
+    }
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Answer, LayeredAnswer>;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        match self {
+            ConnService::Plain(conn) => Either::Left(dispatch(conn, req)),
+            ConnService::Layered(app) => Either::Right(Box::pin(app.clone().oneshot(req))),
+        }
+    }
+}

@@ -29,9 +29,7 @@ fn names(list: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn two_members_chat_in_a_room() {
-    let listener = fratello::server::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let c = TestClient::start_on(chat::app(addr, false), listener).await.unwrap();
+    let c = TestClient::start(chat::app(false)).await;
     let origin = format!("http://{}", c.addr());
 
     // The page, from the folder beside the example.
@@ -86,7 +84,7 @@ async fn two_members_chat_in_a_room() {
 
 #[tokio::test]
 async fn a_name_is_unique_in_a_room_but_one_member_may_open_two_tabs() {
-    let c = TestClient::start(chat::app("127.0.0.1:1".parse().unwrap(), false)).await;
+    let c = TestClient::start(chat::app(false)).await;
     let (first, _) = login(&c, "sam").await;
     let (second, _) = login(&c, "sam").await;
     let mut tab1 =
@@ -112,7 +110,7 @@ async fn a_name_is_unique_in_a_room_but_one_member_may_open_two_tabs() {
 
 #[tokio::test]
 async fn logins_are_rate_limited_per_address_and_cookies_secure_behind_tls() {
-    let c = TestClient::start(chat::app("127.0.0.1:1".parse().unwrap(), true)).await;
+    let c = TestClient::start(chat::app(true)).await;
     let res = c.post("/login").json(&serde_json::json!({ "name": "x" })).send().await;
     assert!(res.header("set-cookie").unwrap().contains("; Secure"));
     let mut statuses = Vec::new();
@@ -125,7 +123,7 @@ async fn logins_are_rate_limited_per_address_and_cookies_secure_behind_tls() {
 
 #[tokio::test]
 async fn the_auth_middleware_refuses_sockets_and_rest_alike() {
-    let c = TestClient::start(chat::app("127.0.0.1:1".parse().unwrap(), false)).await;
+    let c = TestClient::start(chat::app(false)).await;
     for req in
         [c.ws("/api/rooms/rust/ws"), c.ws("/api/rooms/rust/ws").header("authorization", "Bearer forged")]
     {

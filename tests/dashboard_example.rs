@@ -12,11 +12,10 @@ use fratello::test::TestClient;
 
 #[tokio::test]
 async fn ticks_reach_sse_and_websocket_viewers() {
-    let listener = fratello::server::bind("127.0.0.1:0").await.unwrap();
     let market = Arc::new(dashboard::Market::default());
-    let app = dashboard::app(listener.local_addr().unwrap(), market.clone());
+    let app = dashboard::app(market.clone());
     let hub = app.hub();
-    let c = TestClient::start_on(app, listener).await.unwrap();
+    let c = TestClient::start(app).await;
 
     // Without the page's cookie (or the API key) every route refuses.
     assert_eq!(c.get("/api/snapshot").send().await.status(), StatusCode::UNAUTHORIZED);

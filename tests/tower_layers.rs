@@ -77,7 +77,9 @@ async fn cors_answers_a_preflight_and_marks_responses_while_sockets_still_open()
         ])
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE]);
-    let c = TestClient::start(app().layer(cors)).await;
+    // (The page's origin may open the socket too.)
+    let ws = fratello::ws::WsConfig::default().allowed_origins(["https://app.example"]);
+    let c = TestClient::start(app().ws_config(ws).layer(cors)).await;
 
     // The route answers GET only; the preflight is the layer's.
     let res = c

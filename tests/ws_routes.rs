@@ -328,6 +328,33 @@ async fn origin_allowlist() {
 }
 
 #[tokio::test]
+async fn only_the_servers_own_origin_by_default() {
+    let c = client().await;
+    // `/echo` has the default policy: a page of another site may not open it, whatever its
+    // credentials (cross-site WebSocket hijacking).
+    for origin in ["https://evil.example", "null", &format!("http://{}.evil.example", c.addr().ip())] {
+        let refused = c.ws("/echo").header("origin", origin).try_connect().await.err().unwrap();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{origin}");
+        assert!(refused.body.contains("WsConfig::allowed_origins"), "says how to allow it: {}", refused.body);
+    }
+    // Another port of the same host is another origin.
+    let other_port = format!("http://{}:{}", c.addr().ip(), c.addr().port() + 1);
+    assert!(c.ws("/echo").header("origin", &other_port).try_connect().await.is_err());
+    // The page the server serves itself, and a client that sends no Origin, are let in.
+    let mut ws = c.ws("/echo").header("origin", &format!("http://{}", c.addr())).connect().await;
+    ws.send_text("hi").await;
+    assert_eq!(ws.recv_text().await, "hi");
+    let mut ws = c.ws("/echo").connect().await;
+    ws.send_text("hi").await;
+    assert_eq!(ws.recv_text().await, "hi");
+    // `any_origin` opens it to every page.
+    let open = TestClient::start(App::only(module_path!()).ws_config(WsConfig::default().any_origin())).await;
+    let mut ws = open.ws("/echo").header("origin", "https://elsewhere.example").connect().await;
+    ws.send_text("hi").await;
+    assert_eq!(ws.recv_text().await, "hi");
+}
+
+#[tokio::test]
 async fn ws_route_config_must_name_a_ws_route() {
     let err =
         TestClient::try_start(App::only(module_path!()).ws_route_config("/api/me", WsConfig::default()))

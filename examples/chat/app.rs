@@ -7,7 +7,7 @@
 //! in a room, and presence goes out as changes, not as the whole member list each time.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -286,13 +286,13 @@ async fn room(ctx: Context) -> Result<()> {
     outcome
 }
 
-/// The chat app: its routes (this module), state, its page (the `public` folder beside this
-/// file, served for every path no route answers), and sockets limited to pages of this
-/// server. `secure_cookies` marks the session cookie `Secure`, for an app served over TLS.
-pub fn app(local: SocketAddr, secure_cookies: bool) -> App {
-    let origins = [format!("http://{local}"), format!("http://localhost:{}", local.port())];
+/// The chat app: its routes (this module), state, and its page (the `public` folder beside
+/// this file, served for every path no route answers). Its sockets open only from pages of
+/// this server, as every fratello socket by default. `secure_cookies` marks the session
+/// cookie `Secure`, for an app served over TLS.
+pub fn app(secure_cookies: bool) -> App {
     App::only(module_path!())
         .state(Chat::new(secure_cookies))
-        .ws_config(WsConfig::default().max_message_size(16 * 1024).allowed_origins(origins))
+        .ws_config(WsConfig::default().max_message_size(16 * 1024))
         .mount("/", ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat/public")))
 }

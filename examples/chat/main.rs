@@ -20,7 +20,7 @@ async fn main() -> std::io::Result<()> {
     let listener = fratello::server::bind(&addr).await?;
     let local = listener.local_addr()?;
     let secure = std::env::var("CHAT_SECURE_COOKIES").is_ok_and(|v| v == "1");
-    let (_, server) = app::app(local, secure).bind_with(listener, fratello::server::shutdown_signal())?;
+    let (_, server) = app::app(secure).bind_with(listener, fratello::server::shutdown_signal())?;
     println!("chat example listening on http://{local}");
     server.await
 }

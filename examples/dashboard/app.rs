@@ -1,13 +1,11 @@
 //! The dashboard's routes and price feed, shared by `main.rs` and tests/dashboard_example.rs.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fratello::cookie::{Cookie, SameSite};
 use fratello::prelude::*;
-use fratello::ws::WsConfig;
 use fratello::Hub;
 use serde::Serialize;
 use tower_http::services::ServeDir;
@@ -120,10 +118,8 @@ async fn prices_ws(ctx: Context) -> Result<()> {
 
 /// The dashboard app (this module's routes, and its page: the `public` folder beside this
 /// file) serving `market`, which [`feed`] updates.
-pub fn app(local: SocketAddr, market: Arc<Market>) -> App {
-    let origins = [format!("http://{local}"), format!("http://localhost:{}", local.port())];
+pub fn app(market: Arc<Market>) -> App {
     App::only(module_path!())
         .state(market)
-        .ws_config(WsConfig::default().allowed_origins(origins))
         .mount("/", ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dashboard/public")))
 }

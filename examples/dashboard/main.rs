@@ -20,7 +20,7 @@ async fn main() -> std::io::Result<()> {
     let listener = fratello::server::bind(&addr).await?;
     let local = listener.local_addr()?;
     let market = std::sync::Arc::new(app::Market::default());
-    let app = app::app(local, market.clone());
+    let app = app::app(market.clone());
     tokio::spawn(app::feed(app.hub(), market, std::time::Duration::from_millis(500)));
     let (_, server) = app.bind_with(listener, fratello::server::shutdown_signal())?;
     println!("dashboard example listening on http://{local}");

@@ -20,6 +20,9 @@ use crate::routing::{RouteInfo, RouteKind};
 use crate::runtime::sessions::SessionRegistry;
 use crate::runtime::shared::Shared;
 
+/// The smallest head limit: hyper's read buffer starts at 8 KiB.
+const MIN_HEADER_BYTES: usize = 8 * 1024;
+
 /// A fratello application: every route and middleware registered with the attribute macros,
 /// plus state and limits.
 ///
@@ -103,6 +106,13 @@ impl App {
     /// Most request headers accepted.
     pub fn max_headers(mut self, count: usize) -> Self {
         self.config.max_headers = count;
+        self
+    }
+
+    /// Largest request head accepted, in bytes (see [`Config::max_header_bytes`]; 8 KiB at
+    /// least).
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_header_bytes = bytes.max(MIN_HEADER_BYTES);
         self
     }
 

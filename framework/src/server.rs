@@ -79,6 +79,10 @@ pub(crate) async fn run(
     // the timer wheel). Each connection's task keeps that watch instead, with one timer per
     // connection (see `serve_connection`).
     http1.keep_alive(true);
+    // The read buffer's limit bounds the request head: hyper answers 431 when a head does not
+    // fit. (It also caps the buffer of a response queued for writing, which is flushed when
+    // full.)
+    http1.max_buf_size(config.max_header_bytes.max(8 * 1024));
     if config.max_headers != HYPER_MAX_HEADERS {
         // Set only when it differs: with a limit set, hyper initialises a vector of that many
         // slots for every request it parses (without one, an array on the stack).
@@ -87,7 +91,9 @@ pub(crate) async fn run(
     #[cfg(feature = "http2")]
     let http2 = {
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        http2.timer(TokioTimer::new()).max_header_list_size(64 * 1024);
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
         http2
     };
     let protocols = Arc::new(Protocols {

@@ -9,6 +9,8 @@ mod ws;
 
 pub use self::multipart::MultipartConfig;
 pub use self::sse::SseConfig;
+#[cfg(feature = "ws")]
+pub(crate) use self::ws::Origins;
 pub use self::ws::WsConfig;
 
 /// Server limits and timeouts. Every field has a builder method on [`App`](crate::App).
@@ -19,6 +21,11 @@ pub struct Config {
     pub max_body: usize,
     /// Most request headers accepted (HTTP/1.1: 431 above). Default 100.
     pub max_headers: usize,
+    /// Largest request head (request line and headers) accepted: 431 above, on HTTP/1.1 and
+    /// HTTP/2 alike. Bounds what a connection can make the server hold before its request
+    /// starts. Default 64 KiB; at least 8 KiB. (For comparison: nginx takes 8 KiB per header
+    /// line by default, Node.js 16 KiB per head, Go 1 MiB.)
+    pub max_header_bytes: usize,
     /// Time a connection may go without starting a request while none is in progress: a
     /// client that sends its request head too slowly (slowloris), or leaves a keep-alive
     /// connection idle, is disconnected. Watched per connection (one timer each, not one per
@@ -66,6 +73,7 @@ impl Default for Config {
         Config {
             max_body: 2 * 1024 * 1024,
             max_headers: 100,
+            max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(30),
             max_connections: 25_000,
             max_connections_per_ip: None,

@@ -31,8 +31,19 @@ pub struct WsConfig {
     pub(crate) message_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) close_timeout: Duration,
-    pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) origins: Origins,
     pub(crate) protocols: Vec<String>,
+}
+
+/// Which pages may open a socket: those of the server's own origin (the default), those of
+/// listed origins, or any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origins {
+    /// An `Origin` whose host and port are the request's `Host`.
+    Same,
+    /// These origins (`scheme://host[:port]`, lower-case, no trailing slash).
+    Listed(Vec<String>),
+    Any,
 }
 
 impl Default for WsConfig {
@@ -48,7 +59,7 @@ impl Default for WsConfig {
             message_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(3),
-            allowed_origins: None,
+            origins: Origins::Same,
             protocols: Vec::new(),
         }
     }
@@ -141,17 +152,30 @@ impl WsConfig {
         self
     }
 
-    /// Only these origins (`scheme://host[:port]`, compared case-insensitively) may open a
-    /// socket; others get 403. Browsers send cookies with cross-site handshakes, so an app that
-    /// authenticates sockets by cookie should set this. Requests without an `Origin` header
-    /// (non-browser clients) are allowed.
+    /// Only pages of these origins (`scheme://host[:port]`, compared case-insensitively) may
+    /// open a socket; others get 403.
+    ///
+    /// By default only the server's own origin may: a handshake whose `Origin` names another
+    /// host or port than its `Host` header is refused, because browsers send cookies with
+    /// cross-site handshakes (cross-site WebSocket hijacking). Handshakes without an `Origin`
+    /// header (clients other than browsers) are let in either way. Behind a proxy that
+    /// rewrites `Host`, either have it keep the client's `Host` or list the public origins
+    /// here.
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.allowed_origins =
-            Some(origins.into_iter().map(|o| o.into().trim_end_matches('/').to_owned()).collect());
+        self.origins = Origins::Listed(
+            origins.into_iter().map(|o| o.into().trim_end_matches('/').to_ascii_lowercase()).collect(),
+        );
+        self
+    }
+
+    /// Lets pages of any origin open a socket: for a public API whose sockets carry no
+    /// cookie-based credentials (see [`allowed_origins`](Self::allowed_origins)).
+    pub fn any_origin(mut self) -> Self {
+        self.origins = Origins::Any;
         self
     }
 

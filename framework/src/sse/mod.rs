@@ -26,6 +26,11 @@
 //!   (a sleep, a broadcast). Put clean-up in a `Drop` guard. `ctx.closed()` also resolves then.
 //! - **Shutdown:** every open stream gets a final `retry:` hint ([`SseConfig::shutdown_retry`])
 //!   and ends, so browsers reconnect (to the next instance) instead of holding this one open.
+//! - **Origins:** unlike a WebSocket (which opens only from the server's own pages unless
+//!   [`WsConfig::allowed_origins`](crate::ws::WsConfig::allowed_origins) says otherwise), a
+//!   stream has no origin check: a browser's `EventSource` from another site sends no
+//!   credentials without CORS, and cannot read the stream unless CORS allows it (see
+//!   [`App::layer`](crate::App::layer) with tower-http's `CorsLayer`).
 
 #[cfg(feature = "sse")]
 pub(crate) mod channel;

@@ -3,6 +3,7 @@
 
 use http::{header, HeaderValue, StatusCode, Version};
 
+use super::origin::{allowed, host};
 use crate::config::WsConfig;
 use crate::context::Context;
 use crate::error::Error;
@@ -61,11 +62,14 @@ pub(crate) fn check(
         )
         .into_response());
     }
-    if let (Some(allowed), Some(origin)) = (&config.allowed_origins, text(header::ORIGIN)) {
-        let origin = origin.trim_end_matches('/');
-        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            tracing::debug!(origin, "refused a WebSocket from an origin that is not allowed");
-            return Err(Error::forbidden("this page's origin may not open a WebSocket here").into_response());
+    if let Some(origin) = head.headers.get(header::ORIGIN) {
+        if !allowed(&config.origins, origin.as_bytes(), host(head)) {
+            tracing::debug!(?origin, "refused a WebSocket from an origin that is not allowed");
+            return Err(Error::forbidden(
+                "a page of another origin may not open a WebSocket here; the server allows it with \
+                 `WsConfig::allowed_origins([..])` or `WsConfig::any_origin()`",
+            )
+            .into_response());
         }
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());

@@ -60,6 +60,8 @@ mod deadlines;
 #[cfg(feature = "ws")]
 pub(crate) mod handshake;
 #[cfg(feature = "ws")]
+pub(crate) mod origin;
+#[cfg(feature = "ws")]
 mod round;
 #[cfg(feature = "ws")]
 pub(crate) mod session;

@@ -142,7 +142,7 @@ async fn countdown(ctx: Context) -> Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), fratello::StartupError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -150,7 +150,7 @@ async fn main() -> std::io::Result<()> {
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let app = App::new().state(Notes::default());
-    for route in app.routes() {
+    for route in app.routes()? {
         println!("  {route}");
     }
     let listener = fratello::server::bind(&addr).await?;

@@ -85,14 +85,19 @@ async fn json_round_trip() {
 }
 
 #[tokio::test]
-async fn malformed_json_is_400_with_position() {
+async fn malformed_json_is_400_and_json_that_does_not_fit_is_422() {
     let c = client().await;
     let res = c.post("/notes").header("content-type", "application/json").body("{\"title\": ").send().await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().contains("invalid JSON") && res.text().contains("column"), "{}", res.text());
+    // Parses, but a field has the wrong type, or is missing: the field is named.
     let res = c.post("/notes").header("content-type", "application/json").body("{\"title\": 1}").send().await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().contains("invalid type"), "{}", res.text());
+    let res =
+        c.post("/notes").header("content-type", "application/json").body("{\"title\": \"x\"}").send().await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().contains("missing field `stars`"), "{}", res.text());
 }
 
 #[tokio::test]

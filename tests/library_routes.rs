@@ -8,7 +8,7 @@ async fn routes_from_a_dependency_are_registered() {
     // Using one item of the crate links it in, and with it its route registrations.
     assert_eq!(fratello_test_routes::NAME, "fratello-test-routes");
     let app = App::new();
-    let routes = app.routes();
+    let routes = app.routes().unwrap();
     assert!(
         routes.iter().any(|r| r.path == "/lib/ping" && r.module_path == "fratello_test_routes"),
         "{routes:?}"

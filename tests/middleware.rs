@@ -1,4 +1,5 @@
-//! Middleware over real sockets: order, short-circuit, attributes, scopes, `with`, after.
+//! Middleware over real sockets: order, short-circuit, attributes, scopes (global, by path
+//! prefix or pattern, by route), `with` in the order written, after, declared state.
 
 use fratello::prelude::*;
 use fratello::test::TestClient;
@@ -43,7 +44,7 @@ async fn auth(ctx: Context) -> Result<()> {
     Ok(())
 }
 
-#[middleware(order = 20)]
+#[middleware(route)]
 async fn only_where_named(ctx: Context) -> Result<()> {
     step(&ctx, "only_where_named");
     if ctx.header("x-deny").is_some() {
@@ -83,6 +84,61 @@ async fn api_me(ctx: Context) -> Result<String> {
 
 #[get("/guarded", with(only_where_named))]
 async fn guarded(ctx: Context) -> String {
+    trace(&ctx)
+}
+
+/// A session, then the user it names: `fetch_user` needs `session` to have run.
+#[middleware(route)]
+async fn session(ctx: Context) {
+    step(&ctx, "session");
+}
+
+#[middleware(route)]
+async fn fetch_user(ctx: Context) -> Result<()> {
+    step(&ctx, "fetch_user");
+    if !trace(&ctx).contains("session") {
+        return Err(Error::internal("fetch_user ran before session"));
+    }
+    Ok(())
+}
+
+// `fetch_user` sorts before `session` by name: the written order wins.
+#[get("/written", with(session, fetch_user))]
+async fn written(ctx: Context) -> String {
+    trace(&ctx)
+}
+
+#[get("/written-other-way", with(only_where_named, session))]
+async fn written_other_way(ctx: Context) -> String {
+    trace(&ctx)
+}
+
+/// Covers exactly the vote routes of every poll, however their handlers are declared.
+#[middleware(path = "/polls/{id}/vote")]
+async fn voter(ctx: Context) -> Result<()> {
+    step(&ctx, "voter");
+    ctx.header("x-voter").map(drop).ok_or_else(|| Error::unauthorized("only voters vote"))
+}
+
+#[get("/polls/{id}")]
+async fn poll(ctx: Context) -> String {
+    trace(&ctx)
+}
+
+#[post("/polls/{id}/vote")]
+async fn vote(ctx: Context) -> String {
+    trace(&ctx)
+}
+
+/// The same for surveys, whose one route serves every action.
+#[middleware(path = "/surveys/{id}/vote")]
+async fn survey_voter(ctx: Context) -> Result<()> {
+    step(&ctx, "survey_voter");
+    ctx.header("x-voter").map(drop).ok_or_else(|| Error::unauthorized("only voters vote"))
+}
+
+#[get("/surveys/{id}/{action}")]
+async fn survey_action(ctx: Context) -> String {
     trace(&ctx)
 }
 
@@ -143,6 +199,31 @@ async fn with_runs_only_where_named() {
 }
 
 #[tokio::test]
+async fn with_runs_in_the_order_written_after_global_and_path_middleware() {
+    let c = client().await;
+    assert_eq!(c.get("/written").send().await.text(), "earliest,a_first_of_five,b_second,session,fetch_user");
+    assert_eq!(
+        c.get("/written-other-way").send().await.text(),
+        "earliest,a_first_of_five,b_second,only_where_named,session"
+    );
+}
+
+#[tokio::test]
+async fn a_path_pattern_scopes_a_middleware_to_the_routes_it_matches() {
+    let c = client().await;
+    assert_eq!(c.get("/polls/7").send().await.text(), "earliest,a_first_of_five,b_second");
+    assert_eq!(c.post("/polls/7/vote").send().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.post("/polls/7/vote").header("x-voter", "1").send().await.text(),
+        "earliest,voter,a_first_of_five,b_second" // (order 0, between -1 and 5)
+    );
+    // A route that only sometimes serves a vote path runs the guard for those requests only.
+    assert_eq!(c.get("/surveys/7/vote").send().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(c.get("/surveys/7/%76ote").send().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(c.get("/surveys/7/results").send().await.text(), "earliest,a_first_of_five,b_second");
+}
+
+#[tokio::test]
 async fn after_middleware_changes_the_response() {
     let c = client().await;
     let res = c.get("/api/teapot").header("authorization", "Bearer x").send().await;
@@ -152,10 +233,23 @@ async fn after_middleware_changes_the_response() {
 }
 
 #[tokio::test]
-async fn routes_show_each_chain() {
-    let routes = App::only(module_path!()).routes();
+async fn routes_show_each_chain_with_scopes() {
+    use fratello::routing::Scope;
+
+    let routes = App::only(module_path!()).routes().unwrap();
     let me = routes.iter().find(|r| r.path == "/api/me").unwrap();
-    assert_eq!(me.middleware, ["earliest", "a_first_of_five", "b_second", "auth", "stamp"]);
-    let guarded = routes.iter().find(|r| r.path == "/guarded").unwrap();
-    assert!(guarded.middleware.contains(&"only_where_named"));
+    assert_eq!(me.middleware_names(), ["earliest", "a_first_of_five", "b_second", "auth", "stamp"]);
+    assert_eq!(me.middleware[3].scope, Scope::Path("/api"));
+    assert_eq!(me.middleware[0].scope, Scope::Global);
+    assert!(me.middleware[4].after);
+    let written = routes.iter().find(|r| r.path == "/written").unwrap();
+    assert_eq!(&written.middleware_names()[3..5], ["session", "fetch_user"]);
+    assert_eq!(written.middleware[3].scope, Scope::Route);
+    let line = written.to_string();
+    assert!(line.contains("session (route) → fetch_user (route)"), "{line}");
+    assert!(line.contains("earliest (global)"), "{line}");
+    let vote = routes.iter().find(|r| r.path == "/polls/{id}/vote").unwrap();
+    assert!(vote.to_string().contains("voter (path /polls/{id}/vote)"), "{vote}");
+    let poll = routes.iter().find(|r| r.path == "/polls/{id}").unwrap();
+    assert!(!poll.middleware_names().contains(&"voter"));
 }

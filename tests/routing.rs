@@ -145,7 +145,7 @@ async fn trailing_slash_redirects_to_the_routed_form() {
 
 #[tokio::test]
 async fn routes_lists_the_table() {
-    let routes = App::only(module_path!()).routes();
+    let routes = App::only(module_path!()).routes().unwrap();
     let paths: Vec<_> = routes.iter().map(|r| (r.path, r.methods.join(","))).collect();
     assert!(paths.contains(&("/users/{id}", "GET".to_owned())), "{paths:?}");
     assert!(paths.contains(&("/multi", "GET,POST".to_owned())), "{paths:?}");

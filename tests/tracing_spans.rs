@@ -54,8 +54,22 @@ impl Visit for Fields {
     }
 }
 
-/// Keeps the fields of every span, and the spans that closed.
+/// An event: its target, level, message, and the request id of the request span it is in.
+#[derive(Debug, Clone)]
+struct Logged {
+    target: String,
+    level: tracing::Level,
+    message: String,
+    request_id: Option<String>,
+}
+
+/// Keeps the fields of every span, the spans that closed, and the events.
 struct Capture;
+
+fn logged() -> &'static Mutex<Vec<Logged>> {
+    static LOGGED: OnceLock<Mutex<Vec<Logged>>> = OnceLock::new();
+    LOGGED.get_or_init(Mutex::default)
+}
 
 fn closed() -> &'static Mutex<Vec<Closed>> {
     static CLOSED: OnceLock<Mutex<Vec<Closed>>> = OnceLock::new();
@@ -73,6 +87,20 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         let span = ctx.span(id).unwrap();
         let mut ext = span.extensions_mut();
         values.record(ext.get_mut::<Fields>().unwrap());
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let request_id = ctx.event_scope(event).and_then(|scope| {
+            scope.from_root().find_map(|span| span.extensions().get::<Fields>()?.0.get("request_id").cloned())
+        });
+        logged().lock().unwrap().push(Logged {
+            target: event.metadata().target().to_owned(),
+            level: *event.metadata().level(),
+            message: fields.0.remove("message").unwrap_or_default(),
+            request_id,
+        });
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
@@ -102,6 +130,43 @@ async fn wait_for(pick: impl Fn(&Closed) -> bool) -> Closed {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("no such span closed; closed: {:#?}", closed().lock().unwrap());
+}
+
+/// Waits (bounded) for the request log's line saying `message` of the request with id `id`.
+async fn log_line(id: &str, message: &str) -> Logged {
+    for _ in 0..200 {
+        let found = logged()
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| {
+                l.target == "fratello::request" && l.request_id.as_deref() == Some(id) && l.message == message
+            })
+            .cloned();
+        if let Some(l) = found {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no request log line `{message}` for {id}; logged: {:#?}", logged().lock().unwrap());
+}
+
+#[tokio::test]
+async fn the_request_log_has_one_info_line_per_request_socket_and_stream() {
+    install();
+    let c = TestClient::start(App::only(module_path!())).await;
+    c.get("/traced/items/1").header("x-request-id", "log-1").send().await;
+    assert_eq!(log_line("log-1", "answered").await.level, tracing::Level::INFO);
+
+    let mut ws = c.ws("/traced/ws").header("x-request-id", "log-ws").connect().await;
+    ws.close(1000).await;
+    // The handshake is answered, and the socket's end is a line of its own.
+    log_line("log-ws", "answered").await;
+    assert_eq!(log_line("log-ws", "WebSocket closed").await.level, tracing::Level::INFO);
+
+    let sse = c.sse("/traced/sse").header("x-request-id", "log-sse").connect().await;
+    drop(sse);
+    assert_eq!(log_line("log-sse", "SSE stream ended").await.level, tracing::Level::INFO);
 }
 
 #[tokio::test]

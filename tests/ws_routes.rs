@@ -147,7 +147,7 @@ async fn a_socket_reads_its_request_headers() {
         .header("x-team", "red")
         .header("x-team", "blue")
         .header("user-agent", "fratello-test/1.0")
-        .header_bytes("x-binary", b"caf\xc3\xa9")
+        .header("x-binary", &b"caf\xc3\xa9"[..])
         .connect()
         .await;
     let mut got = Vec::new();

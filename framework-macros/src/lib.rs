@@ -21,6 +21,7 @@ mod middleware;
 mod path;
 mod route;
 mod signature;
+mod state;
 
 use proc_macro::TokenStream;
 
@@ -38,8 +39,12 @@ macro_rules! method_attributes {
         ///
         /// - the path, a string literal: `{name}` is a parameter read with
         ///   `ctx.param("name")`, `{*rest}` a catch-all that must be the last segment;
-        /// - `with(mw, ...)`, optional: `#[middleware]` fns that run for this route only,
-        ///   after the global ones, in the order written.
+        /// - `with(mw, ...)`, optional: `#[middleware(route)]` fns that run for this route
+        ///   only, after the global and path-scoped ones, left to right as written (naming a
+        ///   global or path-scoped middleware here is a compile error: it runs already);
+        /// - `state(T, ...)`, optional: the app state types the handler reads with
+        ///   `ctx.state::<T>()`; the app refuses to start, naming this route and `T`, when
+        ///   `App::state(..)` gave it none.
         ///
         /// # Example
         ///
@@ -77,7 +82,7 @@ method_attributes! {
 ///
 /// Like [`get`](macro@get) and its siblings, with the methods given by `method`: one
 /// upper-case name or a list of them (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`,
-/// `OPTIONS`, `TRACE`, `CONNECT`). `with(mw, ...)` is optional.
+/// `OPTIONS`, `TRACE`, `CONNECT`). `with(mw, ...)` and `state(T, ...)` are optional.
 ///
 /// # Example
 ///
@@ -100,7 +105,7 @@ pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The upgrade request (a `GET`) runs through the middleware like any request; the fn then
 /// talks to the peer with `ctx.recv()` (the next text or binary message, `None` once the
 /// peer closed) and `ctx.send(..)` (one message). It returns `()` or `Result<()>`: an
-/// error closes the socket with code 1011. `with(mw, ...)` is optional.
+/// error closes the socket with code 1011. `with(mw, ...)` and `state(T, ...)` are optional.
 ///
 /// # Example
 ///
@@ -125,7 +130,7 @@ pub fn ws(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The request (a `GET`) runs through the middleware like any request; the fn then sends
 /// events with `ctx.send(..)` (an `Event`, or text for a plain `data:` event), which
 /// returns `Err` once the client is gone. It returns `()` or `Result<()>`; returning ends
-/// the stream. `with(mw, ...)` is optional.
+/// the stream. `with(mw, ...)` and `state(T, ...)` are optional.
 ///
 /// # Example
 ///
@@ -151,17 +156,28 @@ pub fn sse(args: TokenStream, item: TokenStream) -> TokenStream {
 /// returning `Err(e)` answers with `e` and stops. Data for later middleware and handlers
 /// goes into the request with `ctx.set(value)`.
 ///
+/// # Scope: where it runs, said where it is declared
+///
+/// - `#[middleware]`: global, for every route;
+/// - `#[middleware(path = "/api")]`: for the requests whose path is under a prefix
+///   (segment-wise), or matches a pattern with whole-segment parameters
+///   (`path = "/polls/{id}/vote"`), whatever route answers them;
+/// - `#[middleware(route)]`: only for the routes that name it in `with(...)`, and nowhere
+///   else; it takes neither `path` nor `order` (the `with` list gives its order).
+///
 /// # Arguments, all optional
 ///
-/// - `order = N` (an `i32`, default 0): lower runs first; ties are broken by name, so the
-///   order never depends on link order;
-/// - `path = "/prefix"`: runs only for routes under the prefix (segment-wise);
+/// - `order = N` (an `i32`, default 0), for global and path-scoped middleware: lower runs
+///   first; ties are broken by name, so the order never depends on link order. A route's
+///   `with(...)` list runs after all of them, as written;
 /// - `after`: runs after the handler, on the response (for `#[ws]` and `#[sse]` routes,
-///   on the handshake response).
+///   on the handshake response);
+/// - `state(T, ...)`: the app state types it reads, checked when the app starts, as for
+///   routes.
 ///
-/// A middleware named in some route's `with(...)` becomes route-only: it runs on the routes
-/// that name it, and nowhere else (so it takes no `path`). The macro adds a hidden type of
-/// the same name next to the fn, so a `use` of the fn brings it along to `with(...)`.
+/// The fn's name becomes a value that stands for the middleware (the fn itself is renamed
+/// away), so a `use` of it brings it to `with(...)`; `App::routes()` lists each route's
+/// chain with every middleware's scope.
 ///
 /// # Example
 ///
@@ -175,7 +191,7 @@ pub fn sse(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     Ok(())
 /// }
 ///
-/// #[middleware]
+/// #[middleware(route)]
 /// async fn audit(ctx: Context) {
 ///     tracing::info!(path = ctx.path(), "audited");
 /// }

@@ -17,7 +17,8 @@ use crate::errors::Errors;
 pub(crate) enum PathKind {
     /// A route pattern, with parameters.
     Route,
-    /// A `#[middleware(path = ..)]` prefix: plain segments only.
+    /// A `#[middleware(path = ..)]` scope: a prefix, or a pattern whose parameters are whole
+    /// segments (`/polls/{id}/vote`).
     Prefix,
 }
 
@@ -168,11 +169,11 @@ impl<'a> Checker<'a> {
     /// One parameter, `text` (`{name}` or `{*name}`) at `range`, the `nth` of its segment.
     fn check_param(&mut self, segment: &str, text: &'a str, range: Range<usize>, nth: usize, last: bool) {
         let path = self.path;
-        if self.kind == PathKind::Prefix {
+        if self.kind == PathKind::Prefix && text != segment {
             self.problem(
                 range,
                 format!(
-                    "a middleware path is a plain prefix and cannot have parameters: remove `{text}` from `{path}` (the middleware runs for every path under the prefix)"
+                    "a parameter of a middleware path is a whole segment: `{segment}` in `{path}` mixes it with text; write e.g. `/files/{text}`"
                 ),
             );
             return;
@@ -325,10 +326,12 @@ mod tests {
     }
 
     #[test]
-    fn prefix_has_no_parameters() {
-        let problems = check("/api/{id}", PathKind::Prefix);
+    fn prefix_parameters_are_whole_segments() {
+        assert!(check("/polls/{id}/vote", PathKind::Prefix).is_empty());
+        assert!(check("/files/{*rest}", PathKind::Prefix).is_empty());
+        let problems = check("/img{id}.png", PathKind::Prefix);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("cannot have parameters"));
+        assert!(problems[0].message.contains("is a whole segment"));
         assert!(check("api", PathKind::Prefix)[0].message.contains("\"/api\""));
     }
 }

@@ -12,7 +12,7 @@ use crate::args::{self, Arg, Seen, Value};
 use crate::errors::Errors;
 use crate::item::{self, OutputSpan};
 use crate::path::{self, PathKind};
-use crate::{debug, signature};
+use crate::{debug, signature, state};
 
 /// The HTTP methods `#[route(.., method = ..)]` accepts.
 const METHODS: [&str; 9] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"];
@@ -49,12 +49,16 @@ impl Kind {
     /// What the attribute accepts, for messages about an argument it does not.
     fn usage(self) -> String {
         match self {
-            Kind::Route => "`#[route]` takes a path, `method = \"GET\"` (or `method = [\"GET\", \"POST\"]`) and an optional \
-                            `with(mw, ...)`, e.g. `#[route(\"/users/{id}\", method = [\"GET\", \"HEAD\"], with(auth))]`"
+            Kind::Route => "`#[route]` takes a path, `method = \"GET\"` (or `method = [\"GET\", \"POST\"]`), and optionally \
+                            `with(mw, ...)` and `state(Type, ...)`, e.g. \
+                            `#[route(\"/users/{id}\", method = [\"GET\", \"HEAD\"], with(auth))]`"
                 .to_owned(),
             _ => {
                 let (attr, name) = (self.attr(), self.name());
-                format!("`{attr}` takes a path and an optional `with(mw, ...)`, e.g. `#[{name}(\"/users/{{id}}\", with(auth))]`")
+                format!(
+                    "`{attr}` takes a path, and optionally `with(mw, ...)` and `state(Type, ...)`, e.g. \
+                     `#[{name}(\"/users/{{id}}\", with(auth), state(Users))]`"
+                )
             }
         }
     }
@@ -66,6 +70,7 @@ struct Route {
     methods: Vec<String>,
     path: LitStr,
     with: Vec<syn::Path>,
+    states: Vec<syn::Type>,
     name: Ident,
     /// Where a return-type error should point.
     output: OutputSpan,
@@ -108,6 +113,7 @@ impl Route {
             methods: given.methods?,
             path: given.path?,
             with: given.with?,
+            states: given.states,
             name: func.sig.ident.clone(),
             output: OutputSpan::of(&func.sig),
         })
@@ -120,6 +126,7 @@ struct Given {
     path: Option<LitStr>,
     methods: Option<Vec<String>>,
     with: Option<Vec<syn::Path>>,
+    states: Vec<syn::Type>,
     // A path or a `method` that was given but is broken has its own error already:
     // "missing path" / "missing method" would only repeat it.
     path_broken: bool,
@@ -139,6 +146,7 @@ impl Given {
             path: None,
             methods,
             with: Some(Vec::new()),
+            states: Vec::new(),
             path_broken: false,
             method_given: false,
             seen: Seen::default(),
@@ -186,6 +194,11 @@ impl Given {
             "with" => {
                 if self.seen.first(&key, errors) {
                     self.with = parse_with(&key, value, errors);
+                }
+            }
+            "state" => {
+                if self.seen.first(&key, errors) {
+                    self.states = state::parse(&key, value, errors);
                 }
             }
             "method" if kind == Kind::Route => {
@@ -342,7 +355,7 @@ fn parse_methods(key: &Ident, value: Value, errors: &mut Errors) -> Option<Vec<S
 
 impl ToTokens for Route {
     fn to_tokens(&self, tokens: &mut TokenStream) {
-        let Route { kind, methods, path, with, name, output } = self;
+        let Route { kind, methods, path, with, states, name, output } = self;
         let ctx = Ident::new("__fratello_ctx", Span::mixed_site());
         let name_str = name.unraw().to_string();
         let (route_kind, erase, variant) = match kind {
@@ -359,11 +372,11 @@ impl ToTokens for Route {
         // A return type the protocol does not accept is reported at the return type, with
         // the message of the runtime trait's `#[diagnostic::on_unimplemented]`.
         let call = output.erased_call(erase, name, &ctx);
-        // Spanned at each name: a name that is not in scope, or not a middleware, is an
-        // error at that name.
-        let middleware = with
-            .iter()
-            .map(|mw| quote_spanned!(mw.span()=> <#mw as ::fratello::__private::MiddlewareDecl>::DEF));
+        // Spanned at each name: a name that is not in scope, or not a `route` middleware, is
+        // an error at that name.
+        let middleware =
+            with.iter().map(|mw| quote_spanned!(mw.span()=> ::fratello::__private::route_middleware(&#mw)));
+        let states = state::needs(states);
         let line = quote_spanned!(Span::call_site()=> ::core::line!());
 
         let handler = Ident::new("__FRATELLO_HANDLER", Span::mixed_site());
@@ -382,6 +395,7 @@ impl ToTokens for Route {
                         path: #path,
                         handler: #handler,
                         middleware: &[#(#middleware),*],
+                        states: #states,
                         name: #name_str,
                         module_path: ::core::module_path!(),
                         file: ::core::file!(),

@@ -3,7 +3,6 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use crate::mount::{check_prefix, mount_pattern, mount_service, Mount, MountDef};
 use crate::routing::{RouteInfo, RouteKind};
 use crate::runtime::sessions::SessionRegistry;
 use crate::runtime::shared::Shared;
+use crate::startup::StartupError;
 
 /// The smallest head limit: hyper's read buffer starts at 8 KiB.
 const MIN_HEADER_BYTES: usize = 8 * 1024;
@@ -35,7 +35,7 @@ const MIN_HEADER_BYTES: usize = 8 * 1024;
 /// }
 ///
 /// #[tokio::main]
-/// async fn main() -> std::io::Result<()> {
+/// async fn main() -> Result<(), fratello::StartupError> {
 ///     App::new().max_body(8 << 20).serve("127.0.0.1:8080").await
 /// }
 /// ```
@@ -209,7 +209,7 @@ impl App {
     /// ```no_run
     /// # use fratello::prelude::*;
     /// # #[get("/")] async fn index(_ctx: Context) -> &'static str { "hi" }
-    /// # async fn run() -> std::io::Result<()> {
+    /// # async fn run() -> Result<(), fratello::StartupError> {
     /// use tower_http::{compression::CompressionLayer, cors::CorsLayer};
     ///
     /// App::new()
@@ -247,7 +247,7 @@ impl App {
     ///
     /// ```no_run
     /// # use fratello::prelude::*;
-    /// # async fn run() -> std::io::Result<()> {
+    /// # async fn run() -> Result<(), fratello::StartupError> {
     /// use tower_http::services::ServeDir;
     ///
     /// App::new().mount("/assets", ServeDir::new("assets")).serve("127.0.0.1:8080").await
@@ -313,36 +313,41 @@ impl App {
         &self.config
     }
 
-    fn router(&self) -> Result<(Matcher, Vec<RouteInfo>), String> {
-        crate::routing::build(self.only.as_deref(), &self.mounts)
-    }
-
-    /// The route table: every route this app serves, with its middleware chain.
-    pub fn routes(&self) -> Vec<RouteInfo> {
-        match self.router() {
-            Ok((_, infos)) => infos,
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Checks the route table as serving would: no routes, clashing routes and conflicting
-    /// middleware are errors whose message names the declarations (`file:line`).
-    pub fn check(&self) -> Result<(), String> {
-        self.router().map(drop)
-    }
-
-    pub(crate) fn into_shared(self) -> io::Result<Arc<Shared>> {
-        let invalid = |e| io::Error::new(io::ErrorKind::InvalidInput, e);
-        let (matcher, infos) = self.router().map_err(invalid)?;
-        let mut ws_routes = HashMap::new();
-        for (path, config) in self.ws_routes {
+    /// The route table, or why the app cannot start.
+    fn validate(&self) -> Result<(Matcher, Vec<RouteInfo>), StartupError> {
+        let has_state = |t: TypeId| self.states.contains_key(&t);
+        let (matcher, infos) = crate::routing::build(self.only.as_deref(), &self.mounts, &has_state)
+            .map_err(StartupError::config)?;
+        for (path, _) in &self.ws_routes {
             if !infos.iter().any(|r| r.kind == RouteKind::Ws && r.path == path) {
-                return Err(invalid(format!(
+                return Err(StartupError::config(format!(
                     "App::ws_route_config({path:?}): this app has no #[ws] route with that path"
                 )));
             }
-            ws_routes.insert(path, Arc::new(config));
         }
+        Ok((matcher, infos))
+    }
+
+    /// The route table: every route this app serves, with its middleware chain (each
+    /// middleware with its scope), or why the app cannot start (as
+    /// [`check`](Self::check) says).
+    pub fn routes(&self) -> Result<Vec<RouteInfo>, StartupError> {
+        self.validate().map(|(_, infos)| infos)
+    }
+
+    /// Checks the app as serving would, without serving: no routes, clashing routes, a state
+    /// that a route or its middleware declares and the app lacks, a setting for a route that
+    /// does not exist. The message names the declarations (`file:line`).
+    pub fn check(&self) -> Result<(), StartupError> {
+        self.validate().map(drop)
+    }
+
+    pub(crate) fn into_shared(self) -> Result<Arc<Shared>, StartupError> {
+        let (matcher, infos) = self.validate()?;
+        for info in &infos {
+            tracing::debug!("{info}");
+        }
+        let ws_routes = self.ws_routes.into_iter().map(|(path, config)| (path, Arc::new(config))).collect();
         let mounts = self
             .mounts
             .into_iter()
@@ -363,10 +368,14 @@ impl App {
     }
 
     /// Binds `addr` (listen backlog 1024) and serves until Ctrl-C or SIGTERM, then shuts down
-    /// gracefully within [`Config::shutdown_timeout`].
-    pub async fn serve(self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        let listener = crate::server::bind(addr).await?;
-        self.serve_with(listener, crate::server::shutdown_signal()).await
+    /// gracefully within [`Config::shutdown_timeout`]. Refuses to start, before binding, when
+    /// [`check`](Self::check) would fail.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), StartupError> {
+        let shared = self.into_shared()?;
+        let listener = crate::server::bind(addr).await.map_err(StartupError::listen)?;
+        crate::server::run(shared, listener, crate::server::shutdown_signal())
+            .await
+            .map_err(StartupError::from)
     }
 
     /// Serves on `listener` until `shutdown` completes, then shuts down gracefully.
@@ -374,20 +383,24 @@ impl App {
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
-    ) -> io::Result<()> {
+    ) -> Result<(), StartupError> {
         let shared = self.into_shared()?;
-        crate::server::run(shared, listener, shutdown).await
+        crate::server::run(shared, listener, shutdown).await.map_err(StartupError::from)
     }
 
-    /// Like [`serve_with`](Self::serve_with), but validates the routes first and returns the
+    /// Like [`serve_with`](Self::serve_with), but validates the app first and returns the
     /// address being served and the server future, e.g. to print the address before serving.
     pub fn bind_with(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> io::Result<(SocketAddr, impl Future<Output = io::Result<()>> + Send + 'static)> {
+    ) -> Result<(SocketAddr, impl Future<Output = Result<(), StartupError>> + Send + 'static), StartupError>
+    {
         let addr = listener.local_addr()?;
         let shared = self.into_shared()?;
-        Ok((addr, crate::server::run(shared, listener, shutdown)))
+        Ok((
+            addr,
+            async move { crate::server::run(shared, listener, shutdown).await.map_err(StartupError::from) },
+        ))
     }
 }

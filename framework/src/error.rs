@@ -187,12 +187,19 @@ impl From<std::io::Error> for Error {
 }
 
 impl From<serde_json::Error> for Error {
-    /// A JSON error is the client's fault when it is about the input (syntax, data, EOF):
-    /// 400, with serde's description (line and column) as the message, cut to a length that
-    /// cannot echo much of the input back.
+    /// A JSON error is the client's fault when it is about the input, with serde's
+    /// description (it names the field, the line and the column) as the message, cut to a
+    /// length that cannot echo much of the input back: 400 for JSON that does not parse
+    /// (syntax, an early end), 422 Unprocessable Entity for JSON that parses but does not fit
+    /// the type (a missing field, a wrong type), as axum's `Json` answers.
     fn from(e: serde_json::Error) -> Self {
-        let status = if e.is_io() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
-        Self::new(status, format!("invalid JSON: {}", excerpt(&e.to_string()))).with_source(e)
+        use serde_json::error::Category;
+        let (status, what) = match e.classify() {
+            Category::Io => (StatusCode::INTERNAL_SERVER_ERROR, "invalid JSON"),
+            Category::Syntax | Category::Eof => (StatusCode::BAD_REQUEST, "invalid JSON"),
+            Category::Data => (StatusCode::UNPROCESSABLE_ENTITY, "JSON that does not fit"),
+        };
+        Self::new(status, format!("{what}: {}", excerpt(&e.to_string()))).with_source(e)
     }
 }
 

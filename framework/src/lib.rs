@@ -15,6 +15,7 @@ pub mod response;
 pub mod routing;
 pub mod server;
 pub mod sse;
+mod startup;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test;
@@ -44,6 +45,7 @@ pub use event::Event;
 pub use message::{Json, Message, Outbound};
 pub use response::{Body, IntoResponse, Response};
 pub use routing::RouteInfo;
+pub use startup::StartupError;
 
 pub use ::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 /// The `cookie` crate, whose [`Cookie`](cookie::Cookie) and [`Key`](cookie::Key) the
@@ -58,7 +60,7 @@ pub use fratello_macros::{delete, get, head, middleware, options, patch, post, p
 pub mod prelude {
     pub use crate::{
         delete, get, head, middleware, options, patch, post, put, route, sse, ws, App, Bytes, Context, Error,
-        Event, IntoResponse, Json, Message, Result, StatusCode,
+        Event, IntoResponse, Json, Message, Result, StartupError, StatusCode,
     };
 }
 

@@ -9,16 +9,28 @@
 //!   `ctx.response_status()`, `ctx.response_header(..)`, `ctx.set_status(..)`,
 //!   `ctx.set_header(..)` and `ctx.set_body(..)`; `Err(e)` replaces the response with `e`'s.
 //!
-//! **Scope.** A middleware applies to every route (global), or with `path = "/prefix"` to the
-//! requests whose path is under that prefix (segment-wise: `/api` covers `/api/x`, not
-//! `/apix`), whatever route answers them: a catch-all `/{*rest}` or a `/{a}/{b}` route that
-//! serves `/api/x` runs the `/api` guard too (see [`routing`](crate::routing)). A middleware
-//! that some route names in `with(...)` is route-only: it runs exactly for the routes that name
-//! it. The same rules hold for HTTP, WebSocket and SSE routes alike.
+//! **Scope**, said where the middleware is declared, never changed from a distance:
 //!
-//! **Order.** All middleware that applies to a route (global, scoped and `with`) runs sorted by
-//! `(order, name)`, lower `order` first (default 0), so the order never depends on link order.
-//! `App::routes()` lists the resulting chain of every route.
+//! - `#[middleware]` is global: it runs for every route.
+//! - `#[middleware(path = "/api")]` runs for the requests whose path is under that prefix
+//!   (segment-wise: `/api` covers `/api/x`, not `/apix`), whatever route answers them: a
+//!   catch-all `/{*rest}` or a `/{a}/{b}` route that serves `/api/x` runs the `/api` guard too
+//!   (see [`routing`](crate::routing)). The path may be a pattern with whole-segment
+//!   parameters, `path = "/polls/{id}/vote"`, to cover exactly the requests that match it.
+//! - `#[middleware(route)]` runs only for the routes that name it in `with(..)`. Naming a
+//!   global or path-scoped middleware in `with(..)` is a compile error (it runs already), so
+//!   removing the last `with` never turns a guard global.
+//!
+//! The same rules hold for HTTP, WebSocket and SSE routes alike.
+//!
+//! **Order.** Global and path-scoped middleware run sorted by `(order, name)`, lower `order`
+//! first (default 0), so the order never depends on link order; then the route's `with(..)`
+//! list, left to right as written. [`App::routes`](crate::App::routes) lists every route's
+//! chain with each middleware's scope, and the app logs it at `debug` when it starts.
+//!
+//! **State.** `state(T, ..)` on a middleware (as on a route) names the app state it reads
+//! with `ctx.state::<T>()`; the app refuses to start, naming the middleware and `T`, when no
+//! [`App::state`](crate::App::state) gave it.
 //!
 //! ```ignore
 //! use fratello::prelude::*;
@@ -31,6 +43,19 @@
 //!     let token = ctx.header("authorization").ok_or_else(|| Error::unauthorized("missing token"))?;
 //!     ctx.set(User { name: token.trim_start_matches("Bearer ").to_owned() });
 //!     Ok(())
+//! }
+//!
+//! #[middleware(route)]
+//! async fn admin_only(ctx: Context) -> Result<()> {
+//!     match ctx.get::<User>() {
+//!         Some(u) if u.name == "root" => Ok(()),
+//!         _ => Err(Error::forbidden("admins only")),
+//!     }
+//! }
+//!
+//! #[get("/api/admin/stats", with(admin_only))]
+//! async fn stats(_ctx: Context) -> &'static str {
+//!     "all good"
 //! }
 //!
 //! #[middleware(after)]

@@ -10,21 +10,48 @@ use futures_util::FutureExt;
 pub use crate::context::Context;
 pub use crate::future::BoxFuture;
 pub use crate::response::Response;
-pub use crate::routing::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
+pub use crate::routing::{
+    Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind, Scope, StateNeed,
+};
 pub use inventory;
 
 /// Links a `#[middleware]` fn to its static descriptor.
 ///
-/// The macro emits a brace struct with the *same name* as the fn (structs live in the type
-/// namespace, fns in the value namespace), so `with(auth)` and `use some::auth;` reach both.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a fratello middleware",
-    label = "not a `#[middleware]` fn",
-    note = "only a fn marked `#[fratello::middleware]` can be named in `with(...)`"
-)]
+/// The macro turns the fn's name into a unit value of a type of that name (the fn goes on
+/// under a hidden name), so that `with(auth)` and `use some::auth;` reach it.
 pub trait MiddlewareDecl {
     /// The descriptor that `#[middleware]` generated for this fn.
     const DEF: &'static MiddlewareDef;
+}
+
+/// A middleware that routes may name in `with(..)`: one declared `#[middleware(route)]`.
+#[diagnostic::on_unimplemented(
+    message = "`with(..)` names `#[middleware(route)]` fns, and this is not one",
+    label = "not a `#[middleware(route)]` fn",
+    note = "a `#[middleware]` without `route` is global (or, with `path = ..`, runs by path): it runs for this route already",
+    note = "to run a middleware only where routes name it, declare it `#[middleware(route)]`"
+)]
+pub trait RouteMiddleware: MiddlewareDecl {}
+
+/// The descriptor of a middleware named in `with(..)`, which must be a `route` middleware.
+pub const fn route_middleware<M: RouteMiddleware>(_: &M) -> &'static MiddlewareDef {
+    M::DEF
+}
+
+/// What `App::state` takes: a type named in `state(..)` must be one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be app state: `App::state` takes `Send + Sync + 'static` values",
+    label = "not `Send + Sync + 'static`",
+    note = "share it between requests in a thread-safe form, e.g. `Arc<Mutex<..>>` instead of `Rc<RefCell<..>>`"
+)]
+pub trait AppState: Send + Sync + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync + 'static> AppState for T {}
+
+/// The id of a state type named in `state(..)`.
+pub fn state_type_id<T: AppState>() -> std::any::TypeId {
+    std::any::TypeId::of::<T>()
 }
 
 /// Erases an HTTP handler's future into the router's handler type.
@@ -84,12 +111,15 @@ pub trait MiddlewareReturn {
 
 macro_rules! unit_or_result {
     ($($trait:ident),*) => {$(
+        // (Not listed in a wrong return type's error: the message says what to return.)
+        #[diagnostic::do_not_recommend]
         impl $trait for () {
             #[inline]
             fn into_result(self) -> crate::Result<()> {
                 Ok(())
             }
         }
+        #[diagnostic::do_not_recommend]
         impl<E: Into<crate::Error>> $trait for Result<(), E> {
             #[inline]
             fn into_result(self) -> crate::Result<()> {

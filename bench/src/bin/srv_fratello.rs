@@ -1,7 +1,7 @@
 //! fratello, written as its README shows, with its defaults. The routes are in
 //! `fratello_bench::fratello_app`.
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), fratello::StartupError> {
     let addr = fratello_bench::addr();
     fratello_bench::runtime().block_on(async move {
         let listener = fratello::server::bind(addr).await?;

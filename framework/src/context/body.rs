@@ -57,7 +57,8 @@ impl Context {
     }
 
     /// The request body parsed as JSON: 415 unless the content type is JSON, 413 over the
-    /// body limit, 400 with serde's line and column when malformed.
+    /// body limit, 400 with serde's line and column when malformed, 422 naming the field when
+    /// it parses but does not fit `T` (a missing field, a wrong type).
     pub async fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         let ct = self.header(CONTENT_TYPE).unwrap_or("");
         let media = ct.split(';').next().unwrap_or("").trim();

@@ -140,10 +140,13 @@ fn render(res: &mut Response, json: impl FnOnce() -> bool, is_head: bool, start:
     }
     if let Some(start) = start {
         let span = tracing::Span::current();
-        span.record("status", res.status().as_u16());
-        span.record("latency_us", start.elapsed().as_micros() as u64);
+        let (status, latency_us) = (res.status().as_u16(), start.elapsed().as_micros() as u64);
+        span.record("status", status);
+        span.record("latency_us", latency_us);
+        // The request log: one line per request at `info` (filter it with the target); the
+        // span it is in carries method, path, route, id, status and latency.
+        tracing::info!(target: "fratello::request", "answered");
     }
-    tracing::debug!("response");
 }
 
 /// Finds the route and makes the Context: the future that runs middleware and handler, or

@@ -56,11 +56,30 @@ fn normalize(raw: &str) -> Option<String> {
     Some(out)
 }
 
-/// Segment-wise prefix match: `/api` covers `/api` and `/api/x`, not `/apix`.
+/// Segment-wise prefix match: `/api` covers `/api` and `/api/x`, not `/apix`. The prefix may
+/// be a pattern: `{name}` stands for any one segment, `{*name}` for the rest of the path
+/// (`/polls/{id}/vote` covers `/polls/7/vote` and `/polls/7/vote/x`).
 pub(crate) fn under(prefix: &str, path: &str) -> bool {
+    if prefix.contains('{') {
+        return under_pattern(prefix, path);
+    }
     let prefix = prefix.trim_end_matches('/');
     prefix.is_empty()
         || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn under_pattern(pattern: &str, path: &str) -> bool {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    for want in pattern.split('/').filter(|s| !s.is_empty()) {
+        if want.starts_with("{*") {
+            return true;
+        }
+        match segments.next() {
+            Some(have) if want.starts_with('{') || want == have => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// `/users/{id}/{*rest}` → `/users/{}/{*}`: two routes clash when their shapes are equal.
@@ -196,5 +215,16 @@ mod tests {
         assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%2"), None);
+    }
+
+    #[test]
+    fn prefixes_and_patterns() {
+        assert!(under("/api", "/api") && under("/api", "/api/x") && !under("/api", "/apix"));
+        assert!(under("/polls/{id}/vote", "/polls/7/vote"));
+        assert!(under("/polls/{id}/vote", "/polls/7/vote/again"));
+        assert!(!under("/polls/{id}/vote", "/polls/7"));
+        assert!(!under("/polls/{id}/vote", "/polls/7/results"));
+        assert!(!under("/polls/{id}/vote", "/polls//vote"));
+        assert!(under("/files/{*rest}", "/files") && under("/files/{*rest}", "/files/a/b"));
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::{OnceLock, RwLock};
 
 use super::chain::{chain, Chain};
-use super::registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
+use super::registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind, Scope};
 use crate::matcher::RouteId;
 
 /// A route ready to serve: its descriptor and the middleware that runs for it.
@@ -14,15 +14,14 @@ pub(crate) struct Endpoint {
     pub(crate) chain: Chain,
 }
 
-/// Every registered route, numbered, and what is wrong with the registrations, if anything.
+/// Every registered route, numbered, with its chain.
 pub(crate) struct Catalog {
     endpoints: Vec<Endpoint>,
-    /// The middleware that is not route-only, sorted.
+    /// The global and path middleware, sorted by `(order, name)`.
     global: Vec<&'static MiddlewareDef>,
     /// The endpoints of mounted services (made when first asked, kept for the program's
     /// life: as many as its `App::mount` calls).
     mounts: RwLock<Vec<&'static Endpoint>>,
-    problem: Option<String>,
 }
 
 /// The program's catalog (made on first use).
@@ -41,27 +40,16 @@ impl Catalog {
         routes.sort_by(|a, b| (a.path, a.file, a.line).cmp(&(b.path, b.file, b.line)));
         let middleware: Vec<&'static MiddlewareDef> =
             inventory::iter::<MiddlewareRegistration>.into_iter().map(|m| m.0).collect();
-        // A middleware named in some route's `with(...)` is route-only: it runs where named.
-        let route_only =
-            |mw: &MiddlewareDef| routes.iter().any(|r| r.middleware.iter().any(|m| m.same_as(mw)));
+        // A route middleware runs where a route names it, and only there.
         let mut global: Vec<&'static MiddlewareDef> =
-            middleware.iter().copied().filter(|m| !route_only(m)).collect();
+            middleware.iter().copied().filter(|m| m.scope != Scope::Route).collect();
         // Sorted so that the order never depends on link order.
         global.sort_by(|a, b| (a.order, a.name, a.module_path).cmp(&(b.order, b.name, b.module_path)));
-        let problem = middleware.iter().find(|m| route_only(m) && m.path.is_some()).map(|mw| {
-            format!(
-                "middleware `{}` ({}) has `path = {:?}` but is also named in a route's `with(...)`: \
-                 use one or the other",
-                mw.name,
-                location(mw.file, mw.line),
-                mw.path.unwrap_or_default()
-            )
-        });
         let endpoints = routes
             .into_iter()
             .map(|def| Endpoint { def, chain: chain(def.path, def.middleware, &global) })
             .collect();
-        Catalog { endpoints, global, mounts: RwLock::default(), problem }
+        Catalog { endpoints, global, mounts: RwLock::default() }
     }
 
     /// How many routes there are (route numbers past it are the app's mounts).
@@ -93,6 +81,7 @@ impl Catalog {
             path: pattern,
             handler: forward,
             middleware: &[],
+            states: &[],
             name,
             module_path: "",
             file,
@@ -115,10 +104,5 @@ impl Catalog {
     /// Every route, with its number.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (RouteId, &Endpoint)> {
         self.endpoints.iter().enumerate().map(|(i, e)| (i as RouteId, e))
-    }
-
-    /// What makes the registrations unusable (a middleware both path-scoped and route-only).
-    pub(crate) fn problem(&self) -> Option<&str> {
-        self.problem.as_deref()
     }
 }

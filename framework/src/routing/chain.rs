@@ -1,7 +1,8 @@
 //! Each route's middleware chain: which middleware run for it, in what order, and which of
 //! them only for some of its requests (a path-scoped middleware on a route with parameters).
 
-use super::registry::MiddlewareDef;
+use super::info::MiddlewareInfo;
+use super::registry::{MiddlewareDef, Scope};
 use crate::matcher::path::RequestPath;
 
 /// One middleware of a route's chain, and whether it runs for every request of the route.
@@ -21,7 +22,7 @@ impl Step {
 }
 
 /// How a path-scoped middleware relates to a route: every path the route matches is under the
-/// prefix, none is, or it depends on the request.
+/// middleware's path, none is, or it depends on the request.
 #[derive(Debug, PartialEq, Eq)]
 enum Cover {
     Always,
@@ -29,27 +30,29 @@ enum Cover {
     Sometimes,
 }
 
-/// Whether the paths that `pattern` matches are under `prefix`: always (its literal segments
-/// before the first parameter are under it), never (they lead elsewhere), or sometimes (a
-/// parameter stands where the prefix goes on: `/{a}/{b}` or `/{*rest}` for `/api`, whose
-/// requests are then checked one by one).
-fn cover(prefix: &str, pattern: &str) -> Cover {
-    if !pattern.contains('{') {
-        // One fixed path: as a request for it would be compared.
-        return if RequestPath::new(pattern).is_under(prefix) { Cover::Always } else { Cover::Never };
+/// Whether the paths that `pattern` matches are under `scope` (a prefix like `/api`, or a
+/// pattern like `/polls/{id}/vote`), segment by segment: always, never, or sometimes (a
+/// route parameter stands where the scope has a literal, as `/{a}/{b}` or `/{*rest}` for
+/// `/api`, or a segment mixes text and a parameter: such requests are checked one by one).
+fn cover(scope: &str, pattern: &str) -> Cover {
+    let mut route = pattern.split('/').filter(|s| !s.is_empty());
+    for want in scope.split('/').filter(|s| !s.is_empty()) {
+        if want.starts_with("{*") {
+            return Cover::Always;
+        }
+        let Some(have) = route.next() else {
+            return Cover::Never; // the route's paths end before the scope does
+        };
+        let have_param = have.contains('{');
+        match (want.starts_with('{'), have_param) {
+            (_, true) if have.starts_with("{*") => return Cover::Sometimes,
+            (true, _) => {} // any one segment
+            (false, true) => return Cover::Sometimes,
+            (false, false) if want == have => {}
+            (false, false) => return Cover::Never,
+        }
     }
-    let literal = &pattern[..pattern.find('{').unwrap_or(pattern.len())];
-    // The whole literal segments before the first parameter (the last one may be cut by it).
-    let whole: Vec<&str> =
-        literal[..literal.rfind('/').unwrap_or(0)].split('/').filter(|s| !s.is_empty()).collect();
-    let wanted: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
-    if whole.len() >= wanted.len() && whole[..wanted.len()] == wanted[..] {
-        Cover::Always
-    } else if wanted.len() > whole.len() && wanted[..whole.len()] == whole[..] {
-        Cover::Sometimes
-    } else {
-        Cover::Never
-    }
+    Cover::Always
 }
 
 /// A route's (or a mount's) middleware: what runs before its handler, and after it.
@@ -58,9 +61,18 @@ pub(crate) struct Chain {
     pub(crate) after: Box<[Step]>,
 }
 
-/// The chain of the paths `pattern` matches: the global and path-scoped middleware
-/// (`global`, sorted) that cover them and the route's own `with(..)` middleware, sorted by
-/// `(order, name)`, split into those that run before the handler and those that run after it.
+impl Chain {
+    /// The chain as [`App::routes`](crate::App::routes) lists it.
+    pub(crate) fn listing(&self) -> Vec<MiddlewareInfo> {
+        let info = |s: &Step| MiddlewareInfo { name: s.mw.name, scope: s.mw.scope, after: s.mw.after };
+        self.before.iter().chain(self.after.iter()).map(info).collect()
+    }
+}
+
+/// The chain of the paths `pattern` matches: the global and path middleware (`global`,
+/// sorted by `(order, name)`) that cover them, then the route's own `with(..)` middleware in
+/// the order written, split into those that run before the handler and those that run after
+/// it (each keeping that order).
 pub(crate) fn chain(
     pattern: &str,
     with: &[&'static MiddlewareDef],
@@ -68,10 +80,13 @@ pub(crate) fn chain(
 ) -> Chain {
     let mut chain: Vec<Step> = global
         .iter()
-        .filter_map(|&mw| match mw.path.map(|p| cover(p, pattern)) {
-            None | Some(Cover::Always) => Some(Step { mw, only_under: None }),
-            Some(Cover::Sometimes) => Some(Step { mw, only_under: mw.path }),
-            Some(Cover::Never) => None,
+        .filter_map(|&mw| match mw.scope {
+            Scope::Path(path) => match cover(path, pattern) {
+                Cover::Always => Some(Step { mw, only_under: None }),
+                Cover::Sometimes => Some(Step { mw, only_under: Some(path) }),
+                Cover::Never => None,
+            },
+            _ => Some(Step { mw, only_under: None }),
         })
         .collect();
     for &mw in with {
@@ -79,9 +94,6 @@ pub(crate) fn chain(
             chain.push(Step { mw, only_under: None });
         }
     }
-    chain.sort_by(|a, b| {
-        (a.mw.order, a.mw.name, a.mw.module_path).cmp(&(b.mw.order, b.mw.name, b.mw.module_path))
-    });
     let (after, before): (Vec<_>, Vec<_>) = chain.into_iter().partition(|s| s.mw.after);
     Chain { before: before.into_boxed_slice(), after: after.into_boxed_slice() }
 }
@@ -104,5 +116,18 @@ mod tests {
         assert_eq!(cover("/api/v1", "/api/{v}"), Cover::Sometimes);
         assert_eq!(cover("/api/v1", "/api/v1/{id}"), Cover::Always);
         assert_eq!(cover("/", "/{a}"), Cover::Always);
+    }
+
+    #[test]
+    fn covers_by_pattern() {
+        assert_eq!(cover("/polls/{id}/vote", "/polls/{id}/vote"), Cover::Always);
+        assert_eq!(cover("/polls/{id}/vote", "/polls/{poll}/vote/{choice}"), Cover::Always);
+        assert_eq!(cover("/polls/{id}/vote", "/polls/7/vote"), Cover::Always);
+        assert_eq!(cover("/polls/{id}/vote", "/polls/{id}"), Cover::Never);
+        assert_eq!(cover("/polls/{id}/vote", "/polls/{id}/results"), Cover::Never);
+        assert_eq!(cover("/polls/{id}/vote", "/polls/{*rest}"), Cover::Sometimes);
+        assert_eq!(cover("/polls/{id}/vote", "/{section}/{id}/vote"), Cover::Sometimes);
+        assert_eq!(cover("/files/{*path}", "/files/{a}/{b}"), Cover::Always);
+        assert_eq!(cover("/files/{*path}", "/files"), Cover::Always);
     }
 }

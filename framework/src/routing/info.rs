@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::registry::RouteKind;
+use super::registry::{RouteKind, Scope};
 
 /// A route as [`App::routes`](crate::App::routes) lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +19,36 @@ pub struct RouteInfo {
     pub module_path: &'static str,
     /// `file:line` of the declaration.
     pub location: String,
-    /// The middleware that runs for it, in order (before, then after).
-    pub middleware: Vec<&'static str>,
+    /// The middleware that runs for it, in order: before the handler, then after it.
+    pub middleware: Vec<MiddlewareInfo>,
+}
+
+/// One middleware of a route's chain, as [`App::routes`](crate::App::routes) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiddlewareInfo {
+    /// The middleware fn's name.
+    pub name: &'static str,
+    /// Global, path-scoped, or named by the route in `with(..)`.
+    pub scope: Scope,
+    /// Whether it runs after the handler (on the response head).
+    pub after: bool,
+}
+
+impl RouteInfo {
+    /// The names of its middleware, in the order they run.
+    pub fn middleware_names(&self) -> Vec<&'static str> {
+        self.middleware.iter().map(|m| m.name).collect()
+    }
+}
+
+impl fmt::Display for MiddlewareInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", self.name, self.scope)?;
+        if self.after {
+            f.write_str(", after")?;
+        }
+        f.write_str(")")
+    }
 }
 
 impl fmt::Display for RouteInfo {
@@ -31,7 +59,8 @@ impl fmt::Display for RouteInfo {
             module => write!(f, "{module}::{}", self.name)?,
         }
         if !self.middleware.is_empty() {
-            write!(f, " [{}]", self.middleware.join(" → "))?;
+            let chain: Vec<String> = self.middleware.iter().map(ToString::to_string).collect();
+            write!(f, " [{}]", chain.join(" → "))?;
         }
         Ok(())
     }

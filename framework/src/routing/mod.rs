@@ -22,6 +22,8 @@ mod info;
 mod registry;
 mod table;
 
-pub use self::info::RouteInfo;
-pub use self::registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind};
+pub use self::info::{MiddlewareInfo, RouteInfo};
+pub use self::registry::{
+    Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind, Scope, StateNeed,
+};
 pub(crate) use self::{catalog::catalog, catalog::Endpoint, chain::Step, table::build};

@@ -49,8 +49,10 @@ pub struct RouteDef {
     pub path: &'static str,
     /// The erased handler.
     pub handler: Handler,
-    /// Route-only middleware named in `with(...)`, in the order written.
+    /// Route middleware named in `with(...)`, in the order written.
     pub middleware: &'static [&'static MiddlewareDef],
+    /// App state the route declares with `state(T, ..)`, checked when the app starts.
+    pub states: &'static [StateNeed],
     /// The handler fn's name.
     pub name: &'static str,
     /// `module_path!()` at the declaration (used by `App::only`).
@@ -65,14 +67,18 @@ pub struct RouteDef {
 pub struct MiddlewareDef {
     /// The middleware fn's name.
     pub name: &'static str,
-    /// Lower runs first; ties are broken by name, then module path.
+    /// Lower runs first among global and path middleware; ties are broken by name, then
+    /// module path. (Route middleware runs in the order of `with(..)`.)
     pub order: i32,
-    /// Only routes whose path starts with this prefix (segment-wise) run it.
-    pub path: Option<&'static str>,
+    /// Which requests it runs for.
+    pub scope: Scope,
     /// Runs after the handler, on the response head, instead of before it.
     pub after: bool,
     /// The erased middleware fn.
     pub run: fn(Context) -> BoxFuture<crate::Result<()>>,
+    /// App state the middleware declares with `state(T, ..)`, checked when the app starts
+    /// for every route it runs for.
+    pub states: &'static [StateNeed],
     /// `module_path!()` at the declaration.
     pub module_path: &'static str,
     /// `file!()` at the declaration.
@@ -90,6 +96,37 @@ impl MiddlewareDef {
             && self.line == other.line
             && self.file == other.file
     }
+}
+
+/// Which requests a middleware runs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every request (`#[middleware]`).
+    Global,
+    /// Requests whose path is under this prefix or pattern, whatever route answers them
+    /// (`#[middleware(path = "/polls/{id}/vote")]`).
+    Path(&'static str),
+    /// The routes that name it in `with(..)`, where they name it (`#[middleware(route)]`).
+    Route,
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Global => f.write_str("global"),
+            Scope::Path(p) => write!(f, "path {p}"),
+            Scope::Route => f.write_str("route"),
+        }
+    }
+}
+
+/// App state that a route or middleware declares it reads (`state(T)`): the app refuses to
+/// start without a value of that type.
+pub struct StateNeed {
+    /// The type's id (a fn: `TypeId::of` is not `const`).
+    pub type_id: fn() -> std::any::TypeId,
+    /// The type as written in `state(..)`, for the startup error.
+    pub name: &'static str,
 }
 
 /// The inventory entry for a middleware (the descriptor itself lives in a `const`).

@@ -2,9 +2,11 @@
 //! listing [`App::routes`](crate::App::routes) shows. Clashes are found here, naming both
 //! declarations.
 
-use super::catalog::{catalog, location};
+use std::any::TypeId;
+
+use super::catalog::{catalog, location, Endpoint};
 use super::info::RouteInfo;
-use super::registry::RouteKind;
+use super::registry::{RouteKind, StateNeed};
 use crate::matcher::{Clash, Matcher, RouteId};
 use crate::mount::MountDef;
 
@@ -14,13 +16,15 @@ use crate::mount::MountDef;
 const MOUNT_METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 /// Builds the path table and the listing of the routes whose module is under `only` (every
-/// route when `None`) and of the `mounts`, or says why the app cannot start. Mount `i` is
-/// numbered `catalog().len() + i` in the table.
-pub(crate) fn build(only: Option<&str>, mounts: &[MountDef]) -> Result<(Matcher, Vec<RouteInfo>), String> {
+/// route when `None`) and of the `mounts`, or says why the app cannot start: two routes for
+/// one path and method, a state a route or its middleware declares that the app lacks
+/// (`has_state`), no route at all. Mount `i` is numbered `catalog().len() + i` in the table.
+pub(crate) fn build(
+    only: Option<&str>,
+    mounts: &[MountDef],
+    has_state: &dyn Fn(TypeId) -> bool,
+) -> Result<(Matcher, Vec<RouteInfo>), String> {
     let catalog = catalog();
-    if let Some(problem) = catalog.problem() {
-        return Err(problem.to_owned());
-    }
     let chosen: Vec<_> =
         catalog.iter().filter(|(_, e)| only.is_none_or(|p| module_under(p, e.def.module_path))).collect();
     if chosen.is_empty() && mounts.is_empty() {
@@ -43,6 +47,9 @@ pub(crate) fn build(only: Option<&str>, mounts: &[MountDef]) -> Result<(Matcher,
     }
     let mut matcher = Matcher::default();
     let mut infos = Vec::with_capacity(chosen.len());
+    for &(_, endpoint) in &chosen {
+        check_states(endpoint, has_state)?;
+    }
     for &(id, endpoint) in &chosen {
         let def = endpoint.def;
         matcher.insert(def.path, def.methods, id).map_err(|clash| {
@@ -78,13 +85,7 @@ pub(crate) fn build(only: Option<&str>, mounts: &[MountDef]) -> Result<(Matcher,
             name: def.name,
             module_path: def.module_path,
             location: location(def.file, def.line),
-            middleware: endpoint
-                .chain
-                .before
-                .iter()
-                .chain(endpoint.chain.after.iter())
-                .map(|s| s.mw.name)
-                .collect(),
+            middleware: endpoint.chain.listing(),
         });
     }
     for (i, mount) in mounts.iter().enumerate() {
@@ -116,7 +117,9 @@ pub(crate) fn build(only: Option<&str>, mounts: &[MountDef]) -> Result<(Matcher,
                 }
             }
         }
-        let chain = &catalog.mount(mount.endpoint).chain;
+        let endpoint = catalog.mount(mount.endpoint);
+        check_states(endpoint, has_state)?;
+        let chain = &endpoint.chain;
         infos.push(RouteInfo {
             kind: RouteKind::Mount,
             methods: vec!["*"],
@@ -124,12 +127,38 @@ pub(crate) fn build(only: Option<&str>, mounts: &[MountDef]) -> Result<(Matcher,
             name: catalog.mount(mount.endpoint).def.name,
             module_path: "",
             location: mount.location.clone(),
-            middleware: chain.before.iter().chain(chain.after.iter()).map(|s| s.mw.name).collect(),
+            middleware: chain.listing(),
         });
     }
     matcher.finish();
     infos.sort_by(|a, b| (a.path, &a.methods).cmp(&(b.path, &b.methods)));
     Ok((matcher, infos))
+}
+
+/// Whether the app has every state that `endpoint`'s route and middleware declare.
+fn check_states(endpoint: &Endpoint, has_state: &dyn Fn(TypeId) -> bool) -> Result<(), String> {
+    let def = endpoint.def;
+    let route = format!("route `{} {}` ({})", def.methods.join(","), def.path, location(def.file, def.line));
+    let missing = |need: &StateNeed| !has_state((need.type_id)());
+    if let Some(need) = def.states.iter().find(|n| missing(n)) {
+        return Err(format!(
+            "{route} declares `state({name})`, but the app has no `{name}`: add one with `App::state(..)`",
+            name = need.name
+        ));
+    }
+    for step in endpoint.chain.before.iter().chain(endpoint.chain.after.iter()) {
+        let mw = step.mw;
+        if let Some(need) = mw.states.iter().find(|n| missing(n)) {
+            return Err(format!(
+                "middleware `{}` ({}) declares `state({name})` and runs for {route}, but the app has \
+                 no `{name}`: add one with `App::state(..)`",
+                mw.name,
+                location(mw.file, mw.line),
+                name = need.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `a::b` is under `a` and `a::b`, not under `a::bc`.

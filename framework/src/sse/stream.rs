@@ -87,7 +87,7 @@ pub(crate) fn spawn(ctx: Context, handler: fn(Context) -> BoxFuture<Result<()>>,
         async move {
             session(ctx, handler, name).await;
             tracing::Span::current().record("duration_ms", start.elapsed().as_millis() as u64);
-            tracing::debug!("SSE stream ended");
+            tracing::info!(target: "fratello::request", "SSE stream ended");
         }
         .instrument(span),
     );

@@ -1,7 +1,7 @@
 //! [`TestClient`]: an app started on a loopback port, and the clients that speak to it.
 
-use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use http::Method;
 use hyper_util::client::legacy::Client;
@@ -14,14 +14,18 @@ use super::request::{Clients, TestRequest};
 use super::sse::SseRequest;
 #[cfg(feature = "ws")]
 use super::ws::WsRequest;
-use crate::App;
+use crate::{App, StartupError};
+
+/// How long a receive waits by default.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running app and an HTTP client pointed at it.
 pub struct TestClient {
     addr: SocketAddr,
     clients: Clients,
+    timeout: Duration,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<io::Result<()>>>,
+    server: Option<JoinHandle<Result<(), StartupError>>>,
 }
 
 impl TestClient {
@@ -35,13 +39,13 @@ impl TestClient {
     }
 
     /// Starts `app` on `127.0.0.1:0`, returning the startup error instead of panicking.
-    pub async fn try_start(app: App) -> io::Result<TestClient> {
+    pub async fn try_start(app: App) -> Result<TestClient, StartupError> {
         Self::start_on(app, crate::server::bind("127.0.0.1:0").await?).await
     }
 
     /// Starts `app` on a listener bound beforehand (when the app must know its address, e.g.
     /// for an origin allowlist).
-    pub async fn start_on(app: App, listener: tokio::net::TcpListener) -> io::Result<TestClient> {
+    pub async fn start_on(app: App, listener: tokio::net::TcpListener) -> Result<TestClient, StartupError> {
         let (stop, stopped) = oneshot::channel::<()>();
         let (addr, server) = app.bind_with(listener, async move {
             let _ = stopped.await;
@@ -55,7 +59,16 @@ impl TestClient {
             #[cfg(feature = "http2")]
             h2,
         };
-        Ok(TestClient { addr, clients, stop: Some(stop), server: Some(server) })
+        Ok(TestClient { addr, clients, timeout: DEFAULT_TIMEOUT, stop: Some(stop), server: Some(server) })
+    }
+
+    /// How long a receive waits before the test fails with a message that names the route and
+    /// what was awaited: a whole HTTP response, a WebSocket message or close, an SSE event.
+    /// Default 5 s. (Each has a `_timeout` variant, or a `timeout` of its own, that returns
+    /// instead of failing.)
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The address the app listens on.
@@ -70,7 +83,7 @@ impl TestClient {
 
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
-        TestRequest::new(&self.clients, http::Request::builder().method(method).uri(self.url(path)))
+        TestRequest::new(&self.clients, &method, path, self.url(path), self.timeout)
     }
 
     /// A GET request.
@@ -106,7 +119,7 @@ impl TestClient {
     #[cfg(feature = "ws")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     pub fn ws(&self, path: &str) -> WsRequest {
-        WsRequest::new(format!("ws://{}{}", self.addr, path))
+        WsRequest::new(format!("ws://{}{}", self.addr, path), path, self.timeout)
     }
 
     /// Opens an SSE stream at `path` (a GET with `accept: text/event-stream`); add headers

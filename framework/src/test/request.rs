@@ -1,8 +1,10 @@
 //! [`TestRequest`] and [`TestResponse`]: an HTTP request to the app under test, and its whole
 //! response.
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 
@@ -13,6 +15,9 @@ pub struct TestRequest<'a> {
     clients: &'a Clients,
     builder: http::request::Builder,
     body: Body,
+    /// `GET /path`, for messages.
+    what: String,
+    timeout: Duration,
     #[cfg(feature = "http2")]
     http2: bool,
 }
@@ -26,11 +31,19 @@ pub(crate) struct Clients {
 }
 
 impl<'a> TestRequest<'a> {
-    pub(crate) fn new(clients: &'a Clients, builder: http::request::Builder) -> Self {
+    pub(crate) fn new(
+        clients: &'a Clients,
+        method: &Method,
+        path: &str,
+        url: String,
+        timeout: Duration,
+    ) -> Self {
         TestRequest {
             clients,
-            builder,
+            builder: http::Request::builder().method(method.clone()).uri(url),
             body: Body::empty(),
+            what: format!("{method} {path}"),
+            timeout,
             #[cfg(feature = "http2")]
             http2: false,
         }
@@ -70,13 +83,32 @@ impl TestRequest<'_> {
         self
     }
 
+    /// How long [`send`](Self::send) waits for the whole response (the client's
+    /// [`timeout`](super::TestClient::timeout) by default), e.g. for a long upload.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// Sends the request and reads the whole response. Panics if the request cannot be sent
-    /// (the server is down): in a test that is the failure to report.
+    /// (the server is down), or when the response is not all there within the timeout: in a
+    /// test that is the failure to report.
     pub async fn send(self) -> TestResponse {
-        match self.try_send().await {
-            Ok(r) => r,
-            Err(e) => panic!("request failed: {e}"),
+        let (what, timeout) = (self.what.clone(), self.timeout);
+        match tokio::time::timeout(timeout, self.try_send()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => panic!("`{what}` failed: {e}"),
+            Err(_) => panic!(
+                "no whole response to `{what}` within {timeout:?} (the test client's timeout: raise it with \
+                 `TestClient::timeout` or `TestRequest::timeout`)"
+            ),
         }
+    }
+
+    /// What the request is (`GET /path`) and its timeout, for the SSE client's messages.
+    #[cfg(feature = "sse")]
+    pub(crate) fn describe(&self) -> (String, Duration) {
+        (self.what.clone(), self.timeout)
     }
 
     pub(crate) async fn start(

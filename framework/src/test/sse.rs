@@ -1,7 +1,10 @@
 //! [`SseRequest`] and [`SseClient`]: a Server-Sent-Events stream from the app under test.
 
-use http::{HeaderMap, StatusCode};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
+use tokio::time::error::Elapsed;
 
 use super::request::TestRequest;
 
@@ -17,18 +20,29 @@ impl<'a> SseRequest<'a> {
 }
 
 impl SseRequest<'_> {
-    /// Adds a header.
-    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+    /// Adds a header (as [`TestRequest::header`]).
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
         self.req = self.req.header(name, value);
         self
     }
 
     /// Connects and returns the stream once the response head has arrived (whatever its
-    /// status: a refused request has its status and an empty stream).
+    /// status: a refused request has its status and an empty stream). Fails the test when the
+    /// head does not come within the client's timeout.
     pub async fn connect(self) -> SseClient {
-        let res = self.req.start().await.expect("the SSE request is sent");
+        let (what, timeout) = self.req.describe();
+        let res = match tokio::time::timeout(timeout, self.req.start()).await {
+            Ok(res) => res.unwrap_or_else(|e| panic!("`{what}` failed: {e}")),
+            Err(_) => panic!("no response head to the SSE request `{what}` within {timeout:?}"),
+        };
         let (head, body) = res.into_parts();
-        SseClient { status: head.status, headers: head.headers, body, buf: String::new() }
+        SseClient { status: head.status, headers: head.headers, body, buf: String::new(), what, timeout }
     }
 }
 
@@ -53,6 +67,9 @@ pub struct SseClient {
     headers: HeaderMap,
     body: hyper::body::Incoming,
     buf: String,
+    /// `GET /path`, for messages.
+    what: String,
+    timeout: Duration,
 }
 
 impl SseClient {
@@ -66,8 +83,23 @@ impl SseClient {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The next block, comments included; `None` when the stream ends.
+    /// The next block, comments included; `None` when the stream ends. Fails the test when
+    /// none comes within the client's timeout.
     pub async fn next_block(&mut self) -> Option<SseEvent> {
+        let timeout = self.timeout;
+        match self.next_block_timeout(timeout).await {
+            Ok(block) => block,
+            Err(_) => panic!("no SSE block on `{}` within {timeout:?}", self.what),
+        }
+    }
+
+    /// The next block within `timeout`, or `Err` when none came (comments included; `Ok(None)`
+    /// when the stream ends).
+    pub async fn next_block_timeout(&mut self, timeout: Duration) -> Result<Option<SseEvent>, Elapsed> {
+        tokio::time::timeout(timeout, self.read_block()).await
+    }
+
+    async fn read_block(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
@@ -85,14 +117,28 @@ impl SseClient {
     }
 
     /// The next event with data (comment-only and retry-only blocks are skipped, as a browser
-    /// does); `None` when the stream ends.
+    /// does); `None` when the stream ends. Fails the test when none comes within the client's
+    /// timeout.
     pub async fn next_event(&mut self) -> Option<SseEvent> {
-        loop {
-            let block = self.next_block().await?;
-            if block.data.is_some() {
-                return Some(block);
-            }
+        let timeout = self.timeout;
+        match self.next_event_timeout(timeout).await {
+            Ok(event) => event,
+            Err(_) => panic!("no SSE event on `{}` within {timeout:?}", self.what),
         }
+    }
+
+    /// The next event with data within `timeout`, or `Err` when none came (`Ok(None)` when the
+    /// stream ends): to check that nothing arrives.
+    pub async fn next_event_timeout(&mut self, timeout: Duration) -> Result<Option<SseEvent>, Elapsed> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let block = self.read_block().await?;
+                if block.data.is_some() {
+                    return Some(block);
+                }
+            }
+        })
+        .await
     }
 }
 

@@ -112,7 +112,7 @@ impl Future for Session {
                     if let Some(span) = this.span.as_ref() {
                         span.0.record("duration_ms", span.1.elapsed().as_millis() as u64);
                     }
-                    tracing::debug!("WebSocket session ended");
+                    tracing::info!(target: "fratello::request", "WebSocket closed");
                     return Poll::Ready(());
                 }
                 SessionState::Over => return Poll::Ready(()),

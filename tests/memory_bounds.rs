@@ -124,7 +124,7 @@ async fn members_that_never_read_cost_their_queues_only() {
     let c = TestClient::start(app).await;
     let mut idle = Vec::new();
     for _ in 0..MEMBERS {
-        idle.push(c.ws("/members/big").connect().await);
+        idle.push(c.ws("/members/big").connect_raw().await);
     }
     wait_for_subscribers(&hub, "big", MEMBERS).await;
     let before = memory::rss_kib();

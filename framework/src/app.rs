@@ -368,8 +368,9 @@ impl App {
     }
 
     /// Binds `addr` (listen backlog 1024) and serves until Ctrl-C or SIGTERM, then shuts down
-    /// gracefully within [`Config::shutdown_timeout`]. Refuses to start, before binding, when
-    /// [`check`](Self::check) would fail.
+    /// gracefully within [`Config::shutdown_timeout`]; a second signal ends the process at once
+    /// (see [`shutdown_signal`](crate::server::shutdown_signal)). Refuses to start, before
+    /// binding, when [`check`](Self::check) would fail.
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), StartupError> {
         let shared = self.into_shared()?;
         let listener = crate::server::bind(addr).await.map_err(StartupError::listen)?;

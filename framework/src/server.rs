@@ -40,29 +40,73 @@ pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing")))
 }
 
-/// Completes on Ctrl-C, or SIGTERM on Unix.
+/// Completes on Ctrl-C, or SIGTERM on Unix: the signal to shut down gracefully.
+///
+/// Installing these handlers replaces the default action of the signals (which ends the
+/// process), so once this completes a second Ctrl-C or SIGTERM ends the process at once, with
+/// the exit code a shell gives a process ended by that signal (130, 143), without waiting for
+/// graceful shutdown to drain.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    let mut signals = Signals::new();
+    signals.next().await;
     tracing::info!("shutdown signal received");
+    tokio::spawn(async move {
+        let code = signals.next().await;
+        tracing::warn!("second signal: exiting without waiting for open connections");
+        std::process::exit(code);
+    });
+}
+
+/// The signals that ask the process to end, listened to from its creation on (so that none
+/// is missed between a first and a second).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Waits for the next signal; returns the exit code a shell reports for a process that
+    /// signal ended (128 + its number).
+    async fn next(&mut self) -> i32 {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                let received = match s {
+                    Some(s) => s.recv().await.is_some(),
+                    None => false,
+                };
+                if !received {
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => 130,
+                () = recv(&mut self.terminate) => 143,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            130
+        }
+    }
 }
 
 /// hyper's own limit on the number of request headers.
@@ -110,6 +154,7 @@ pub(crate) async fn run(
     tracing::info!(addr = %listener.local_addr()?, routes = shared.matcher.len(), "fratello serving");
 
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = AcceptBackoff::default();
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
@@ -117,11 +162,18 @@ pub(crate) async fn run(
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok(c) => c,
+                Ok(c) => {
+                    backoff.reset();
+                    c
+                }
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: not fatal.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    // The pending connection stays in the backlog; wait and try again.
+                    let wait = backoff.failed(&e);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = &mut shutdown => break,
+                    }
                     continue;
                 }
             },
@@ -150,6 +202,38 @@ pub(crate) async fn run(
     drop(listener);
     drain(&shared, &stop, &permits, all).await;
     Ok(())
+}
+
+/// How long the accept loop waits after a failed accept: from a few milliseconds, doubling up
+/// to a second while accepts keep failing (as they do while the process is out of file
+/// descriptors), so that a full descriptor table is not retried in a busy loop. The first
+/// failure of a run is logged at `warn`, the others at `debug`.
+#[derive(Default)]
+struct AcceptBackoff {
+    wait: std::time::Duration,
+}
+
+impl AcceptBackoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(5);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn failed(&mut self, error: &io::Error) -> std::time::Duration {
+        if self.wait.is_zero() {
+            tracing::warn!(%error, "accept failed; retrying with backoff");
+            self.wait = Self::FIRST;
+        } else {
+            tracing::debug!(%error, "accept failed again");
+            self.wait = (self.wait * 2).min(Self::MAX);
+        }
+        self.wait
+    }
+
+    fn reset(&mut self) {
+        if !self.wait.is_zero() {
+            tracing::info!("accepting again");
+            self.wait = std::time::Duration::ZERO;
+        }
+    }
 }
 
 /// Graceful shutdown, once the listener is closed: every socket and stream is told to end,

@@ -1,5 +1,8 @@
 //! Every setting of an app: the server's limits and timeouts ([`Config`]), WebSocket sessions'
-//! ([`WsConfig`]) and SSE streams' ([`SseConfig`]), each with its default.
+//! ([`WsConfig`]), SSE streams' ([`SseConfig`]) and multipart bodies' ([`MultipartConfig`]),
+//! each with its default.
+//!
+#![doc = include_str!("defaults.md")]
 
 use std::time::Duration;
 

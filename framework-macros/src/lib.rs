@@ -18,6 +18,7 @@ mod debug;
 mod errors;
 mod item;
 mod middleware;
+mod param_names;
 mod path;
 mod route;
 mod signature;
@@ -38,7 +39,10 @@ macro_rules! method_attributes {
         /// # Arguments
         ///
         /// - the path, a string literal: `{name}` is a parameter read with
-        ///   `ctx.param("name")`, `{*rest}` a catch-all that must be the last segment;
+        ///   `ctx.param("name")`, `{*rest}` a catch-all that must be the last segment, and
+        ///   `{id: u32}` a parameter with a type (any `FromStr` type): a request whose segment
+        ///   does not parse gets 404, as if the route did not match, and
+        ///   `ctx.param_as::<u32>("id")` cannot fail in the handler;
         /// - `with(mw, ...)`, optional: `#[middleware(route)]` fns that run for this route
         ///   only, after the global and path-scoped ones, left to right as written (naming a
         ///   global or path-scoped middleware here is a compile error: it runs already);
@@ -59,7 +63,13 @@ macro_rules! method_attributes {
         /// ```
         ///
         /// A compile error points at the mistake: the fn is not `async`, takes anything but
-        /// one `Context`, the path is malformed, or an argument is unknown or repeated.
+        /// one `Context`, the path is malformed, or an argument is unknown or repeated. In the
+        /// handler's body, `ctx.param("..")` and `ctx.param_as::<T>("..")` with a literal
+        /// name that is not in the path are an error at the name (``no parameter `idd` in
+        /// `/users/{id}`; did you mean `id`?``). Checked are calls on the handler's `Context`
+        /// parameter and on names bound to `ctx.clone()` or `&ctx`, in the body, its closures
+        /// and the arguments of macros such as `format!`; not checked are names that are not
+        /// literals and calls in other fns (a helper that takes `&Context`).
         #[proc_macro_attribute]
         pub fn $name(args: TokenStream, item: TokenStream) -> TokenStream {
             let kind = route::Kind::Method { name: stringify!($name), method: $method };

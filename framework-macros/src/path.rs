@@ -4,7 +4,9 @@
 //! The accepted syntax is the router's (matchit 0.8): `/users/{id}` names a parameter,
 //! a segment may add a static prefix or suffix around one parameter (`/img{id}.png`),
 //! `/files/{*rest}` is a catch-all and must be the whole last segment, and `{{` / `}}`
-//! stand for literal braces.
+//! stand for literal braces. On top of it, a route's parameter may declare a type,
+//! `/users/{id: u32}`: the router is given the pattern without it, and the request's segment
+//! must parse as that type for the route to match.
 
 use std::ops::Range;
 
@@ -29,12 +31,40 @@ pub(crate) struct Problem {
     pub(crate) message: String,
 }
 
+/// A parameter of a route pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Param {
+    pub(crate) name: String,
+    /// The declared type, as written (`u32` in `{id: u32}`).
+    pub(crate) ty: Option<String>,
+    /// Where it is in the path's value: the whole `{..}`.
+    pub(crate) range: Range<usize>,
+}
+
+/// A path as the router takes it: `/users/{id: u32}` is `/users/{id}` with `id` a `u32`.
+#[derive(Debug, Default)]
+pub(crate) struct Pattern {
+    /// The path without the parameters' types.
+    pub(crate) path: String,
+    pub(crate) params: Vec<Param>,
+}
+
 /// Validates the path in `lit`, reporting each problem at the piece of the literal it is
-/// about where the compiler can point inside a literal (nightly), else at the literal.
-pub(crate) fn validate(lit: &LitStr, kind: PathKind, errors: &mut Errors) {
-    for problem in check(&lit.value(), kind) {
+/// about where the compiler can point inside a literal (nightly), else at the literal; and
+/// returns its pattern.
+pub(crate) fn validate(lit: &LitStr, kind: PathKind, errors: &mut Errors) -> Pattern {
+    let path = lit.value();
+    let checked = check(&path, kind);
+    for problem in checked.problems {
         errors.at(subspan(lit, &problem.range).unwrap_or_else(|| lit.span()), problem.message);
     }
+    checked.pattern
+}
+
+/// What checking a path found: its problems, and its pattern.
+pub(crate) struct Checked {
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) pattern: Pattern,
 }
 
 /// The span of `range` (in the literal's value) inside the literal's source text.
@@ -48,9 +78,9 @@ fn subspan(lit: &LitStr, range: &Range<usize>) -> Option<proc_macro2::Span> {
     lit.token().subspan(start + range.start..start + range.end)
 }
 
-/// Every problem of `path`, in order.
-pub(crate) fn check(path: &str, kind: PathKind) -> Vec<Problem> {
-    let mut checker = Checker { path, kind, problems: Vec::new(), names: Vec::new() };
+/// Every problem of `path`, in order, and its pattern.
+pub(crate) fn check(path: &str, kind: PathKind) -> Checked {
+    let mut checker = Checker { path, kind, problems: Vec::new(), params: Vec::new() };
     if checker.check_start() {
         checker.check_chars();
         let segments = segments(path);
@@ -58,7 +88,23 @@ pub(crate) fn check(path: &str, kind: PathKind) -> Vec<Problem> {
             checker.check_segment(start, segment, index, index + 1 == segments.len());
         }
     }
-    checker.problems
+    let pattern = Pattern { path: untyped(path, &checker.params), params: checker.params };
+    Checked { problems: checker.problems, pattern }
+}
+
+/// `path` with each typed parameter written without its type.
+fn untyped(path: &str, params: &[Param]) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut at = 0;
+    for param in params.iter().filter(|p| p.ty.is_some()) {
+        out.push_str(&path[at..param.range.start]);
+        out.push('{');
+        out.push_str(&param.name);
+        out.push('}');
+        at = param.range.end;
+    }
+    out.push_str(&path[at..]);
+    out
 }
 
 /// A path being checked, and what was found so far.
@@ -66,8 +112,8 @@ struct Checker<'a> {
     path: &'a str,
     kind: PathKind,
     problems: Vec<Problem>,
-    /// The parameter names seen so far.
-    names: Vec<&'a str>,
+    /// The parameters seen so far.
+    params: Vec<Param>,
 }
 
 impl<'a> Checker<'a> {
@@ -103,7 +149,20 @@ impl<'a> Checker<'a> {
     /// No character that cannot be in a request's path.
     fn check_chars(&mut self) {
         let (path, what) = (self.path, self.what());
-        for (at, c) in path.char_indices() {
+        // (Inside a parameter, `{id: u32}`, spaces may stand around the type.)
+        let mut in_param = false;
+        let mut chars = path.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' | '}' if chars.peek().map(|&(_, next)| next) == Some(c) => {
+                    chars.next();
+                    continue;
+                }
+                '{' => in_param = true,
+                '}' => in_param = false,
+                ' ' if in_param => continue,
+                _ => {}
+            }
             let why = match c {
                 '?' => "`?`: a route matches the path only; read the query string with `ctx.query()`",
                 '#' => "`#`: a URL fragment never reaches the server",
@@ -166,7 +225,8 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// One parameter, `text` (`{name}` or `{*name}`) at `range`, the `nth` of its segment.
+    /// One parameter, `text` (`{name}`, `{name: Type}` or `{*name}`) at `range`, the `nth` of
+    /// its segment.
     fn check_param(&mut self, segment: &str, text: &'a str, range: Range<usize>, nth: usize, last: bool) {
         let path = self.path;
         if self.kind == PathKind::Prefix && text != segment {
@@ -187,10 +247,19 @@ impl<'a> Checker<'a> {
             );
         }
         let inner = &text[1..text.len() - 1];
+        let (inner, ty) = match inner.split_once(':') {
+            Some((name, ty)) => (name.trim_end(), Some(ty.trim())),
+            None => (inner, None),
+        };
         let (catch_all, name) = match inner.strip_prefix('*') {
             Some(name) => (true, name),
             None => (false, inner),
         };
+        if let Some(ty) = ty {
+            if !self.check_type(text, name, ty, catch_all, range.clone()) {
+                return;
+            }
+        }
         if name.is_empty() {
             let message = if catch_all {
                 format!("the catch-all `{{*}}` in `{path}` needs a name: write `{{*rest}}`")
@@ -209,13 +278,14 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        if self.names.contains(&name) {
+        if self.params.iter().any(|p| p.name == name) {
             self.problem(
                 range.clone(),
                 format!("duplicate path parameter `{{{name}}}`: each name must be unique in `{path}`"),
             );
         } else {
-            self.names.push(name);
+            let ty = ty.map(str::to_owned);
+            self.params.push(Param { name: name.to_owned(), ty, range: range.clone() });
         }
         if catch_all {
             if text != segment {
@@ -234,6 +304,28 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+
+    /// The type of `{name: ty}` (`text`): only on a route's plain parameter, and a Rust type.
+    fn check_type(&mut self, text: &str, name: &str, ty: &str, catch_all: bool, range: Range<usize>) -> bool {
+        let path = self.path;
+        let problem = if self.kind == PathKind::Prefix {
+            format!(
+                "a middleware path takes no parameter types: `{text}` in `{path}` covers any segment; write `{{{name}}}`"
+            )
+        } else if catch_all {
+            format!(
+                "the catch-all `{text}` in `{path}` takes no type: it is the rest of the path as text; write `{{*{name}}}` and parse it in the handler"
+            )
+        } else if ty.is_empty() {
+            format!("the parameter `{text}` in `{path}` names no type after `:`: write e.g. `{{{name}: u32}}`, or `{{{name}}}` for text")
+        } else if syn::parse_str::<syn::Type>(ty).is_err() {
+            format!("`{ty}` in `{text}` is not a Rust type: write e.g. `{{{name}: u32}}`")
+        } else {
+            return true;
+        };
+        self.problem(range, problem);
+        false
     }
 }
 
@@ -260,12 +352,12 @@ mod tests {
     use super::*;
 
     fn route(path: &str) -> Vec<String> {
-        check(path, PathKind::Route).into_iter().map(|p| p.message).collect()
+        check(path, PathKind::Route).problems.into_iter().map(|p| p.message).collect()
     }
 
     /// `(start, end)` of each problem's range.
     fn ranges(path: &str) -> Vec<(usize, usize)> {
-        check(path, PathKind::Route).into_iter().map(|p| (p.range.start, p.range.end)).collect()
+        check(path, PathKind::Route).problems.into_iter().map(|p| (p.range.start, p.range.end)).collect()
     }
 
     #[test]
@@ -286,8 +378,8 @@ mod tests {
         ] {
             assert_eq!(route(path), Vec::<String>::new(), "{path}");
         }
-        assert!(check("/api", PathKind::Prefix).is_empty());
-        assert!(check("/", PathKind::Prefix).is_empty());
+        assert!(check("/api", PathKind::Prefix).problems.is_empty());
+        assert!(check("/", PathKind::Prefix).problems.is_empty());
     }
 
     #[test]
@@ -327,11 +419,39 @@ mod tests {
 
     #[test]
     fn prefix_parameters_are_whole_segments() {
-        assert!(check("/polls/{id}/vote", PathKind::Prefix).is_empty());
-        assert!(check("/files/{*rest}", PathKind::Prefix).is_empty());
-        let problems = check("/img{id}.png", PathKind::Prefix);
+        assert!(check("/polls/{id}/vote", PathKind::Prefix).problems.is_empty());
+        assert!(check("/files/{*rest}", PathKind::Prefix).problems.is_empty());
+        let problems = check("/img{id}.png", PathKind::Prefix).problems;
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("is a whole segment"));
-        assert!(check("api", PathKind::Prefix)[0].message.contains("\"/api\""));
+        assert!(check("api", PathKind::Prefix).problems[0].message.contains("\"/api\""));
+        assert!(check("/polls/{id: u32}", PathKind::Prefix).problems[0]
+            .message
+            .contains("no parameter types"));
+    }
+
+    #[test]
+    fn typed_parameters_are_given_to_the_router_without_their_type() {
+        let checked = check("/users/{id: u32}/files/{*path}", PathKind::Route);
+        assert!(checked.problems.is_empty());
+        assert_eq!(checked.pattern.path, "/users/{id}/files/{*path}");
+        let types: Vec<_> =
+            checked.pattern.params.iter().map(|p| (p.name.as_str(), p.ty.as_deref())).collect();
+        assert_eq!(types, [("id", Some("u32")), ("path", None)]);
+        let checked = check("/v{major:u8}/x/{name :String}", PathKind::Route);
+        assert!(checked.problems.is_empty());
+        assert_eq!(checked.pattern.path, "/v{major}/x/{name}");
+        assert_eq!(checked.pattern.params[1].ty.as_deref(), Some("String"));
+        let generic = check("/a/{id: std::num::NonZeroU64}", PathKind::Route);
+        assert_eq!(generic.pattern.params[0].ty.as_deref(), Some("std::num::NonZeroU64"));
+    }
+
+    #[test]
+    fn typed_parameters_are_checked() {
+        assert!(route("/a/{*rest: String}")[0].contains("takes no type"));
+        assert!(route("/a/{id:}")[0].contains("names no type"));
+        assert!(route("/a/{id: 12}")[0].contains("is not a Rust type"));
+        assert!(route("/a/{: u32}")[0].starts_with("empty path parameter"));
+        assert!(route("/a/{id: u32}/{id}")[0].starts_with("duplicate path parameter"));
     }
 }

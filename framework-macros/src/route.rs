@@ -11,8 +11,8 @@ use syn::{Expr, Ident, ItemFn, Lit, LitStr};
 use crate::args::{self, Arg, Seen, Value};
 use crate::errors::Errors;
 use crate::item::{self, OutputSpan};
-use crate::path::{self, PathKind};
-use crate::{debug, signature, state};
+use crate::path::{self, PathKind, Pattern};
+use crate::{debug, param_names, signature, state};
 
 /// The HTTP methods `#[route(.., method = ..)]` accepts.
 const METHODS: [&str; 9] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"];
@@ -69,6 +69,8 @@ struct Route {
     kind: Kind,
     methods: Vec<String>,
     path: LitStr,
+    /// The path as the router takes it, and its parameters' types.
+    pattern: Pattern,
     with: Vec<syn::Path>,
     states: Vec<syn::Type>,
     name: Ident,
@@ -85,6 +87,9 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let route = Route::read(kind, args, func.as_ref(), &mut errors);
     if let Some(func) = &func {
         signature::check(&func.sig, &attr, "handler", &mut errors);
+        if let Some(route) = &route {
+            param_names::check(func, &route.path, &route.pattern.params, &mut errors);
+        }
     }
     let generated = match route {
         Some(route) if errors.is_empty() => route.into_token_stream(),
@@ -112,6 +117,7 @@ impl Route {
             kind,
             methods: given.methods?,
             path: given.path?,
+            pattern: given.pattern,
             with: given.with?,
             states: given.states,
             name: func.sig.ident.clone(),
@@ -124,6 +130,7 @@ impl Route {
 struct Given {
     kind: Kind,
     path: Option<LitStr>,
+    pattern: Pattern,
     methods: Option<Vec<String>>,
     with: Option<Vec<syn::Path>>,
     states: Vec<syn::Type>,
@@ -144,6 +151,7 @@ impl Given {
         Given {
             kind,
             path: None,
+            pattern: Pattern::default(),
             methods,
             with: Some(Vec::new()),
             states: Vec::new(),
@@ -165,7 +173,7 @@ impl Given {
         let kind = self.kind;
         match arg {
             Arg::Lit(Lit::Str(lit)) if self.path.is_none() => {
-                path::validate(&lit, PathKind::Route, errors);
+                self.pattern = path::validate(&lit, PathKind::Route, errors);
                 self.path = Some(lit);
             }
             Arg::Lit(Lit::Str(lit)) => errors.at(
@@ -355,7 +363,7 @@ fn parse_methods(key: &Ident, value: Value, errors: &mut Errors) -> Option<Vec<S
 
 impl ToTokens for Route {
     fn to_tokens(&self, tokens: &mut TokenStream) {
-        let Route { kind, methods, path, with, states, name, output } = self;
+        let Route { kind, methods, path, pattern, with, states, name, output } = self;
         let ctx = Ident::new("__fratello_ctx", Span::mixed_site());
         let name_str = name.unraw().to_string();
         let (route_kind, erase, variant) = match kind {
@@ -377,6 +385,7 @@ impl ToTokens for Route {
         let middleware =
             with.iter().map(|mw| quote_spanned!(mw.span()=> ::fratello::__private::route_middleware(&#mw)));
         let states = state::needs(states);
+        let (path, param_types) = typed_params(path, pattern);
         let line = quote_spanned!(Span::call_site()=> ::core::line!());
 
         let handler = Ident::new("__FRATELLO_HANDLER", Span::mixed_site());
@@ -393,6 +402,7 @@ impl ToTokens for Route {
                         kind: ::fratello::__private::RouteKind::#route_kind,
                         methods: &[#(#methods),*],
                         path: #path,
+                        param_types: #param_types,
                         handler: #handler,
                         middleware: &[#(#middleware),*],
                         states: #states,
@@ -405,4 +415,41 @@ impl ToTokens for Route {
             };
         });
     }
+}
+
+/// The path as the router takes it (a literal spanned at the user's), and `&[ParamType {
+/// .. }, ..]` for its typed parameters, each type checked to be `FromStr` with an error at
+/// the path.
+fn typed_params(path: &LitStr, pattern: &Pattern) -> (LitStr, TokenStream) {
+    let untyped = LitStr::new(&pattern.path, path.span());
+    let types = pattern.params.iter().filter_map(|param| {
+        let ty: syn::Type = syn::parse_str(param.ty.as_deref()?).ok()?;
+        let ty = respan(ty.to_token_stream(), path.span());
+        let (name, type_name) = (&param.name, param.ty.as_deref().unwrap_or_default());
+        Some(quote_spanned! {path.span()=>
+            ::fratello::__private::ParamType {
+                name: #name,
+                type_name: #type_name,
+                parses: ::fratello::__private::parses::<#ty>,
+            }
+        })
+    });
+    (untyped, quote!(&[#(#types),*]))
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ pub use crate::context::Context;
 pub use crate::future::BoxFuture;
 pub use crate::response::Response;
 pub use crate::routing::{
-    Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind, Scope, StateNeed,
+    Handler, MiddlewareDef, MiddlewareRegistration, ParamType, RouteDef, RouteKind, Scope, StateNeed,
 };
 pub use inventory;
 
@@ -52,6 +52,22 @@ impl<T: Send + Sync + 'static> AppState for T {}
 /// The id of a state type named in `state(..)`.
 pub fn state_type_id<T: AppState>() -> std::any::TypeId {
     std::any::TypeId::of::<T>()
+}
+
+/// What a typed path parameter (`{id: u32}`) may be: a type that parses from text.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the type of a path parameter: it does not implement `FromStr`",
+    label = "a typed path parameter, `{{name: Type}}`",
+    note = "use a type that parses from text (`u32`, `u64`, `i64`, `String`, `uuid::Uuid`, ...), or implement `FromStr` for it"
+)]
+pub trait PathParam: std::str::FromStr {}
+
+#[diagnostic::do_not_recommend]
+impl<T: std::str::FromStr> PathParam for T {}
+
+/// Whether `segment` parses as `T`: a typed parameter's check.
+pub fn parses<T: PathParam>(segment: &str) -> bool {
+    segment.parse::<T>().is_ok()
 }
 
 /// Erases an HTTP handler's future into the router's handler type.

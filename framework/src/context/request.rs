@@ -45,12 +45,17 @@ impl Context {
         }
     }
 
-    /// A path parameter (`{name}` or `{*name}` in the route), percent-decoded.
+    /// A path parameter (`{name}`, `{name: Type}` or `{*name}` in the route), percent-decoded.
+    ///
+    /// In a route handler, a literal name that is not in the route's path is a compile error
+    /// (see the route macros).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.inner.params.iter().find(|(k, _)| *k == name).map(|(_, v)| &**v)
     }
 
-    /// A path parameter parsed into `T`: a 400 when it does not parse.
+    /// A path parameter parsed into `T`: a 400 when it does not parse. (A parameter typed in
+    /// the pattern, `{id: u64}`, was parsed before the route matched, so reading it as that
+    /// type cannot fail.)
     ///
     /// ```ignore
     /// #[get("/notes/{id}")]

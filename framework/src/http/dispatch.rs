@@ -203,6 +203,14 @@ fn route(
     };
 
     let def = endpoint.def;
+    if !def.param_types.is_empty() {
+        // A typed parameter that does not parse: the route does not match (404, as for a path
+        // no route has: the path names nothing this route serves).
+        if let Some(ty) = def.unparsed_param(&params) {
+            let msg = format!("no route matches this path (`{}` is not a valid `{}`)", ty.name, ty.type_name);
+            return Err(refuse(Error::not_found(msg).into_response(), &head));
+        }
+    }
     if start.is_some() {
         tracing::Span::current().record("route", def.path);
     }

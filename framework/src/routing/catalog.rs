@@ -79,6 +79,7 @@ impl Catalog {
             kind: RouteKind::Mount,
             methods: &[],
             path: pattern,
+            param_types: &[],
             handler: forward,
             middleware: &[],
             states: &[],

@@ -45,8 +45,12 @@ pub struct RouteDef {
     pub kind: RouteKind,
     /// Upper-case method names (`GET`, `POST`, ...); `GET` for ws and sse routes.
     pub methods: &'static [&'static str],
-    /// The path pattern, e.g. `/users/{id}` or `/static/{*rest}`.
+    /// The path pattern, e.g. `/users/{id}` or `/static/{*rest}` (without the parameters'
+    /// types, which are in `param_types`).
     pub path: &'static str,
+    /// The parameters declared with a type (`{id: u32}`): the request's segment must parse
+    /// for the route to match.
+    pub param_types: &'static [ParamType],
     /// The erased handler.
     pub handler: Handler,
     /// Route middleware named in `with(...)`, in the order written.
@@ -127,6 +131,25 @@ pub struct StateNeed {
     pub type_id: fn() -> std::any::TypeId,
     /// The type as written in `state(..)`, for the startup error.
     pub name: &'static str,
+}
+
+/// A path parameter declared with a type, `{id: u32}`.
+pub struct ParamType {
+    /// The parameter's name.
+    pub name: &'static str,
+    /// The type as written, for messages.
+    pub type_name: &'static str,
+    /// Whether a (percent-decoded) segment parses as the type.
+    pub parses: fn(&str) -> bool,
+}
+
+impl RouteDef {
+    /// The first typed parameter whose value in `params` does not parse, if any.
+    pub(crate) fn unparsed_param(&self, params: &[(&'static str, Box<str>)]) -> Option<&'static ParamType> {
+        self.param_types.iter().find(|ty| {
+            params.iter().find(|(name, _)| *name == ty.name).is_some_and(|(_, value)| !(ty.parses)(value))
+        })
+    }
 }
 
 /// The inventory entry for a middleware (the descriptor itself lives in a `const`).

@@ -20,7 +20,7 @@ fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "== building (release)" >&2
-cargo build --release -p fratello-bench --bins >&2
+cargo build --release -p fratello-bench --features peers --bins >&2
 
 target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 target_dir="${target_dir:-target}"

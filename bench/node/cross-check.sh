@@ -14,7 +14,7 @@ repeats="${1:-3}"
 command -v node >/dev/null || { echo "needs Node.js (node and npm)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (bench/run.sh installs it)" >&2; exit 1; }
 (cd bench/node && [ -d node_modules/ws ] || npm ci --no-audit --no-fund >&2)
-cargo build --release -p fratello-bench --bins >&2
+cargo build --release -p fratello-bench --features peers --bins >&2
 ulimit -n 20000 2>/dev/null || true
 
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"

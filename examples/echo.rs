@@ -7,7 +7,8 @@
 //! websocat -H 'authorization: Bearer ada' ws://127.0.0.1:9001/api/ws # socket, same guard
 //! ```
 //! `/echo` is also the server under test for the Autobahn suite (`scripts/autobahn.sh`).
-//! Set `ADDR` to listen elsewhere.
+//! Set `ADDR` to listen elsewhere. `cargo run --example echo -- --tls cert.pem key.pem` serves
+//! `wss://` instead, to clients that trust the certificate.
 
 use fratello::prelude::*;
 use fratello::ws::WsConfig;
@@ -59,12 +60,37 @@ async fn main() -> Result<(), fratello::StartupError> {
         )
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:9001".to_owned());
+    let tls = tls_from_args()?; // (before binding: a bad certificate stops it, naming the file)
     let listener = fratello::server::bind(&addr).await?;
     // The conformance suite sends messages of up to 16 MiB to /echo; every other socket keeps
     // the 1 MiB default.
     let conformance = WsConfig::default().max_message_size(16 << 20).max_frame_size(16 << 20);
     let app = App::only("echo").ws_route_config("/echo", conformance);
-    let (local, server) = app.bind_with(listener, fratello::server::shutdown_signal())?;
-    println!("echo example listening on ws://{local}/echo");
-    server.await
+    let shutdown = fratello::server::shutdown_signal();
+    match tls {
+        Some(tls) => {
+            let (local, server) = app.bind_tls_with(listener, tls, shutdown)?;
+            println!("echo example listening on wss://{local}/echo");
+            server.await
+        }
+        None => {
+            let (local, server) = app.bind_with(listener, shutdown)?;
+            println!("echo example listening on ws://{local}/echo");
+            server.await
+        }
+    }
+}
+
+/// `--tls CERT KEY`: serve `wss://` with this certificate chain and key (PEM files), read again
+/// whenever they change.
+fn tls_from_args() -> Result<Option<fratello::tls::TlsConfig>, fratello::StartupError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(None),
+        [flag, cert, key] if flag == "--tls" => Ok(Some(fratello::tls::TlsConfig::reloading(cert, key)?)),
+        _ => {
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "usage: echo [--tls CERT.pem KEY.pem]")
+                .into())
+        }
+    }
 }

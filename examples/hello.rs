@@ -13,6 +13,13 @@
 //! curl --http2-prior-knowledge http://127.0.0.1:8080/hello/h2
 //! ```
 //! Set `ADDR` to listen elsewhere (e.g. `ADDR=127.0.0.1:0` for any free port).
+//!
+//! Over TLS (HTTPS, HTTP/2 by ALPN; the files are read again when they change):
+//!
+//! ```text
+//! cargo run --example hello -- --tls cert.pem key.pem
+//! curl --cacert ca.pem https://localhost:8080/hello/ada
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -153,8 +160,35 @@ async fn main() -> Result<(), fratello::StartupError> {
     for route in app.routes()? {
         println!("  {route}");
     }
+    // Read before binding: a certificate that cannot be used stops the example, naming the file.
+    let tls = tls_from_args()?;
     let listener = fratello::server::bind(&addr).await?;
-    let (local, server) = app.bind_with(listener, fratello::server::shutdown_signal())?;
-    println!("hello example listening on http://{local}");
-    server.await
+    let shutdown = fratello::server::shutdown_signal();
+    match tls {
+        Some(tls) => {
+            let (local, server) = app.bind_tls_with(listener, tls, shutdown)?;
+            println!("hello example listening on https://{local}");
+            server.await
+        }
+        None => {
+            let (local, server) = app.bind_with(listener, shutdown)?;
+            println!("hello example listening on http://{local}");
+            server.await
+        }
+    }
+}
+
+/// `--tls CERT KEY`: serve HTTPS with this certificate chain and key (PEM files), read again
+/// whenever they change.
+fn tls_from_args() -> Result<Option<fratello::tls::TlsConfig>, fratello::StartupError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(None),
+        [flag, cert, key] if flag == "--tls" => Ok(Some(fratello::tls::TlsConfig::reloading(cert, key)?)),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "usage: hello [--tls CERT.pem KEY.pem]",
+        )
+        .into()),
+    }
 }

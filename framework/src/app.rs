@@ -18,7 +18,10 @@ use crate::mount::{check_prefix, mount_pattern, mount_service, Mount, MountDef};
 use crate::routing::{RouteInfo, RouteKind};
 use crate::runtime::sessions::SessionRegistry;
 use crate::runtime::shared::Shared;
+use crate::server::Transport;
 use crate::startup::StartupError;
+#[cfg(feature = "tls")]
+use crate::tls::accept::TlsServer;
 
 /// The smallest head limit: hyper's read buffer starts at 8 KiB.
 const MIN_HEADER_BYTES: usize = 8 * 1024;
@@ -374,7 +377,7 @@ impl App {
     pub async fn serve(self, addr: impl ToSocketAddrs) -> Result<(), StartupError> {
         let shared = self.into_shared()?;
         let listener = crate::server::bind(addr).await.map_err(StartupError::listen)?;
-        crate::server::run(shared, listener, crate::server::shutdown_signal())
+        crate::server::run(shared, listener, crate::server::shutdown_signal(), Transport::Plain)
             .await
             .map_err(StartupError::from)
     }
@@ -386,7 +389,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), StartupError> {
         let shared = self.into_shared()?;
-        crate::server::run(shared, listener, shutdown).await.map_err(StartupError::from)
+        crate::server::run(shared, listener, shutdown, Transport::Plain).await.map_err(StartupError::from)
     }
 
     /// Like [`serve_with`](Self::serve_with), but validates the app first and returns the
@@ -399,9 +402,75 @@ impl App {
     {
         let addr = listener.local_addr()?;
         let shared = self.into_shared()?;
-        Ok((
-            addr,
-            async move { crate::server::run(shared, listener, shutdown).await.map_err(StartupError::from) },
-        ))
+        Ok((addr, async move {
+            crate::server::run(shared, listener, shutdown, Transport::Plain).await.map_err(StartupError::from)
+        }))
+    }
+
+    /// Binds `addr` and serves HTTPS until Ctrl-C or SIGTERM, as [`serve`](Self::serve) serves
+    /// cleartext HTTP (the same limits, timeouts and graceful shutdown): each connection's TLS
+    /// handshake, then HTTP/2 or HTTP/1.1 as the client chose by ALPN (see [`crate::tls`]).
+    /// Refuses to start, before binding, when [`check`](Self::check) would fail or `tls`
+    /// cannot be set up.
+    ///
+    /// ```no_run
+    /// # use fratello::prelude::*;
+    /// # async fn run() -> Result<(), fratello::StartupError> {
+    /// use fratello::tls::TlsConfig;
+    ///
+    /// App::new().serve_tls("0.0.0.0:443", TlsConfig::reloading("cert.pem", "key.pem")?).await
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn serve_tls(
+        self,
+        addr: impl ToSocketAddrs,
+        tls: crate::tls::TlsConfig,
+    ) -> Result<(), StartupError> {
+        let shared = self.into_shared()?;
+        let acceptor = tls.acceptor()?;
+        let listener = crate::server::bind(addr).await.map_err(StartupError::listen)?;
+        let transport = Transport::Tls(TlsServer::new(acceptor, tls.watch()));
+        crate::server::run(shared, listener, crate::server::shutdown_signal(), transport)
+            .await
+            .map_err(StartupError::from)
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown` completes, then shuts down gracefully (as
+    /// [`serve_with`](Self::serve_with), with TLS as [`serve_tls`](Self::serve_tls)).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn serve_tls_with(
+        self,
+        listener: TcpListener,
+        tls: crate::tls::TlsConfig,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), StartupError> {
+        let shared = self.into_shared()?;
+        let transport = Transport::Tls(TlsServer::new(tls.acceptor()?, tls.watch()));
+        crate::server::run(shared, listener, shutdown, transport).await.map_err(StartupError::from)
+    }
+
+    /// Like [`serve_tls_with`](Self::serve_tls_with), but checks the app and `tls` first and
+    /// returns the address being served and the server future (as [`bind_with`](Self::bind_with)
+    /// does for cleartext). A [reloading](crate::tls::TlsConfig::reloading) configuration's
+    /// files are watched while the future runs.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn bind_tls_with(
+        self,
+        listener: TcpListener,
+        tls: crate::tls::TlsConfig,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(SocketAddr, impl Future<Output = Result<(), StartupError>> + Send + 'static), StartupError>
+    {
+        let addr = listener.local_addr()?;
+        let shared = self.into_shared()?;
+        let acceptor = tls.acceptor()?;
+        Ok((addr, async move {
+            let transport = Transport::Tls(TlsServer::new(acceptor, tls.watch()));
+            crate::server::run(shared, listener, shutdown, transport).await.map_err(StartupError::from)
+        }))
     }
 }

@@ -1,5 +1,6 @@
-//! The server: accepts connections, speaks HTTP/1.1 and HTTP/2 (h2c) through hyper, and runs
-//! each request through the route's middleware and handler.
+//! The server: accepts connections, speaks HTTP/1.1 and HTTP/2 (h2c; over TLS, h2 by ALPN with
+//! the `tls` feature) through hyper, and runs each request through the route's middleware and
+//! handler.
 //!
 //! Limits come from [`Config`](crate::config::Config). Graceful shutdown (Ctrl-C or SIGTERM with
 //! [`App::serve`](crate::App::serve), or the future given to
@@ -112,10 +113,21 @@ impl Signals {
 /// hyper's own limit on the number of request headers.
 const HYPER_MAX_HEADERS: usize = 100;
 
+/// How the accepted connections begin.
+pub(crate) enum Transport {
+    /// Cleartext: HTTP/1.1, or HTTP/2 with prior knowledge.
+    Plain,
+    /// A TLS handshake first, in the connection's own task; then HTTP/2 when the client chose
+    /// it by ALPN, HTTP/1.1 otherwise. (Holds the certificate watcher, which stops with it.)
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::accept::TlsServer),
+}
+
 pub(crate) async fn run(
     shared: Arc<Shared>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
+    transport: Transport,
 ) -> io::Result<()> {
     let config = shared.config.clone();
     let mut http1 = hyper::server::conn::http1::Builder::new();
@@ -151,7 +163,8 @@ pub(crate) async fn run(
     let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
     let permits = Arc::new(Semaphore::new(all as usize));
     let per_peer = config.max_connections_per_ip.map(|max| Arc::new(PeerCounts::new(max)));
-    tracing::info!(addr = %listener.local_addr()?, routes = shared.matcher.len(), "fratello serving");
+    let tls = !matches!(transport, Transport::Plain);
+    tracing::info!(addr = %listener.local_addr()?, routes = shared.matcher.len(), tls, "fratello serving");
 
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = AcceptBackoff::default();
@@ -196,7 +209,15 @@ pub(crate) async fn run(
             stop: stop.clone(),
             timeout: config.header_read_timeout,
         };
-        tokio::spawn(serve_connection(stream, protocols.clone(), watch));
+        match &transport {
+            Transport::Plain => {
+                tokio::spawn(serve_connection(stream, protocols.clone(), watch));
+            }
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => {
+                tokio::spawn(serve_tls_connection(stream, tls.acceptor.clone(), protocols.clone(), watch));
+            }
+        }
     }
 
     drop(listener);
@@ -270,7 +291,7 @@ struct Watch {
     timeout: std::time::Duration,
 }
 
-/// Serves one connection with HTTP/2 when its first bytes are HTTP/2's preface (prior
+/// Serves one cleartext connection with HTTP/2 when its first bytes are HTTP/2's preface (prior
 /// knowledge, h2c, with the `http2` feature), with HTTP/1.1 otherwise.
 ///
 /// The protocol is told by peeking, so hyper gets the socket itself: hyper-util's `auto`
@@ -298,21 +319,63 @@ async fn serve_connection(stream: TcpStream, protocols: Arc<Protocols>, watch: W
         }
         () = &mut stopped => return,
     };
+    serve_http(TokioIo::new(stream), h2, &protocols, &watch, timer, stopped).await;
+}
+
+/// Serves one connection that begins with a TLS handshake: the handshake runs here, in the
+/// connection's own task (under its own timeout, see
+/// [`TlsConfig::handshake_timeout`](crate::tls::TlsConfig::handshake_timeout)), so that a
+/// client that stalls it holds up nobody else; then HTTP/2 when the client chose `h2` by
+/// ALPN, HTTP/1.1 otherwise, on the same path as a cleartext connection. The header read
+/// timeout starts once the handshake is done.
+#[cfg(feature = "tls")]
+async fn serve_tls_connection(
+    stream: TcpStream,
+    acceptor: crate::tls::accept::Acceptor,
+    protocols: Arc<Protocols>,
+    watch: Watch,
+) {
+    let stopped = watch.stop.notify.notified();
+    let mut stopped = std::pin::pin!(stopped);
+    let (tls, h2) = tokio::select! {
+        biased;
+        r = acceptor.handshake(stream, watch.conn.peer) => match r {
+            Some(done) => done,
+            None => return, // (logged)
+        },
+        () = &mut stopped => return,
+    };
+    let timer = tokio::time::sleep(watch.timeout);
+    let timer = std::pin::pin!(timer);
+    serve_http(TokioIo::new(tls), h2, &protocols, &watch, timer, stopped).await;
+}
+
+/// Serves HTTP on a connection whose protocol is known (`h2`: HTTP/2), cleartext or TLS alike:
+/// the same builders, the same watch over idle time and shutdown.
+async fn serve_http<I>(
+    io: TokioIo<I>,
+    h2: bool,
+    protocols: &Protocols,
+    watch: &Watch,
+    timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = ConnService::new(&watch.conn);
-    let io = TokioIo::new(stream);
     #[cfg(feature = "http2")]
     if h2 {
         let served = protocols.http2.serve_connection(io, service);
         let shutdown = hyper::server::conn::http2::Connection::graceful_shutdown;
-        let outcome = drive(served, shutdown, &watch, timer, stopped).await;
-        return log_end(outcome, &watch);
+        let outcome = drive(served, shutdown, watch, timer, stopped).await;
+        return log_end(outcome, watch);
     }
     // (Without HTTP/2, hyper's HTTP/1.1 refuses the preface.)
     let _ = h2;
     let served = protocols.http1.serve_connection(io, service).with_upgrades();
     let shutdown = hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown;
-    let outcome = drive(served, shutdown, &watch, timer, stopped).await;
-    log_end(outcome, &watch);
+    let outcome = drive(served, shutdown, watch, timer, stopped).await;
+    log_end(outcome, watch);
 }
 
 /// Logs how a connection ended (`None`: its watch closed it).

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::request::{Clients, TestRequest};
 #[cfg(feature = "sse")]
 use super::sse::SseRequest;
+use super::stream::Target;
 #[cfg(feature = "ws")]
 use super::ws::WsRequest;
 use crate::{App, StartupError};
@@ -21,7 +22,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running app and an HTTP client pointed at it.
 pub struct TestClient {
-    addr: SocketAddr,
+    target: Target,
     clients: Clients,
     timeout: Duration,
     stop: Option<oneshot::Sender<()>>,
@@ -50,7 +51,79 @@ impl TestClient {
         let (addr, server) = app.bind_with(listener, async move {
             let _ = stopped.await;
         })?;
-        let server = tokio::spawn(server);
+        let target = Target {
+            addr,
+            #[cfg(feature = "tls")]
+            tls: None,
+        };
+        Ok(Self::running(target, tokio::spawn(server), stop))
+    }
+
+    /// Starts `app` serving TLS with `tls` on `127.0.0.1:0`, and speaks HTTPS (HTTP/1.1, or
+    /// HTTP/2 chosen by ALPN with [`TestRequest::http2`]), `wss://` and SSE over TLS to it,
+    /// trusting `trust`: the CA certificate that issued the server's certificate, or that
+    /// certificate itself when it is self-signed. The client asks for the server name
+    /// `localhost` (SNI), which the certificate must cover; URLs read
+    /// `https://localhost:PORT/..`, and connect to the app's address whatever `localhost`
+    /// resolves to. Panics with the startup error (a bad certificate, no routes, ...).
+    ///
+    /// ```no_run
+    /// # use fratello::prelude::*;
+    /// # use fratello::test::TestClient;
+    /// # async fn run(cert_pem: String, key_pem: String, ca_der: Vec<u8>) {
+    /// use fratello::tls::{rustls::pki_types::CertificateDer, TlsConfig};
+    ///
+    /// let tls = TlsConfig::from_pem(cert_pem, key_pem).unwrap();
+    /// let client = TestClient::start_tls(App::only(module_path!()), tls, CertificateDer::from(ca_der)).await;
+    /// assert_eq!(client.get("/").send().await.status(), StatusCode::OK);
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn start_tls(
+        app: App,
+        tls: crate::tls::TlsConfig,
+        trust: crate::tls::rustls::pki_types::CertificateDer<'static>,
+    ) -> TestClient {
+        match Self::try_start_tls(app, tls, trust).await {
+            Ok(c) => c,
+            Err(e) => panic!("the app did not start: {e}"),
+        }
+    }
+
+    /// As [`start_tls`](Self::start_tls), returning the startup error instead of panicking.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn try_start_tls(
+        app: App,
+        tls: crate::tls::TlsConfig,
+        trust: crate::tls::rustls::pki_types::CertificateDer<'static>,
+    ) -> Result<TestClient, StartupError> {
+        Self::start_tls_on(app, crate::server::bind("127.0.0.1:0").await?, tls, trust).await
+    }
+
+    /// As [`try_start_tls`](Self::try_start_tls), on a listener bound beforehand.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn start_tls_on(
+        app: App,
+        listener: tokio::net::TcpListener,
+        tls: crate::tls::TlsConfig,
+        trust: crate::tls::rustls::pki_types::CertificateDer<'static>,
+    ) -> Result<TestClient, StartupError> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (addr, server) = app.bind_tls_with(listener, tls, async move {
+            let _ = stopped.await;
+        })?;
+        let target = Target { addr, tls: Some(std::sync::Arc::new(super::tls::ClientTls::new(trust))) };
+        Ok(Self::running(target, tokio::spawn(server), stop))
+    }
+
+    fn running(
+        target: Target,
+        server: JoinHandle<Result<(), StartupError>>,
+        stop: oneshot::Sender<()>,
+    ) -> TestClient {
         let h1 = Client::builder(TokioExecutor::new()).build_http();
         #[cfg(feature = "http2")]
         let h2 = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
@@ -58,8 +131,10 @@ impl TestClient {
             h1,
             #[cfg(feature = "http2")]
             h2,
+            #[cfg(feature = "tls")]
+            tls: target.tls.clone().map(|tls| super::tls::TlsClients::new(tls, target.addr)),
         };
-        Ok(TestClient { addr, clients, timeout: DEFAULT_TIMEOUT, stop: Some(stop), server: Some(server) })
+        TestClient { target, clients, timeout: DEFAULT_TIMEOUT, stop: Some(stop), server: Some(server) }
     }
 
     /// How long a receive waits before the test fails with a message that names the route and
@@ -73,12 +148,23 @@ impl TestClient {
 
     /// The address the app listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.target.addr
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http://127.0.0.1:PORT{path}`, or `https://localhost:PORT{path}` for an app started
+    /// with TLS.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        self.url_of("http", path)
+    }
+
+    /// The URL of `path` with `scheme` (`http` or `ws`; the TLS form of it for a TLS app).
+    fn url_of(&self, scheme: &str, path: &str) -> String {
+        #[cfg(feature = "tls")]
+        if self.target.tls.is_some() {
+            let port = self.target.addr.port();
+            return format!("{scheme}s://{}:{port}{path}", super::tls::SERVER_NAME);
+        }
+        format!("{scheme}://{}{}", self.target.addr, path)
     }
 
     /// A request with any method.
@@ -115,11 +201,12 @@ impl TestClient {
         self.request(Method::OPTIONS, path)
     }
 
-    /// A WebSocket handshake to `path`; add headers, then [`connect`](WsRequest::connect).
+    /// A WebSocket handshake to `path` (`ws://`, or `wss://` for a TLS app); add headers, then
+    /// [`connect`](WsRequest::connect).
     #[cfg(feature = "ws")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     pub fn ws(&self, path: &str) -> WsRequest {
-        WsRequest::new(format!("ws://{}{}", self.addr, path), path, self.timeout)
+        WsRequest::new(self.url_of("ws", path), path, self.timeout, self.target.clone())
     }
 
     /// Opens an SSE stream at `path` (a GET with `accept: text/event-stream`); add headers

@@ -1,6 +1,7 @@
 //! [`TestClient`] (feature `test-util`): runs an [`App`](crate::App) on an ephemeral loopback
 //! port and talks to it over real sockets, with a real HTTP client (hyper), so tests exercise
-//! exactly what a user gets.
+//! exactly what a user gets. With the `tls` feature too, `TestClient::start_tls` serves the app
+//! over TLS and speaks HTTPS, `wss://` and SSE to it, trusting a test certificate.
 //!
 //! ```no_run
 //! use fratello::prelude::*;
@@ -24,6 +25,9 @@ mod client;
 mod request;
 #[cfg(feature = "sse")]
 mod sse;
+mod stream;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "ws")]
 mod ws;
 

@@ -23,11 +23,14 @@ pub struct TestRequest<'a> {
 }
 
 /// The HTTP clients of a [`TestClient`](super::TestClient): HTTP/1.1, and HTTP/2 with prior
-/// knowledge.
+/// knowledge (or, over TLS, chosen by ALPN).
 pub(crate) struct Clients {
     pub(crate) h1: Client<HttpConnector, Body>,
     #[cfg(feature = "http2")]
     pub(crate) h2: Client<HttpConnector, Body>,
+    /// The clients that speak TLS, to an app started with `TestClient::start_tls`.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<super::tls::TlsClients>,
 }
 
 impl<'a> TestRequest<'a> {
@@ -75,7 +78,8 @@ impl TestRequest<'_> {
         self.header(http::header::CONTENT_TYPE, "application/json").body(body)
     }
 
-    /// Sends over HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    /// Sends over HTTP/2 instead of HTTP/1.1: with prior knowledge (h2c), or over TLS as
+    /// chosen by ALPN (`h2`).
     #[cfg(feature = "http2")]
     #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
     pub fn http2(mut self) -> Self {
@@ -115,6 +119,14 @@ impl TestRequest<'_> {
         self,
     ) -> Result<http::Response<hyper::body::Incoming>, Box<dyn std::error::Error + Send + Sync>> {
         let req = self.builder.body(self.body)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.clients.tls {
+            #[cfg(feature = "http2")]
+            if self.http2 {
+                return Ok(tls.h2.request(req).await?);
+            }
+            return Ok(tls.h1.request(req).await?);
+        }
         #[cfg(feature = "http2")]
         if self.http2 {
             return Ok(self.clients.h2.request(req).await?);

@@ -32,6 +32,15 @@ impl SseRequest<'_> {
         self
     }
 
+    /// Opens the stream over HTTP/2 (with prior knowledge, or `h2` by ALPN over TLS) instead
+    /// of HTTP/1.1.
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2(mut self) -> Self {
+        self.req = self.req.http2();
+        self
+    }
+
     /// Connects and returns the stream once the response head has arrived (whatever its
     /// status: a refused request has its status and an empty stream). Fails the test when the
     /// head does not come within the client's timeout.

@@ -6,11 +6,14 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::error::Elapsed;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message as Frame;
+
+use super::stream::{ClientStream, Target};
 
 /// How many frames a [`WsClient`] reads ahead of the test before it stops reading the socket.
 const UNREAD_FRAMES: usize = 32;
@@ -21,6 +24,7 @@ pub struct WsRequest {
     path: String,
     headers: HeaderMap,
     timeout: Duration,
+    target: Target,
 }
 
 /// The server refused a WebSocket handshake: its HTTP answer.
@@ -35,8 +39,8 @@ pub struct WsRefused {
 }
 
 impl WsRequest {
-    pub(crate) fn new(url: String, path: &str, timeout: Duration) -> Self {
-        WsRequest { url, path: path.to_owned(), headers: HeaderMap::new(), timeout }
+    pub(crate) fn new(url: String, path: &str, timeout: Duration, target: Target) -> Self {
+        WsRequest { url, path: path.to_owned(), headers: HeaderMap::new(), timeout, target }
     }
 
     /// Adds a handshake header (e.g. `authorization`, `origin`, `sec-websocket-protocol`),
@@ -71,7 +75,8 @@ impl WsRequest {
     /// slow client would, so that the server's backpressure can be tested with it.
     pub async fn try_connect(self) -> Result<WsClient, WsRefused> {
         let (path, timeout) = (self.path.clone(), self.timeout);
-        let (stream, headers) = self.handshake().await?;
+        let io = self.target.connect().await.expect("the test server accepts connections");
+        let (stream, headers) = self.handshake(io).await?;
         let (sink, mut incoming) = stream.split();
         let (tx, rx) = mpsc::channel(UNREAD_FRAMES);
         let reader = tokio::spawn(async move {
@@ -87,22 +92,26 @@ impl WsRequest {
 
     /// Connects and hands over the bare tokio-tungstenite stream, which nobody reads but the
     /// test: to play a client that never reads (pings without reading the pongs, say).
+    /// Cleartext (`ws://`) only: panics on a client started with `TestClient::start_tls`.
     pub async fn connect_raw(self) -> WebSocketStream<TcpStream> {
-        match self.handshake().await {
+        assert!(!self.target.is_tls(), "`connect_raw` speaks ws:// only; use `connect` for wss://");
+        let tcp = TcpStream::connect(self.target.addr).await.expect("the test server accepts connections");
+        match self.handshake(tcp).await {
             Ok((stream, _)) => stream,
             Err(r) => panic!("the WebSocket handshake was refused: {} {}", r.status, r.body),
         }
     }
 
-    async fn handshake(self) -> Result<(WebSocketStream<TcpStream>, HeaderMap), WsRefused> {
+    async fn handshake<S>(self, io: S) -> Result<(WebSocketStream<S>, HeaderMap), WsRefused>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         use tungstenite::client::IntoClientRequest;
         let mut req = self.url.as_str().into_client_request().expect("a valid ws:// URL");
         req.headers_mut().extend(self.headers);
-        let host = req.uri().authority().expect("the URL has a host").to_string();
-        let tcp = TcpStream::connect(&host).await.expect("the test server accepts connections");
         let config =
             tungstenite::protocol::WebSocketConfig::default().max_message_size(None).max_frame_size(None);
-        let handshake = tokio_tungstenite::client_async_with_config(req, tcp, Some(config));
+        let handshake = tokio_tungstenite::client_async_with_config(req, io, Some(config));
         let answer = match tokio::time::timeout(self.timeout, handshake).await {
             Ok(answer) => answer,
             Err(_) => {
@@ -127,7 +136,7 @@ impl WsRequest {
 
 /// The client side of a WebSocket to the test server (tokio-tungstenite underneath).
 pub struct WsClient {
-    sink: SplitSink<WebSocketStream<TcpStream>, Frame>,
+    sink: SplitSink<WebSocketStream<ClientStream>, Frame>,
     /// What the reading task read.
     rx: mpsc::Receiver<Result<Frame, tungstenite::Error>>,
     reader: tokio::task::JoinHandle<()>,

@@ -68,6 +68,8 @@ pub(crate) mod session;
 #[cfg(feature = "ws")]
 mod socket;
 #[cfg(feature = "ws")]
+mod stream;
+#[cfg(feature = "ws")]
 mod wire;
 
 pub use crate::config::WsConfig;

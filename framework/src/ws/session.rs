@@ -6,13 +6,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::channel::Ended;
 use super::deadlines::tick;
 use super::socket::Socket;
+use super::stream::Stream;
 use super::wire::Leftover;
 use crate::context::Context;
 use crate::error::Result;
@@ -79,15 +79,17 @@ impl Future for Session {
                         unreachable!("matched above")
                     };
                     let Some(io) = ctx.ws_io() else { return Poll::Ready(()) };
-                    // The server hands hyper the TCP stream itself, and gets it back here with
-                    // the bytes the client sent after its handshake that hyper already read
-                    // (the first frames, from a client that did not wait for the answer).
-                    // Read directly, the socket saves every read two buffering layers and a
-                    // call through a trait object.
-                    let upgraded = match upgraded.map(|u| u.downcast::<TokioIo<tokio::net::TcpStream>>()) {
+                    // The server hands hyper the TCP (or TLS) stream itself, and gets it back
+                    // here with the bytes the client sent after its handshake that hyper
+                    // already read (the first frames, from a client that did not wait for the
+                    // answer). Read directly, the socket saves every read two buffering layers
+                    // and a call through a trait object.
+                    let (stream, early) = match upgraded.map(Stream::from_upgraded) {
                         Ok(Ok(parts)) => parts,
                         Ok(Err(_)) => {
-                            tracing::error!("WebSocket upgrade on a connection that is not a TCP stream");
+                            tracing::error!(
+                                "WebSocket upgrade on a connection that is not a TCP or TLS stream"
+                            );
                             io.end(Ended::Closed, None);
                             return Poll::Ready(());
                         }
@@ -99,11 +101,10 @@ impl Future for Session {
                     };
                     let config = io.config.clone();
                     this.timer.as_mut().reset(Instant::now() + tick(&config));
-                    let early = upgraded.read_buf;
                     let ws = WebSocketContext::new(Role::Server, Some(config.tungstenite()));
                     let leftover =
                         (!early.is_empty()).then(|| Box::new(Leftover { bytes: early.into(), at: 0 }));
-                    let socket = Socket::new(ctx, handler, ws, upgraded.io.into_inner(), leftover);
+                    let socket = Socket::new(ctx, handler, ws, stream, leftover);
                     *this.state = SessionState::Running(socket);
                 }
                 SessionState::Running(socket) => {

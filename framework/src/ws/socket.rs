@@ -11,6 +11,7 @@ use tungstenite::protocol::{CloseFrame, WebSocketContext};
 
 use super::channel::{Ended, WsIo};
 use super::round::{self, IoState, Step, Timer};
+use super::stream::Stream;
 use super::wire::{Leftover, Outgoing, TaskIo};
 use crate::context::Context;
 use crate::error::Result;
@@ -26,7 +27,7 @@ use crate::future::BoxFuture;
 pub(crate) struct Socket {
     ws: WebSocketContext,
     /// `None` once the connection is gone (the handler may still be running).
-    io: Option<tokio::net::TcpStream>,
+    io: Option<Stream>,
     leftover: Option<Box<Leftover>>,
     /// Bytes the socket has not taken yet. While there are any, a write waits for the socket,
     /// and nothing more is taken from the queue.
@@ -49,7 +50,7 @@ impl Socket {
         ctx: Context,
         handler: fn(Context) -> BoxFuture<Result<()>>,
         ws: WebSocketContext,
-        io: tokio::net::TcpStream,
+        io: Stream,
         leftover: Option<Box<Leftover>>,
     ) -> Socket {
         Socket {

@@ -4,6 +4,8 @@
 
 use std::task::Poll;
 
+use super::stream::Stream;
+
 /// Bytes read from the socket that tungstenite has not asked for yet.
 ///
 /// Every read from the socket goes into one buffer per worker thread (as large as a burst of
@@ -61,7 +63,7 @@ impl Outgoing {
 /// A write only appends to the socket's [`Outgoing`] bytes, and a flush writes them, so that
 /// tungstenite's frames keep their place among the ones queued by the handler.
 pub(crate) struct TaskIo<'a, 'b> {
-    pub(crate) io: &'a mut tokio::net::TcpStream,
+    pub(crate) io: &'a mut Stream,
     pub(crate) cx: &'a mut std::task::Context<'b>,
     pub(crate) leftover: &'a mut Option<Box<Leftover>>,
     pub(crate) out: &'a mut Outgoing,
@@ -75,7 +77,7 @@ pub(crate) struct TaskIo<'a, 'b> {
 
 impl<'a, 'b> TaskIo<'a, 'b> {
     pub(crate) fn new(
-        io: &'a mut tokio::net::TcpStream,
+        io: &'a mut Stream,
         cx: &'a mut std::task::Context<'b>,
         leftover: &'a mut Option<Box<Leftover>>,
         out: &'a mut Outgoing,
@@ -124,13 +126,17 @@ impl std::io::Read for TaskIo<'_, '_> {
     }
 }
 
-fn poll_write(
-    io: &mut tokio::net::TcpStream,
-    cx: &mut std::task::Context<'_>,
-    buf: &[u8],
-) -> std::io::Result<usize> {
+fn poll_write(io: &mut Stream, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::io::Result<usize> {
     use tokio::io::AsyncWrite;
     match std::pin::Pin::new(io).poll_write(cx, buf) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(pending()),
+    }
+}
+
+fn poll_flush(io: &mut Stream, cx: &mut std::task::Context<'_>) -> std::io::Result<()> {
+    use tokio::io::AsyncWrite;
+    match std::pin::Pin::new(io).poll_flush(cx) {
         Poll::Ready(r) => r,
         Poll::Pending => Err(pending()),
     }
@@ -150,6 +156,10 @@ impl TaskIo<'_, '_> {
                 Err(e) => return Err(e),
             }
         }
+        // A TLS stream takes bytes before the socket does, and keeps the records the socket
+        // did not take: until they are out too, `out` stays (written, not empty), so that the
+        // socket waits for them as it waits for its own bytes. (Nothing to do for TCP.)
+        poll_flush(self.io, self.cx)?;
         out.at = 0;
         out.bytes.clear();
         if out.bytes.capacity() > self.keep {
@@ -169,5 +179,110 @@ impl std::io::Write for TaskIo<'_, '_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.write_out()
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+
+    use crate::ws::stream::Stream;
+    use crate::ws::wire::*;
+
+    /// A TLS connection over loopback TCP: the server's side as a socket's [`Stream`], and the
+    /// client's.
+    async fn tls_pair() -> (Stream, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
+        use tokio_rustls::rustls::{self, pki_types::ServerName};
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(made.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let (tcp, accepted) = tokio::join!(socket.connect(listener.local_addr().unwrap()), listener.accept());
+        let name = ServerName::try_from("localhost").unwrap();
+        let (client, server) = tokio::join!(
+            tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, tcp.unwrap()),
+            tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(accepted.unwrap().0),
+        );
+        (Stream::Tls(Box::new(server.unwrap())), client.unwrap())
+    }
+
+    /// Whether TLS holds records that the socket has not taken.
+    fn tls_holds_records(stream: &Stream) -> bool {
+        match stream {
+            Stream::Tls(s) => s.get_ref().1.wants_write(),
+            Stream::Tcp(_) => false,
+        }
+    }
+
+    /// What `write_out` reports as written is on the socket, over TLS too: TLS takes bytes
+    /// before the socket does, and a socket's task that took its word for it (with nothing
+    /// more to write) would never send the rest.
+    #[tokio::test]
+    async fn written_over_tls_means_on_the_socket() {
+        let (mut stream, mut client) = tls_pair().await;
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let (mut leftover, mut out) = (None, Outgoing::default());
+        let (mut sent, mut received) = (0usize, 0usize);
+        let mut buf = vec![0u8; 64 * 1024];
+        // Rounds of: write pieces of varied sizes until the socket is full, then let the
+        // client read some of it.
+        for round in 0..40usize {
+            for piece in 0..64usize {
+                let size = 1000 + (round * 7919 + piece * 104_729) % 70_000;
+                if out.is_empty() {
+                    out.buf().bytes.resize(size, b'x');
+                    sent += size;
+                }
+                let mut io = TaskIo::new(&mut stream, &mut cx, &mut leftover, &mut out, 4096);
+                match io.write_out() {
+                    Ok(()) => assert!(
+                        !tls_holds_records(&stream),
+                        "round {round}: written, yet TLS holds records the socket did not take"
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            let want = 10_000 + (round * 31_337) % 90_000;
+            let until = received + want;
+            while received < until {
+                match tokio::time::timeout(Duration::from_millis(20), client.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => received += n,
+                    _ => break,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await; // (the reactor sees the room)
+        }
+        // What is left arrives once written out.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            let mut io = TaskIo::new(&mut stream, &mut cx, &mut leftover, &mut out, 4096);
+            let done = io.write_out().is_ok();
+            match tokio::time::timeout(Duration::from_millis(50), client.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => received += n,
+                _ if done => break,
+                _ => {}
+            }
+        }
+        assert_eq!(received, sent, "every byte written arrived");
     }
 }

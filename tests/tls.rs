@@ -94,6 +94,7 @@ async fn get_h1(
 
 #[tokio::test]
 async fn hyper_speaks_http1_and_h2_as_chosen_by_alpn() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let (addr, _stop) = serve(app(), tls_of(&pki.leaf("server")));
 
@@ -127,6 +128,7 @@ async fn hyper_speaks_http1_and_h2_as_chosen_by_alpn() {
 
 #[tokio::test]
 async fn tokio_tungstenite_speaks_wss() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let (addr, _stop) = serve(app(), tls_of(&pki.leaf("server")));
     let tls = connect(pki.client(&[b"http/1.1"]), addr, "localhost").await.unwrap();
@@ -147,6 +149,7 @@ async fn tokio_tungstenite_speaks_wss() {
 
 #[tokio::test]
 async fn the_test_client_speaks_https_wss_and_sse() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let c = TestClient::start_tls(app(), tls_of(&pki.leaf("server")), pki.ca_der()).await;
     assert!(c.url("/x").starts_with("https://localhost:"), "{}", c.url("/x"));
@@ -170,6 +173,7 @@ async fn the_test_client_speaks_https_wss_and_sse() {
 
 #[tokio::test]
 async fn a_client_that_reads_slowly_gets_every_byte_of_a_wss_flood() {
+    let _watchdog = support::watchdog();
     // The server writes more than the socket takes (the client's receive buffer is small, and
     // it reads slowly): the socket's task waits for the client while TLS holds what it could
     // not write, and every byte arrives, the last ones too, with nothing written after them.
@@ -198,6 +202,7 @@ async fn a_client_that_reads_slowly_gets_every_byte_of_a_wss_flood() {
 
 #[tokio::test]
 async fn a_reloaded_certificate_serves_new_handshakes_and_open_sockets_stay() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let dir = support::temp_dir("reload");
     let (first, second) = (pki.leaf("first"), pki.leaf("second"));
@@ -239,6 +244,7 @@ async fn a_reloaded_certificate_serves_new_handshakes_and_open_sockets_stay() {
 
 #[tokio::test]
 async fn a_bad_new_certificate_is_logged_at_warn() {
+    let _watchdog = support::watchdog();
     let (logs, _guard) = Logs::capture();
     let pki = Pki::new();
     let dir = support::temp_dir("warn");
@@ -262,6 +268,7 @@ async fn a_bad_new_certificate_is_logged_at_warn() {
 
 #[tokio::test]
 async fn a_certificate_that_cannot_be_used_stops_startup_naming_the_file() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let dir = support::temp_dir("startup");
     let (cert, key) = pki.leaf("one").write_to(&dir);
@@ -306,6 +313,7 @@ async fn read_to_close(mut io: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
 
 #[tokio::test]
 async fn plain_http_to_the_tls_port_is_closed_alone_and_logged_at_debug() {
+    let _watchdog = support::watchdog();
     let (logs, _guard) = Logs::capture();
     let pki = Pki::new();
     let (addr, _stop) = serve(app(), tls_of(&pki.leaf("server")));
@@ -320,6 +328,7 @@ async fn plain_http_to_the_tls_port_is_closed_alone_and_logged_at_debug() {
 
 #[tokio::test]
 async fn a_stalled_handshake_times_out_without_holding_up_others() {
+    let _watchdog = support::watchdog();
     let (logs, _guard) = Logs::capture();
     let pki = Pki::new();
     let tls = tls_of(&pki.leaf("server")).handshake_timeout(Duration::from_millis(300));
@@ -337,6 +346,7 @@ async fn a_stalled_handshake_times_out_without_holding_up_others() {
 
 #[tokio::test]
 async fn an_unknown_server_name_is_refused_alone() {
+    let _watchdog = support::watchdog();
     let (logs, _guard) = Logs::capture();
     let pki = Pki::new();
     let leaf = pki.leaf("server");
@@ -364,6 +374,7 @@ fn rustls_key(leaf: &support::Leaf) -> fratello::tls::rustls::sign::CertifiedKey
 
 #[tokio::test]
 async fn a_client_certificate_nobody_asked_for_changes_nothing() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let (addr, _stop) = serve(app(), tls_of(&pki.leaf("server")));
     let stream = connect(pki.client_with_cert(), addr, "localhost").await.unwrap();
@@ -372,6 +383,7 @@ async fn a_client_certificate_nobody_asked_for_changes_nothing() {
 
 #[tokio::test]
 async fn the_header_read_timeout_starts_after_the_handshake() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let app = app().header_read_timeout(Duration::from_millis(300));
     let (addr, _stop) = serve(app, tls_of(&pki.leaf("server")));
@@ -389,6 +401,7 @@ async fn the_header_read_timeout_starts_after_the_handshake() {
 
 #[tokio::test]
 async fn a_connection_waiting_for_the_limit_gets_its_handshake_when_one_closes() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let (addr, _stop) = serve(app().max_connections(1), tls_of(&pki.leaf("server")));
     let config = pki.client(&[b"http/1.1"]);
@@ -410,6 +423,7 @@ async fn a_connection_waiting_for_the_limit_gets_its_handshake_when_one_closes()
 
 #[tokio::test]
 async fn shutdown_closes_wss_with_1001_and_ends_sse_with_its_retry_hint() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let app = app()
         .shutdown_timeout(Duration::from_secs(5))
@@ -435,6 +449,7 @@ async fn shutdown_closes_wss_with_1001_and_ends_sse_with_its_retry_hint() {
 
 #[tokio::test]
 async fn an_idle_wss_socket_is_closed_with_1001() {
+    let _watchdog = support::watchdog();
     let pki = Pki::new();
     let idle = WsConfig::default().ping_interval(None).idle_timeout(Some(Duration::from_millis(300)));
     let c = TestClient::start_tls(app().ws_config(idle), tls_of(&pki.leaf("server")), pki.ca_der()).await;
@@ -446,6 +461,7 @@ async fn an_idle_wss_socket_is_closed_with_1001() {
 
 #[test]
 fn curl_speaks_https_to_the_hello_example() {
+    let _watchdog = support::watchdog();
     let Some(exe) = example("hello") else {
         return skipped("the hello example is not built: cargo build --example hello");
     };

@@ -176,3 +176,31 @@ impl std::io::Write for Logs {
         Ok(())
     }
 }
+
+/// Ends the test process, naming the test, if the test that holds it has not finished within
+/// 60 s: every wait in these tests is bounded, the ones inside clients included.
+pub fn watchdog() -> Watchdog {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let name = std::thread::current().name().unwrap_or("a test").to_owned();
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            if std::time::Instant::now() > until {
+                eprintln!("{name} did not finish within 60 s");
+                std::process::exit(101);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    Watchdog(done)
+}
+
+/// See [`watchdog`].
+pub struct Watchdog(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -47,6 +47,12 @@ impl Acceptor {
         Acceptor { tls: tokio_rustls::TlsAcceptor::from(config), timeout }
     }
 
+    /// The rustls configuration handshakes run with.
+    #[cfg(test)]
+    pub(crate) fn config(&self) -> &Arc<ServerConfig> {
+        self.tls.config()
+    }
+
     /// Runs the handshake on `stream` from `peer`: the encrypted stream, and whether the
     /// client chose HTTP/2 (`h2` by ALPN; HTTP/1.1 when it chose `http/1.1` or nothing).
     /// `None` when the handshake failed or took longer than the timeout: the client sent

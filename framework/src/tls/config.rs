@@ -129,7 +129,7 @@ impl TlsConfig {
     }
 
     /// How often a [`reloading`](Self::reloading) configuration reads its files (5 s by
-    /// default); no effect on the others.
+    /// default, 10 ms at least); no effect on the others.
     pub fn reload_interval(mut self, interval: Duration) -> Self {
         self.reload_interval = interval.max(Duration::from_millis(10));
         self
@@ -182,4 +182,34 @@ fn builder() -> Result<rustls::ConfigBuilder<ServerConfig, rustls::server::Wants
 
 fn refused(why: String) -> StartupError {
     StartupError::config(format!("TLS: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tls::config::*;
+
+    #[test]
+    fn a_config_moves_between_threads_and_clones() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        shared::<TlsConfig>();
+    }
+
+    #[test]
+    fn alpn_is_what_the_server_speaks_whatever_the_config_said() {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let tls = TlsConfig::from_pem(made.cert.pem(), made.key_pair.serialize_pem()).unwrap();
+        let ours = tls.acceptor().unwrap();
+        let expected: Vec<Vec<u8>> = if cfg!(feature = "http2") {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        assert_eq!(ours.config().alpn_protocols, expected);
+        let mut theirs = ServerConfig::clone(ours.config());
+        theirs.alpn_protocols = vec![b"spdy/3".to_vec()];
+        let tls = TlsConfig::from_rustls(Arc::new(theirs));
+        assert_eq!(tls.acceptor().unwrap().config().alpn_protocols, expected);
+        assert!(tls.watch().is_none(), "only a reloading configuration watches files");
+        assert!(format!("{tls:?}").contains("rustls::ServerConfig"));
+    }
 }

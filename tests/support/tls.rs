@@ -39,6 +39,8 @@ impl Pki {
         self.ca.der().clone()
     }
 
+    /// The CA certificate as PEM (for curl's `--cacert`, in tls_example.rs).
+    #[allow(dead_code)]
     pub fn ca_pem(&self) -> String {
         self.ca.pem()
     }

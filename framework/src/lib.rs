@@ -32,6 +32,10 @@ mod panic;
 mod protocol;
 mod runtime;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

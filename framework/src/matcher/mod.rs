@@ -14,6 +14,9 @@ use self::path::{percent_decode, shape, PathHasher};
 /// A route's number: its place in the catalog of every registered route.
 pub(crate) type RouteId = u32;
 
+/// The most parameters a route pattern may have (matchit takes 25 and a catch-all).
+const MAX_PARAMS: usize = 25;
+
 /// A request's path parameters: each name with its percent-decoded value.
 pub(crate) type Params = Vec<(&'static str, Box<str>)>;
 
@@ -66,6 +69,11 @@ impl Matcher {
         id: RouteId,
     ) -> Result<(), Clash> {
         let (shape, names) = shape(pattern);
+        if names.len() > MAX_PARAMS {
+            // (matchit panics on more.)
+            let detail = format!("a route has at most {MAX_PARAMS} parameters; this one has {}", names.len());
+            return Err(Clash::Pattern { with: None, detail });
+        }
         let index = match self.shapes.get(&shape) {
             Some(&(index, _)) => index,
             None => {
@@ -80,7 +88,8 @@ impl Matcher {
                     Clash::Pattern { with, detail: e.to_string() }
                 })?;
                 let index = self.paths.len();
-                if !pattern.contains('{') {
+                // (A `}}` in a pattern stands for `}`: its text is not its path.)
+                if !pattern.contains(['{', '}']) {
                     self.exact.insert(pattern, index);
                 }
                 self.shapes.insert(shape, (index, id));
@@ -201,5 +210,40 @@ mod tests {
         assert!(matches!(m.lookup(&Method::PUT, "/dir"), Lookup::Redirect(to) if to == "/dir/"));
         assert!(matches!(m.lookup(&Method::GET, "//users/7"), Lookup::NotFound));
         assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn too_many_parameters_are_refused_not_a_panic() {
+        // (Found by the route_pattern fuzz target: matchit panics at 26 parameters.)
+        let pattern = |n: usize| -> &'static str {
+            let segments: String = (0..n).map(|i| format!("/{{p{i}}}")).collect();
+            Box::leak(segments.into_boxed_str())
+        };
+        let mut m = Matcher::default();
+        assert!(m.insert(pattern(MAX_PARAMS), &["GET"], 1).is_ok());
+        let refused = m.insert(pattern(MAX_PARAMS + 1), &["GET"], 2);
+        assert!(
+            matches!(refused, Err(Clash::Pattern { with: None, detail }) if detail.contains("at most 25"))
+        );
+    }
+
+    #[test]
+    fn escaped_braces_are_text_not_parameters() {
+        // (Found by the route_pattern fuzz target.)
+        let mut m = Matcher::default();
+        assert!(m.insert("/{{lit}}/{id}", &["GET"], 1).is_ok());
+        assert!(m.insert("/a/{{x}}", &["GET"], 2).is_ok());
+        assert!(m.insert("/a/{{y}}", &["GET"], 3).is_ok());
+        m.finish();
+        assert_eq!(found(&m, Method::GET, "/{lit}/7"), Some((1, vec![("id", "7".into())])));
+        assert_eq!(found(&m, Method::GET, "/a/{x}"), Some((2, vec![])));
+        assert_eq!(found(&m, Method::GET, "/a/{y}"), Some((3, vec![])));
+        // `}}}}` is `}}`, and `}}` is `}`, on the exact path too.
+        let mut m = Matcher::default();
+        assert!(m.insert("/b}}}}", &["GET"], 1).is_ok());
+        assert!(m.insert("/b}}", &["GET"], 2).is_ok());
+        m.finish();
+        assert_eq!(found(&m, Method::GET, "/b}}"), Some((1, vec![])));
+        assert_eq!(found(&m, Method::GET, "/b}"), Some((2, vec![])));
     }
 }

@@ -83,14 +83,28 @@ fn under_pattern(pattern: &str, path: &str) -> bool {
 }
 
 /// `/users/{id}/{*rest}` → `/users/{}/{*}`: two routes clash when their shapes are equal.
+/// `{{` and `}}` stand for a brace (as matchit and the route macros read them): text, kept as
+/// it is, not a parameter.
 pub(crate) fn shape(path: &str) -> (String, Vec<&str>) {
     let mut out = String::with_capacity(path.len());
     let mut names = Vec::new();
     let mut rest = path;
-    while let Some(start) = rest.find('{') {
+    while let Some(start) = rest.find(['{', '}']) {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e);
-        let name = &rest[start + 1..end];
+        let tail = &rest[start..];
+        // `{{`, `}}` or a `}` alone: text.
+        let text = match tail.as_bytes() {
+            [b'{', b'{', ..] | [b'}', b'}', ..] => 2,
+            [b'}', ..] => 1,
+            _ => 0,
+        };
+        if text > 0 {
+            out.push_str(&tail[..text]);
+            rest = &tail[text..];
+            continue;
+        }
+        let end = tail.find('}').unwrap_or(tail.len());
+        let name = &tail[1..end];
         if let Some(name) = name.strip_prefix('*') {
             out.push_str("{*}");
             names.push(name);
@@ -98,7 +112,7 @@ pub(crate) fn shape(path: &str) -> (String, Vec<&str>) {
             out.push_str("{}");
             names.push(name);
         }
-        rest = rest.get(end + 1..).unwrap_or("");
+        rest = tail.get(end + 1..).unwrap_or("");
     }
     out.push_str(rest);
     (out, names)
@@ -147,6 +161,10 @@ pub(crate) fn percent_decode(raw: &str) -> Option<Box<str>> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
+            // (`from_str_radix` alone would take a sign: `%+e`.)
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
@@ -169,6 +187,17 @@ mod tests {
     fn shapes() {
         assert_eq!(shape("/u/{id}/f/{*rest}"), ("/u/{}/f/{*}".to_owned(), vec!["id", "rest"]));
         assert_eq!(shape("/plain"), ("/plain".to_owned(), vec![]));
+    }
+
+    #[test]
+    fn escaped_braces_are_text_in_a_shape() {
+        // (Found by the route_pattern fuzz target: `{{lit}}` was read as a parameter named
+        // `{lit`, so the route's parameters were named one off, and two routes that differ
+        // only in escaped text had one shape.)
+        assert_eq!(shape("/{{lit}}/{id}"), ("/{{lit}}/{}".to_owned(), vec!["id"]));
+        assert_ne!(shape("/a/{{x").0, shape("/a/{{y").0);
+        assert_eq!(shape("/{{{id}}}"), ("/{{{}}}".to_owned(), vec!["id"]));
+        assert_eq!(shape("/a}b"), ("/a}b".to_owned(), vec![]));
     }
 
     #[test]
@@ -215,6 +244,9 @@ mod tests {
         assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%2"), None);
+        // (Found by the route_pattern fuzz target: `%+e` was read as the byte 0x0e.)
+        assert_eq!(percent_decode("%+e"), None);
+        assert_eq!(percent_decode("a%+1b"), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 
 pub mod fratello_app;
 pub mod hyper_peer;
+#[cfg(feature = "peers")]
+pub mod tls;
 
 /// The body of `GET /plaintext`.
 pub const PLAINTEXT: &str = "Hello, World!";

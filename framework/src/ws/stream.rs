@@ -60,12 +60,12 @@ impl AsyncWrite for Stream {
         }
     }
 
-    /// A TCP stream has nothing to flush. A TLS stream may hold encrypted records that the
-    /// socket did not take when they were written: this writes them.
+    /// A TCP stream has nothing to flush (tokio answers ready at once). A TLS stream may hold
+    /// encrypted records that the socket did not take when they were written: this writes them.
     #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }

@@ -1,11 +1,68 @@
 //! [`Backend`]: what carries a hub's messages to the app's other instances.
 
+use super::inbox::Inbox;
 use crate::message::Outbound;
 
-/// Carries published messages between instances of the app. The hub calls
-/// [`publish`](Backend::publish) for every local publish; the backend delivers messages from
-/// other instances with [`Hub::deliver_local`](super::Hub::deliver_local).
+/// Carries a hub's messages between instances of the app (for example Redis pub/sub, in the
+/// `fratello-redis` crate).
+///
+/// The hub calls it so:
+/// - [`start`](Backend::start) once, when the hub is made, with the [`Inbox`] into which the
+///   backend delivers what other instances publish;
+/// - [`open`](Backend::open) when a room gets its first local subscriber and
+///   [`close`](Backend::close) when its last one leaves, so that an instance listens only to
+///   the rooms it has subscribers for. The two are called in order for each room, under the
+///   hub's lock on its rooms: they must not wait (hand the work to a task) and must not call
+///   the hub back;
+/// - [`publish`](Backend::publish) for every local publish, after the message passed the
+///   hub's size check. It must not wait either: a backend that cannot send now queues the
+///   message in a bounded buffer, or drops it and says so with an error, which the hub counts
+///   ([`Hub::backend_errors`](super::Hub::backend_errors)) and logs; the local publish
+///   succeeds all the same.
+///
+/// Messages lost between instances are reported with [`Inbox::lost`] and reach each affected
+/// receiver as lag ([`Subscription::lagged`](super::Subscription::lagged)).
 pub trait Backend: Send + Sync + 'static {
-    /// Sends a locally published message to the other instances.
-    fn publish(&self, room: &str, message: &Outbound);
+    /// Where messages from other instances go; called once, when the hub is made.
+    fn start(&self, inbox: Inbox);
+
+    /// `room` got its first local subscriber: listen to it.
+    fn open(&self, room: &str);
+
+    /// `room`'s last local subscriber left: stop listening to it.
+    fn close(&self, room: &str);
+
+    /// Sends a locally published message to the other instances, without waiting.
+    fn publish(&self, room: &str, message: &Outbound) -> Result<(), BackendError>;
+
+    /// `true` when the backend delivers the instance's own publishes back to it through the
+    /// [`Inbox`] (every instance then sees one order per room, the backend's), so that the hub
+    /// must not deliver them locally as well. Default `false`: a local publish reaches local
+    /// subscribers at once, and the backend carries it to the others only.
+    fn delivers_own(&self) -> bool {
+        false
+    }
 }
+
+/// Why a backend did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    /// Its buffer of messages waiting to be sent is full (the other side is slow or away).
+    Full,
+    /// It is not connected, and does not queue while it is not.
+    Disconnected,
+    /// The message cannot be carried (for example it cannot be encoded).
+    Rejected(String),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::Full => f.write_str("the backend's send buffer is full"),
+            BackendError::Disconnected => f.write_str("the backend is not connected"),
+            BackendError::Rejected(why) => write!(f, "the backend refused the message: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::backend::Backend;
 use super::config::HubConfig;
+use super::inbox::Inbox;
 use super::room::Room;
 use super::rooms::Rooms;
 use super::subscription::Subscription;
@@ -41,9 +42,13 @@ impl Hub {
         Hub { inner: Arc::new(Rooms::new(config, None)) }
     }
 
-    /// A hub that also sends every publish to `backend` (other instances).
+    /// A hub that shares its rooms with the app's other instances through `backend`: every
+    /// publish goes to them too, and theirs arrive here. Handlers do not change.
     pub fn with_backend(config: HubConfig, backend: impl Backend) -> Self {
-        Hub { inner: Arc::new(Rooms::new(config, Some(Arc::new(backend)))) }
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        let hub = Hub { inner: Arc::new(Rooms::new(config, Some(backend.clone()))) };
+        backend.start(Inbox::new(&hub.inner));
+        hub
     }
 
     /// Sends `message` to every subscriber of `room` (and, with a backend, to the other
@@ -63,30 +68,27 @@ impl Hub {
                 "a message of {size} bytes is larger than a room takes ({max} bytes)"
             )));
         }
-        if let Some(backend) = &self.inner.backend {
-            backend.publish(room, &message);
+        let Some(backend) = &self.inner.backend else {
+            return Ok(self.inner.deliver(room, message, size));
+        };
+        if let Err(e) = backend.publish(room, &message) {
+            let errors = self.inner.backend_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            // The first error and then one in a thousand: a backend that is away for a while
+            // does not flood the log.
+            if errors % 1000 == 1 {
+                tracing::warn!(room, errors, error = %e, "the hub's backend did not take a message");
+            }
         }
-        Ok(self.deliver(room, message, size))
+        if backend.delivers_own() {
+            return Ok(self.subscribers(room));
+        }
+        Ok(self.inner.deliver(room, message, size))
     }
 
-    /// Delivers a message to this instance's subscribers only (what a [`Backend`] calls for
-    /// messages from other instances). A message larger than the rooms'
-    /// [`max_bytes`](HubConfig::max_bytes) is dropped (and logged).
-    pub fn deliver_local(&self, room: &str, message: Outbound) -> usize {
-        let message = message.shared();
-        let size = message.size();
-        if size > self.inner.config.max_bytes {
-            tracing::warn!(room, size, "dropped a message from another instance: larger than a room takes");
-            return 0;
-        }
-        self.deliver(room, message, size)
-    }
-
-    fn deliver(&self, room: &str, message: Outbound, size: usize) -> usize {
-        // Pushed after the map's lock is released: a subscriber leaving takes it to write.
-        let Some(room) = self.inner.read().get(room).cloned() else { return 0 };
-        room.push(message, size, &self.inner.config);
-        room.subscribers.load(Ordering::Relaxed)
+    /// Publishes the [`Backend`] did not take since the hub was made (each is also logged:
+    /// the first, then one in a thousand). Always 0 without a backend.
+    pub fn backend_errors(&self) -> u64 {
+        self.inner.backend_errors.load(Ordering::Relaxed)
     }
 
     /// Subscribes to `room`, creating it if needed. Messages published from now on arrive.
@@ -99,17 +101,29 @@ impl Hub {
                     let name: Arc<str> = room.into();
                     let r = Arc::new(Room::new());
                     rooms.insert(name.clone(), r.clone());
+                    if let Some(backend) = &self.inner.backend {
+                        backend.open(&name);
+                    }
                     (name, r)
                 }
             };
             room.subscribers.fetch_add(1, Ordering::Relaxed);
             (name, room)
         };
-        let next = {
+        let (next, seen_elsewhere) = {
             let ring = room.lock();
-            ring.first + ring.msgs.len() as u64
+            (ring.first + ring.msgs.len() as u64, ring.lost_elsewhere)
         };
-        Subscription { rooms: self.inner.clone(), name, room: Some(room), next, lagged: 0, parked: None }
+        Subscription {
+            rooms: self.inner.clone(),
+            name,
+            room: Some(room),
+            next,
+            lagged: 0,
+            lagged_elsewhere: 0,
+            seen_elsewhere,
+            parked: None,
+        }
     }
 
     /// The rooms that have subscribers.
@@ -156,6 +170,64 @@ mod tests {
         drop(a);
         assert!(hub.rooms().is_empty(), "the last one out frees the room");
         assert_eq!(hub.publish("r", "nobody").unwrap(), 0);
+    }
+
+    /// Records what the hub asks of its backend, and keeps the inbox it was given.
+    #[derive(Default)]
+    struct Recorder {
+        calls: std::sync::Mutex<Vec<String>>,
+        inbox: std::sync::Mutex<Option<Inbox>>,
+        refuse: std::sync::atomic::AtomicBool,
+    }
+
+    impl Backend for Arc<Recorder> {
+        fn start(&self, inbox: Inbox) {
+            *self.inbox.lock().unwrap() = Some(inbox);
+        }
+        fn open(&self, room: &str) {
+            self.calls.lock().unwrap().push(format!("open {room}"));
+        }
+        fn close(&self, room: &str) {
+            self.calls.lock().unwrap().push(format!("close {room}"));
+        }
+        fn publish(&self, room: &str, m: &Outbound) -> std::result::Result<(), super::super::BackendError> {
+            self.calls.lock().unwrap().push(format!("publish {room} {}", m.as_text().unwrap_or("?")));
+            if self.refuse.load(Ordering::Relaxed) {
+                return Err(super::super::BackendError::Full);
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backend_hears_of_rooms_and_publishes_and_reports_losses() {
+        let rec = Arc::new(Recorder::default());
+        let hub = Hub::with_backend(HubConfig::default().max_lag(2), rec.clone());
+        let inbox = rec.inbox.lock().unwrap().clone().expect("started with an inbox");
+        let mut a = hub.subscribe("r");
+        let b = hub.subscribe("r");
+        hub.publish("r", "one").unwrap();
+        assert_eq!(inbox.deliver("r", "two".into()), 2, "from another instance, to both");
+        assert_eq!(inbox.deliver("nobody", "x".into()), 0);
+        assert_eq!(inbox.rooms(), vec!["r".to_owned()]);
+        // Five lost between instances: counted, but past max_lag (2) nobody is dropped for it.
+        inbox.lost("r", 5);
+        assert_eq!(a.recv().await.unwrap().as_text(), Some("one"));
+        assert_eq!(a.recv().await.unwrap().as_text(), Some("two"));
+        assert_eq!(a.lagged(), 5);
+        rec.refuse.store(true, Ordering::Relaxed);
+        assert_eq!(hub.publish("r", "three").unwrap(), 2, "local delivery goes on");
+        assert_eq!(hub.backend_errors(), 1);
+        assert_eq!(a.recv().await.unwrap().as_text(), Some("three"));
+        drop((a, b));
+        assert_eq!(
+            *rec.calls.lock().unwrap(),
+            ["open r", "publish r one", "publish r three", "close r"],
+            "open with the first subscriber, close with the last"
+        );
+        drop(hub);
+        assert!(inbox.is_closed(), "the inbox does not keep the hub alive");
+        assert_eq!(inbox.deliver("r", "late".into()), 0);
     }
 
     #[tokio::test]

@@ -41,17 +41,21 @@
 //! **Rooms** are created by their first subscriber and freed when the last one leaves;
 //! publishing to a room without subscribers drops the message and returns `Ok(0)`.
 //!
-//! **Several instances.** A [`Backend`] carries messages between instances (e.g. Redis
-//! pub/sub behind a load balancer); handlers do not change. The default is in-process only.
+//! **Several instances.** A [`Backend`] carries messages between instances (the
+//! `fratello-redis` crate: Redis pub/sub, for instances behind a load balancer) in a public,
+//! versioned format ([`wire`]); handlers do not change. The default is in-process only.
 
 mod backend;
 mod config;
 mod hub;
+mod inbox;
 mod room;
 mod rooms;
 mod subscription;
+pub mod wire;
 
-pub use self::backend::Backend;
+pub use self::backend::{Backend, BackendError};
 pub use self::config::HubConfig;
 pub use self::hub::Hub;
+pub use self::inbox::Inbox;
 pub use self::subscription::Subscription;

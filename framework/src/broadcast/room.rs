@@ -27,6 +27,9 @@ pub(crate) struct Ring {
     /// Counts the times `waiters` was emptied: a receiver that registered in the current
     /// round knows where its waker is.
     pub(crate) round: u64,
+    /// Messages lost between instances so far (a [`Backend`](super::Backend) reported them):
+    /// each receiver counts those it has not seen yet.
+    pub(crate) lost_elsewhere: u64,
 }
 
 impl Room {
@@ -58,6 +61,18 @@ impl Room {
 }
 
 impl Room {
+    /// Counts `count` messages lost between instances, and wakes the receivers that wait so
+    /// that they count them.
+    pub(crate) fn lose(&self, count: u64) {
+        let waiters = {
+            let mut ring = self.lock();
+            ring.lost_elsewhere += count;
+            ring.round += 1;
+            std::mem::take(&mut ring.waiters)
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
     /// An empty room.
     pub(crate) fn new() -> Room {
         Room {
@@ -67,6 +82,7 @@ impl Room {
                 bytes: 0,
                 waiters: Vec::new(),
                 round: 0,
+                lost_elsewhere: 0,
             }),
             subscribers: AtomicUsize::new(0),
         }

@@ -19,6 +19,11 @@ pub struct Subscription {
     /// The number of the next message to read.
     pub(crate) next: u64,
     pub(crate) lagged: u64,
+    /// Of `lagged`, the messages lost between instances (not this receiver's fault: they do
+    /// not count toward `max_lag`).
+    pub(crate) lagged_elsewhere: u64,
+    /// The room's count of messages lost between instances when this receiver last looked.
+    pub(crate) seen_elsewhere: u64,
     /// Where this receiver's waker is in the ring's waiters: `(round, index)`.
     pub(crate) parked: Option<(u64, usize)>,
 }
@@ -44,7 +49,8 @@ impl Subscription {
         &self.name
     }
 
-    /// How many messages this receiver has lost by falling behind.
+    /// How many messages this receiver has lost: by falling behind, and (with a
+    /// [`Backend`](super::Backend)) on the way from other instances.
     pub fn lagged(&self) -> u64 {
         self.lagged
     }
@@ -71,6 +77,12 @@ impl Subscription {
     fn look(&mut self, waker: Option<&Waker>, take: bool) -> Result<Look> {
         let room = self.room.as_ref().ok_or_else(too_slow)?;
         let mut ring = room.lock();
+        if ring.lost_elsewhere != self.seen_elsewhere {
+            let n = ring.lost_elsewhere - self.seen_elsewhere;
+            self.seen_elsewhere = ring.lost_elsewhere;
+            self.lagged += n;
+            self.lagged_elsewhere += n;
+        }
         if self.next < ring.first {
             let n = ring.first - self.next;
             self.next = ring.first;
@@ -139,7 +151,7 @@ impl Subscription {
     /// Counts `n` lost messages; past the hub's `max_lag` the receiver is dropped.
     pub(crate) fn lost(&mut self, n: u64) -> Result<()> {
         self.lagged += n;
-        if self.lagged > self.rooms.config.max_lag {
+        if self.lagged - self.lagged_elsewhere > self.rooms.config.max_lag {
             tracing::debug!(room = %self.name, lost = self.lagged, "dropping a receiver that does not keep up");
             self.leave();
             return Err(too_slow());

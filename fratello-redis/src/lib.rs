@@ -1,0 +1,54 @@
+//! The hub of [fratello](https://docs.rs/fratello) on Redis: several instances of an app,
+//! behind a load balancer, share one audience. A message published on one instance reaches
+//! the WebSocket, SSE and in-process receivers of every instance; handlers do not change.
+//!
+//! ```no_run
+//! use fratello::prelude::*;
+//! use fratello::broadcast::{Hub, HubConfig};
+//! use fratello_redis::{RedisBackend, RedisConfig};
+//!
+//! # async fn run() -> Result<(), fratello::StartupError> {
+//! let redis = RedisBackend::connect_with(RedisConfig::new("redis://127.0.0.1:6379/").prefix("chat:")).await?;
+//! App::new().with_hub(Hub::with_backend(HubConfig::default(), redis)).serve("127.0.0.1:8080").await
+//! # }
+//! ```
+//!
+//! **How.** Each room is a Redis pub/sub channel (the [prefix](RedisConfig::prefix) and the
+//! room's name); an instance subscribes to it while the room has local subscribers and
+//! unsubscribes when the last one leaves. Messages cross in the hub's public, versioned
+//! [wire format](fratello::broadcast::wire): text, binary and SSE events (`id`, `event`,
+//! `retry`) arrive as they were published. Each carries its instance's random origin tag and
+//! its number among that instance's messages to the room.
+//!
+//! **Once, in order.** By default ([`Delivery::Local`]) a publish reaches local receivers at
+//! once and the other instances through Redis; an instance skips its own messages when Redis
+//! echoes them, so nobody receives one twice, and every publisher's messages arrive in the
+//! order it published them. [`Delivery::Global`] delivers local publishes only on Redis's
+//! echo, so that every instance sees one order per room.
+//!
+//! **Faults.** Handlers never wait for Redis: a publish goes into a bounded buffer
+//! ([`RedisConfig::publish_buffer`]) that a task empties in pipelines; past the buffer it is
+//! dropped and counted ([`RedisStats::dropped`], [`Hub::backend_errors`](fratello::Hub::backend_errors)).
+//! When Redis goes away, local delivery goes on; the backend reconnects with backoff and
+//! subscribes again to every open room. Messages lost meanwhile show as gaps in their
+//! publisher's numbering: each receiver of the room counts them in its
+//! [`lagged`](fratello::Subscription::lagged) (without being dropped for it: it was not slow),
+//! and [`RedisStats::lost`] counts them. A message whose publisher never publishes to the
+//! room again cannot be seen missing this way. A Redis that is down at startup is an error
+//! naming the URL, unless [`RedisConfig::start_without_redis`] says to start alone.
+//!
+//! **Not yet.** Pub/sub keeps nothing: a client that reconnects to another instance gets
+//! what is published from then on, not what it missed.
+
+mod backend;
+mod config;
+mod error;
+mod listener;
+mod publisher;
+mod sequences;
+mod stats;
+
+pub use backend::RedisBackend;
+pub use config::{Delivery, RedisConfig};
+pub use error::RedisError;
+pub use stats::RedisStats;

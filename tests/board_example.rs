@@ -372,6 +372,29 @@ async fn boards_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn two_instances_on_one_database_keep_one_sequence_of_versions() {
+    let db = TempDb::new();
+    let ((one, _), (two, _)) = (start(&db).await, start(&db).await);
+    let (ada, bob) = (login(&one, "ada").await, login(&two, "bob").await);
+    let (mut a, _) = join(&one, &ada).await;
+    let (mut b, _) = join(&two, &bob).await;
+    send(&mut a, &op("a", add("on one"))).await;
+    assert_eq!(next_op(&mut a).await.version, 1);
+    // The second instance still holds version 0: its write finds the board moved, reloads it
+    // and comes out as version 2, never a second version 1.
+    send(&mut b, &op("b", add("on two"))).await;
+    let on_two = next_op(&mut b).await;
+    assert_eq!((on_two.version, on_two.reference.as_deref()), (2, Some("b")));
+    // Bob's page saw a gap (0, then 2): it asks, and gets the whole board.
+    send(&mut b, &ClientMsg::Sync { since: 0 }).await;
+    let ServerMsg::Snapshot { board } = next(&mut b).await else { panic!("a snapshot after the gap") };
+    assert_eq!((board.version, board.cards.len()), (2, 2));
+    // Reads on the first instance see the second one's write.
+    let seen: Board = one.get("/api/boards/welcome").header("cookie", &ada).send().await.json();
+    assert_eq!(seen, board);
+}
+
+#[tokio::test]
 async fn floods_oversized_and_invalid_messages_are_refused_and_others_go_on() {
     let db = TempDb::new();
     let (c, _) = start(&db).await;

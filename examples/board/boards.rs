@@ -109,13 +109,31 @@ impl Boards {
 
     /// Board `id` as it is now.
     pub async fn get(&self, id: &str) -> Result<Board> {
-        Ok(self.open(id).await?.lock().await.board.clone())
+        let live = self.open(id).await?;
+        let mut live = live.lock().await;
+        self.refresh(id, &mut live).await?;
+        Ok(live.board.clone())
+    }
+
+    /// Reloads board `id` if another instance has moved it in the database since this one
+    /// last did: one small query, so that reads on any instance see every write. (Writes
+    /// find out by themselves: see [`apply`](Self::apply).) The log restarts at the reloaded
+    /// version; a client behind it gets a snapshot.
+    async fn refresh(&self, id: &str, live: &mut Live) -> Result<()> {
+        let stored = self.store.version(id).await.map_err(db_error)?;
+        if stored != Some(live.board.version) {
+            let fresh = self.store.load(id).await.map_err(db_error)?;
+            live.board = fresh.ok_or_else(|| Error::not_found(format!("no board `{id}`")))?;
+            live.log.clear();
+        }
+        Ok(())
     }
 
     /// What a client that last applied version `since` (`None`: a new client) needs.
     pub async fn since(&self, id: &str, since: Option<u64>) -> Result<CatchUp> {
         let live = self.open(id).await?;
-        let live = live.lock().await;
+        let mut live = live.lock().await;
+        self.refresh(id, &mut live).await?;
         let version = live.board.version;
         let Some(since) = since else { return Ok(CatchUp::Snapshot(live.board.clone())) };
         if since == version {
@@ -160,9 +178,7 @@ impl Boards {
                 // The log restarts there; clients that see the gap in versions ask for a
                 // snapshot.
                 tracing::info!(board = id, "the board moved in the database: reloading it");
-                let fresh = self.store.load(id).await.map_err(db_error)?;
-                live.board = fresh.ok_or_else(|| Error::not_found(format!("no board `{id}`")))?;
-                live.log.clear();
+                self.refresh(id, &mut live).await?;
                 continue;
             }
             let applied = Applied {

@@ -6,14 +6,15 @@
 //! next one (`UPDATE boards SET version = new WHERE id = .. AND version = old`): an instance
 //! that finds the board already moved by another one (several instances on one Postgres)
 //! writes nothing, reloads the board and tries again. So versions stay one sequence per board
-//! whichever instance assigns them.
+//! whichever instance assigns them; and reads first check the stored version (one small
+//! query), so that every instance serves what any of them wrote.
 
 use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::model::{Board, Card};
 
@@ -54,9 +55,21 @@ impl Store {
         } else {
             url.to_owned()
         };
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(if url.starts_with("sqlite:") { 4 } else { 8 })
+            .max_connections(if sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // sqlx opens SQLite files in WAL mode, where `NORMAL` loses nothing when
+                        // the process dies (only, at worst, the last commits when the machine
+                        // loses power) and saves an fsync per operation.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/board/migrations");
@@ -101,6 +114,15 @@ impl Store {
         }
         board.sort();
         Ok(Some(board))
+    }
+
+    /// The stored version of board `id`, if it exists.
+    pub async fn version(&self, id: &str) -> Result<Option<u64>, sqlx::Error> {
+        let row = sqlx::query("SELECT version FROM boards WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(version).transpose()
     }
 
     /// Stores a new, empty board: false if one with its id exists already.

@@ -461,3 +461,50 @@ async fn floods_oversized_and_invalid_messages_are_refused_and_others_go_on() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().contains("1 to 200"), "{}", res.text());
 }
+
+/// The same database code on Postgres, when `BOARD_TEST_POSTGRES` names one (e.g.
+/// `postgres://board:board@127.0.0.1/board`); without it there is nothing to run against, and
+/// the test says so and passes. Two instances share the database, one restarts; the test's
+/// board is removed at the end.
+#[tokio::test]
+async fn postgres_when_configured() {
+    let Ok(url) = std::env::var("BOARD_TEST_POSTGRES") else {
+        eprintln!("BOARD_TEST_POSTGRES is not set: the Postgres test did not run");
+        return;
+    };
+    let open = || async {
+        let store = Store::open(&url).await.expect("Postgres answers");
+        let boards = Boards::new(store.clone()).await.unwrap();
+        let app = board::app(boards, board::Options { cookie_key: Key::generate(), secure_cookies: false });
+        (TestClient::start(app).await, store)
+    };
+    let ((one, _), (two, store)) = (open().await, open().await);
+    let (ada, bob) = (login(&one, "ada").await, login(&two, "bob").await);
+    let created = one
+        .post("/api/boards")
+        .header("cookie", &ada)
+        .json(&serde_json::json!({ "title": "pg" }))
+        .send()
+        .await;
+    let id = created.json::<Board>().id;
+    let cards = format!("/api/boards/{id}/cards");
+    for (c, cookie, title) in [(&one, &ada, "from one"), (&two, &bob, "from two"), (&one, &ada, "one again")]
+    {
+        let res =
+            c.post(&cards).header("cookie", cookie).json(&serde_json::json!({ "title": title })).send().await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text());
+    }
+    let path = format!("/api/boards/{id}");
+    let seen: Board = two.get(&path).header("cookie", &bob).send().await.json();
+    assert_eq!((seen.version, seen.cards.len()), (3, 3));
+    two.shutdown().await;
+    store.close().await;
+    let (again, store) = open().await;
+    let bob = login(&again, "bob").await;
+    assert_eq!(again.get(&path).header("cookie", &bob).send().await.json::<Board>(), seen);
+
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM cards WHERE board_id = $1").bind(&id).execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM boards WHERE id = $1").bind(&id).execute(&pool).await.unwrap();
+    store.close().await;
+}

@@ -104,9 +104,13 @@ test("three people on one board: changes, presence, conflicts, a dropped network
   await bob.page.click("[data-act=right]");
   await ada.page.waitForSelector(".card:has-text('Added while cy was away'):not(.pending)");
   assert.equal(await cy.page.locator(".card:has-text('Added while cy was away')").count(), 0);
+  // Cy goes on working offline: the card waits, shown as pending, and is sent on the return.
+  await addCard(cy.page, "todo", "Written offline");
+  await cy.page.waitForSelector(".card.pending:has-text('Written offline')");
   await cy.context.setOffline(false);
   board = await converged(pages);
   assert.ok(board.lanes.todo.includes("Added while cy was away"));
+  assert.equal(board.lanes.todo.filter((t) => t === "Written offline").length, 1, "sent once");
   assert.equal(await cy.page.evaluate(() => window.__sameDocument), true, "caught up in the same page");
 
   // A rename from the phone, and a delete.

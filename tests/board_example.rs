@@ -42,9 +42,14 @@ impl Drop for TempDb {
 }
 
 async fn start(db: &TempDb) -> (TestClient, Store) {
-    let store = Store::open(&db.url()).await.expect("the database opens");
+    start_with(&db.url(), Key::generate()).await
+}
+
+/// An app over the database at `url` whose cookies `key` encrypts (one key: one address).
+async fn start_with(url: &str, key: Key) -> (TestClient, Store) {
+    let store = Store::open(url).await.expect("the database opens");
     let boards = Boards::new(store.clone()).await.expect("the first board is made");
-    let app = board::app(boards, board::Options { cookie_key: Key::generate(), secure_cookies: false });
+    let app = board::app(boards, board::Options { cookie_key: key, secure_cookies: false });
     (TestClient::start(app).await, store)
 }
 
@@ -329,7 +334,8 @@ async fn the_catch_up_log_is_bounded() {
 #[tokio::test]
 async fn boards_survive_a_restart() {
     let db = TempDb::new();
-    let (c, store) = start(&db).await;
+    let key = Key::generate();
+    let (c, store) = start_with(&db.url(), key.clone()).await;
     let ada = login(&c, "ada").await;
     let created = c
         .post("/api/boards")
@@ -359,8 +365,8 @@ async fn boards_survive_a_restart() {
     c.shutdown().await;
     store.close().await;
 
-    let (c, _) = start(&db).await;
-    let ada = login(&c, "ada").await; // (the new app has a new cookie key)
+    // The same key (BOARD_COOKIE_KEY in main.rs): ada's login outlives the restart.
+    let (c, _) = start_with(&db.url(), key).await;
     let after: Board = c.get("/api/boards/welcome").header("cookie", &ada).send().await.json();
     assert_eq!(after, before, "every card, where it was, at the same version");
     let list: serde_json::Value = c.get("/api/boards").header("cookie", &ada).send().await.json();
@@ -374,8 +380,10 @@ async fn boards_survive_a_restart() {
 #[tokio::test]
 async fn two_instances_on_one_database_keep_one_sequence_of_versions() {
     let db = TempDb::new();
-    let ((one, _), (two, _)) = (start(&db).await, start(&db).await);
-    let (ada, bob) = (login(&one, "ada").await, login(&two, "bob").await);
+    let key = Key::generate();
+    let ((one, _), (two, _)) = (start_with(&db.url(), key.clone()).await, start_with(&db.url(), key).await);
+    // Sessions are in the database: a login on one instance holds on the other.
+    let (ada, bob) = (login(&one, "ada").await, login(&one, "bob").await);
     let (mut a, _) = join(&one, &ada).await;
     let (mut b, _) = join(&two, &bob).await;
     send(&mut a, &op("a", add("on one"))).await;
@@ -472,13 +480,8 @@ async fn postgres_when_configured() {
         eprintln!("BOARD_TEST_POSTGRES is not set: the Postgres test did not run");
         return;
     };
-    let open = || async {
-        let store = Store::open(&url).await.expect("Postgres answers");
-        let boards = Boards::new(store.clone()).await.unwrap();
-        let app = board::app(boards, board::Options { cookie_key: Key::generate(), secure_cookies: false });
-        (TestClient::start(app).await, store)
-    };
-    let ((one, _), (two, store)) = (open().await, open().await);
+    let key = Key::generate();
+    let ((one, _), (two, store)) = (start_with(&url, key.clone()).await, start_with(&url, key.clone()).await);
     let (ada, bob) = (login(&one, "ada").await, login(&two, "bob").await);
     let created = one
         .post("/api/boards")
@@ -499,12 +502,17 @@ async fn postgres_when_configured() {
     assert_eq!((seen.version, seen.cards.len()), (3, 3));
     two.shutdown().await;
     store.close().await;
-    let (again, store) = open().await;
-    let bob = login(&again, "bob").await;
+    let (again, store) = start_with(&url, key).await;
     assert_eq!(again.get(&path).header("cookie", &bob).send().await.json::<Board>(), seen);
 
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     sqlx::query("DELETE FROM cards WHERE board_id = $1").bind(&id).execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM boards WHERE id = $1").bind(&id).execute(&pool).await.unwrap();
+    for cookie in [&ada, &bob] {
+        assert_eq!(
+            again.post("/logout").header("cookie", cookie).send().await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
     store.close().await;
 }

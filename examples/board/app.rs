@@ -73,10 +73,11 @@ async fn known_board(ctx: Context) -> Result<()> {
 /// The board app over `boards`: this module's routes, the state they share, and the page (the
 /// `public` folder beside this file, for every path no route answers).
 pub fn app(boards: Boards, options: Options) -> App {
+    let sessions = Sessions::new(boards.store().clone(), options.secure_cookies);
     App::only(module_path!())
         .state(boards)
         .state(Presence::default())
-        .state(Sessions::new(options.secure_cookies))
+        .state(sessions)
         .cookie_key(options.cookie_key)
         .max_body(MAX_BODY)
         .ws_config(WsConfig::default().max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE))

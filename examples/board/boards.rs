@@ -68,6 +68,11 @@ impl Boards {
         Ok(Boards { store, live: Mutex::default() })
     }
 
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Every board.
     pub async fn list(&self) -> Result<Vec<Summary>> {
         self.store.list().await.map_err(db_error)

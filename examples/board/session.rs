@@ -1,7 +1,7 @@
 //! Logging in, and the one middleware that guards the REST routes and the socket alike.
 //!
 //! A login makes a session: a 256-bit id from the operating system's random generator, kept
-//! on the server with an expiry, and handed to the browser in a *private* cookie (encrypted
+//! in the database with an expiry (a restart logs nobody out, and every instance knows it), and handed to the browser in a *private* cookie (encrypted
 //! with the app's key: the browser can neither read nor forge it), `HttpOnly`,
 //! `SameSite=Strict`, and `Secure` behind TLS. Browsers cannot put headers on a WebSocket
 //! handshake, so the cookie is what authenticates the socket; scripts may log in the same way.
@@ -15,6 +15,7 @@ use fratello::cookie::{self, Cookie, SameSite};
 use fratello::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::store::Store;
 use super::token;
 
 /// The session cookie's name.
@@ -40,23 +41,28 @@ pub struct User {
     pub color: String,
 }
 
-struct Session {
-    user: User,
-    expires: Instant,
-}
-
-/// Who is logged in, and who logged in lately.
+/// Logins: the sessions themselves are in the database (see `store.rs`); this keeps who
+/// logged in lately, to slow down a login flood.
 pub struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
+    store: Store,
     logins: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Mark the cookie `Secure` (the app is served over TLS, here or at a proxy).
     secure: bool,
 }
 
+/// Now, in seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn db_error(e: sqlx::Error) -> Error {
+    Error::unavailable("the database failed").with_source(e)
+}
+
 impl Sessions {
-    /// None yet; cookies marked `Secure` or not.
-    pub fn new(secure: bool) -> Self {
-        Sessions { sessions: Mutex::default(), logins: Mutex::default(), secure }
+    /// Sessions kept in `store`; cookies marked `Secure` or not.
+    pub fn new(store: Store, secure: bool) -> Self {
+        Sessions { store, logins: Mutex::default(), secure }
     }
 
     fn allow_login(&self, ip: IpAddr) -> Result<()> {
@@ -76,38 +82,25 @@ impl Sessions {
         Ok(())
     }
 
-    fn open(&self, name: String) -> Result<(String, User)> {
+    async fn open(&self, name: String) -> Result<(String, User)> {
         let id = token(8)?;
         let color = COLORS[usize::from(id.as_bytes()[0]) % COLORS.len()].to_owned();
         let user = User { id, name, color };
         let session = token(32)?;
-        let mut sessions = self.sessions.lock().unwrap();
-        if sessions.len() >= MAX_SESSIONS {
-            let now = Instant::now();
-            sessions.retain(|_, s| s.expires > now);
-            if sessions.len() >= MAX_SESSIONS {
-                return Err(Error::unavailable("too many people are logged in: try again later"));
-            }
+        let now = unix_now();
+        let valid = (now, now + SESSION_TTL.as_secs() as i64);
+        if !self.store.open_session(&session, &user, valid, MAX_SESSIONS).await.map_err(db_error)? {
+            return Err(Error::unavailable("too many people are logged in: try again later"));
         }
-        sessions
-            .insert(session.clone(), Session { user: user.clone(), expires: Instant::now() + SESSION_TTL });
         Ok((session, user))
     }
 
-    fn user(&self, session: &str) -> Option<User> {
-        let mut sessions = self.sessions.lock().unwrap();
-        match sessions.get(session) {
-            Some(s) if s.expires > Instant::now() => Some(s.user.clone()),
-            Some(_) => {
-                sessions.remove(session);
-                None
-            }
-            None => None,
-        }
+    async fn user(&self, session: &str) -> Result<Option<User>> {
+        self.store.session(session, unix_now()).await.map_err(db_error)
     }
 
-    fn close(&self, session: &str) {
-        self.sessions.lock().unwrap().remove(session);
+    async fn close(&self, session: &str) -> Result<()> {
+        self.store.close_session(session).await.map_err(db_error)
     }
 }
 
@@ -126,7 +119,7 @@ async fn login(ctx: Context) -> Result<Json<User>> {
     if name.is_empty() || name.chars().count() > 32 || name.chars().any(char::is_control) {
         return Err(Error::unprocessable("a name is 1 to 32 printable characters"));
     }
-    let (session, user) = sessions.open(name)?;
+    let (session, user) = sessions.open(name).await?;
     ctx.set_private_cookie(
         Cookie::build((COOKIE, session))
             .path("/")
@@ -142,7 +135,7 @@ async fn login(ctx: Context) -> Result<Json<User>> {
 #[post("/logout")]
 async fn logout(ctx: Context) -> Result<StatusCode> {
     if let Some(session) = ctx.private_cookie(COOKIE) {
-        ctx.state::<Sessions>()?.close(session.value());
+        ctx.state::<Sessions>()?.close(session.value()).await?;
     }
     ctx.remove_cookie(COOKIE);
     Ok(StatusCode::NO_CONTENT)
@@ -150,16 +143,16 @@ async fn logout(ctx: Context) -> Result<StatusCode> {
 
 /// The person whose session cookie this request carries, if it decrypts with the app's key
 /// and names a live session.
-fn current_user(ctx: &Context) -> Result<Option<User>> {
+async fn current_user(ctx: &Context) -> Result<Option<User>> {
     let Some(session) = ctx.private_cookie(COOKIE) else { return Ok(None) };
-    Ok(ctx.state::<Sessions>()?.user(session.value()))
+    ctx.state::<Sessions>()?.user(session.value()).await
 }
 
 /// Guards every `/api` route, the board's socket included: no live session, no entry. The
 /// person goes into the Context.
 #[middleware(path = "/api")]
 async fn auth(ctx: Context) -> Result<()> {
-    let user = current_user(&ctx)?.ok_or_else(|| Error::unauthorized("log in first (POST /login)"))?;
+    let user = current_user(&ctx).await?.ok_or_else(|| Error::unauthorized("log in first (POST /login)"))?;
     ctx.set(user);
     Ok(())
 }
@@ -168,7 +161,7 @@ async fn auth(ctx: Context) -> Result<()> {
 /// `/api`, so that asking is no error.
 #[get("/session")]
 async fn session(ctx: Context) -> Result<Json<Option<User>>> {
-    Ok(Json(current_user(&ctx)?))
+    Ok(Json(current_user(&ctx).await?))
 }
 
 /// Who you are.

@@ -17,6 +17,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
 use super::model::{Board, Card};
+use super::session::User;
 
 /// One row of the board list.
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
@@ -183,6 +184,49 @@ impl Store {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Stores session `id` of `user`, valid from `now` until `until` (Unix seconds); first
+    /// removes the expired ones. False if `max` sessions are live already.
+    pub async fn open_session(
+        &self,
+        id: &str,
+        user: &User,
+        (now, until): (i64, i64),
+        max: usize,
+    ) -> Result<bool, sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE expires <= $1").bind(now).execute(&self.pool).await?;
+        let live: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM sessions").fetch_one(&self.pool).await?.try_get("n")?;
+        if live as usize >= max {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO sessions (id, user_id, name, color, expires) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(&user.id)
+            .bind(&user.name)
+            .bind(&user.color)
+            .bind(until)
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
+    /// The person of session `id`, if it exists and has not expired at `now` (Unix seconds).
+    pub async fn session(&self, id: &str, now: i64) -> Result<Option<User>, sqlx::Error> {
+        let row = sqlx::query("SELECT user_id, name, color FROM sessions WHERE id = $1 AND expires > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(User { id: r.try_get("user_id")?, name: r.try_get("name")?, color: r.try_get("color")? }))
+    }
+
+    /// Ends session `id`.
+    pub async fn close_session(&self, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes the connections, waiting for those in use (at shutdown, and before a test reopens

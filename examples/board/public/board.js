@@ -81,7 +81,7 @@ function connect() {
     if (e.code === 1011 && /too many|not a message/.test(e.reason)) toast(`disconnected: ${e.reason}`);
     if (e.code === 1008 || e.code === 1011 && /no board/.test(e.reason)) { status(`closed: ${e.reason}`, "offline"); return; }
     status(navigator.onLine ? "reconnecting…" : "offline: waiting for the network", "offline");
-    if (navigator.onLine) retryTimer = setTimeout(connect, Math.min(1000 * 2 ** retry++, 8000));
+    if (navigator.onLine) retryTimer = setTimeout(reconnect, Math.min(1000 * 2 ** retry++, 8000));
   };
 }
 
@@ -91,6 +91,15 @@ function dropped() {
   socket = null;
   syncing = false;
   for (const p of pending) p.sent = false;
+}
+
+/// Connects again, unless the session has ended meanwhile (logged out in another tab, or
+/// expired): then the login form, and the board again after it.
+async function reconnect() {
+  try {
+    if (!(await api("/session"))) { boardId = null; await start(); return; }
+  } catch { /* the server is away: the socket's own failure schedules the next try */ }
+  connect();
 }
 
 function receive(m) {

@@ -179,14 +179,15 @@ impl Outbound {
 
     /// The form a room keeps: a text becomes [`SharedText`], so that its SSE event is made
     /// once for all receivers; anything else is already shared as it is.
+    /// A text already shared (a message taken from one room and published to another) gets
+    /// a form of its own: its SSE form carries its place in the room it came from.
     pub(crate) fn shared(self) -> Outbound {
-        match self.0 {
-            Out::Text(text) => Outbound(Out::Shared(std::sync::Arc::new(SharedText {
-                text,
-                sse: std::sync::OnceLock::new(),
-            }))),
-            other => Outbound(other),
-        }
+        let text = match self.0 {
+            Out::Text(text) => text,
+            Out::Shared(s) => s.text.clone(),
+            other => return Outbound(other),
+        };
+        Outbound(Out::Shared(std::sync::Arc::new(SharedText { text, sse: std::sync::OnceLock::new() })))
     }
 
     /// The encoded bytes as an HTTP body chunk or an SSE stream would carry them.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::backend::Backend;
 use super::config::HubConfig;
+use super::cursor::{Cursor, Resumed};
 use super::inbox::Inbox;
 use super::room::Room;
 use super::rooms::Rooms;
@@ -93,30 +94,74 @@ impl Hub {
 
     /// Subscribes to `room`, creating it if needed. Messages published from now on arrive.
     pub fn subscribe(&self, room: &str) -> Subscription {
-        let (name, room) = {
-            let mut rooms = self.inner.write();
-            let (name, room) = match rooms.get_key_value(room) {
-                Some((name, r)) => (name.clone(), r.clone()),
-                None => {
-                    let name: Arc<str> = room.into();
-                    let r = Arc::new(Room::new());
-                    rooms.insert(name.clone(), r.clone());
-                    if let Some(backend) = &self.inner.backend {
-                        backend.open(&name);
-                    }
-                    (name, r)
-                }
-            };
-            room.subscribers.fetch_add(1, Ordering::Relaxed);
-            (name, room)
-        };
-        let (next, seen_elsewhere) = {
+        let (name, room) = self.join(room);
+        let next = {
             let ring = room.lock();
-            (ring.first + ring.msgs.len() as u64, ring.lost_elsewhere)
+            ring.first + ring.msgs.len() as u64
         };
+        self.subscription(name, room, next)
+    }
+
+    /// Subscribes to `room` from `cursor` (a [`Subscription::cursor`], or its text as a client
+    /// sent it back, such as an SSE `Last-Event-ID`): the messages published since, if the
+    /// room still holds them all ([`Resumed::Complete`]), or from now on with a signal to
+    /// reload the state ([`Resumed::Reset`]: no cursor, one that does not parse, one older
+    /// than the room's ring or from an earlier life of the room).
+    ///
+    /// ```
+    /// # use fratello::prelude::*;
+    /// # use fratello::broadcast::Resumed;
+    /// #[sse("/boards/{id}/events")]
+    /// async fn board(ctx: Context) -> Result<()> {
+    ///     let room = format!("board:{}", ctx.param("id").unwrap_or_default());
+    ///     // A browser's EventSource sends the last `id:` it saw when it reconnects.
+    ///     let resumed = ctx.hub().subscribe_from(&room, ctx.header("last-event-id"));
+    ///     if resumed.is_reset() {
+    ///         ctx.send(Event::new().event("snapshot").data("{}")).await?; // the whole state
+    ///     }
+    ///     resumed.into_subscription().forward(ctx).await
+    /// }
+    /// ```
+    pub fn subscribe_from(&self, room: &str, cursor: Option<&str>) -> Resumed {
+        let cursor = cursor.and_then(|c| c.parse::<Cursor>().ok());
+        let (name, room) = self.join(room);
+        let (first, end) = {
+            let ring = room.lock();
+            (ring.first, ring.first + ring.msgs.len() as u64)
+        };
+        match cursor {
+            Some(c) if c.life == room.life && (first..=end).contains(&c.next) => {
+                Resumed::Complete(self.subscription(name, room, c.next))
+            }
+            _ => Resumed::Reset(self.subscription(name, room, end)),
+        }
+    }
+
+    /// Counts a subscriber in `room`, creating the room if needed.
+    fn join(&self, room: &str) -> (Arc<str>, Arc<Room>) {
+        let mut rooms = self.inner.write();
+        let (name, room) = match rooms.get_key_value(room) {
+            Some((name, r)) => (name.clone(), r.clone()),
+            None => {
+                let name: Arc<str> = room.into();
+                let r = Arc::new(Room::new(self.inner.next_life()));
+                rooms.insert(name.clone(), r.clone());
+                if let Some(backend) = &self.inner.backend {
+                    backend.open(&name);
+                }
+                (name, r)
+            }
+        };
+        room.subscribers.fetch_add(1, Ordering::Relaxed);
+        (name, room)
+    }
+
+    fn subscription(&self, name: Arc<str>, room: Arc<Room>, next: u64) -> Subscription {
+        let seen_elsewhere = room.lock().lost_elsewhere;
         Subscription {
             rooms: self.inner.clone(),
             name,
+            life: room.life,
             room: Some(room),
             next,
             lagged: 0,

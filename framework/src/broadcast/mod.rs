@@ -41,12 +41,21 @@
 //! **Rooms** are created by their first subscriber and freed when the last one leaves;
 //! publishing to a room without subscribers drops the message and returns `Ok(0)`.
 //!
+//! **Resuming.** Every receiver knows its place in the room ([`Subscription::cursor`]); an SSE
+//! stream forwarded from a room sends it as each text message's `id:`, which a browser's
+//! `EventSource` sends back as `Last-Event-ID` when it reconnects.
+//! [`Hub::subscribe_from`] takes it back: the messages missed since, while the room's ring
+//! still holds them, or [`Resumed::Reset`] to say the client must reload its state. A cursor
+//! belongs to one life of a room on one instance: once the last receiver has left, the room
+//! and what it held are gone.
+//!
 //! **Several instances.** A [`Backend`] carries messages between instances (the
 //! `fratello-redis` crate: Redis pub/sub, for instances behind a load balancer) in a public,
 //! versioned format ([`wire`]); handlers do not change. The default is in-process only.
 
 mod backend;
 mod config;
+mod cursor;
 mod hub;
 mod inbox;
 mod room;
@@ -56,6 +65,7 @@ pub mod wire;
 
 pub use self::backend::{Backend, BackendError};
 pub use self::config::HubConfig;
+pub use self::cursor::{BadCursor, Cursor, Resumed};
 pub use self::hub::Hub;
 pub use self::inbox::Inbox;
 pub use self::subscription::Subscription;

@@ -12,6 +12,9 @@ use crate::message::Outbound;
 /// One room: its ring of recent messages, and who waits for the next one.
 pub(crate) struct Room {
     pub(crate) ring: Mutex<Ring>,
+    /// Tells this life of the room from the earlier ones of the same name (see
+    /// [`Cursor`](super::Cursor)).
+    pub(crate) life: u64,
     /// Changed under the hub's lock on its rooms, so that a room is never freed while someone
     /// joins it.
     pub(crate) subscribers: AtomicUsize,
@@ -73,9 +76,10 @@ impl Room {
         waiters.into_iter().for_each(Waker::wake);
     }
 
-    /// An empty room.
-    pub(crate) fn new() -> Room {
+    /// An empty room, in its life `life`.
+    pub(crate) fn new(life: u64) -> Room {
         Room {
+            life,
             ring: Mutex::new(Ring {
                 msgs: VecDeque::new(),
                 first: 0,

@@ -20,11 +20,27 @@ pub(crate) struct Rooms {
     pub(crate) backend: Option<Arc<dyn Backend>>,
     /// Publishes the backend did not take.
     pub(crate) backend_errors: AtomicU64,
+    /// The life of the next room made: from a random start, so that a cursor kept by a client
+    /// across a restart of the server does not name a room of the new process.
+    lives: AtomicU64,
 }
 
 impl Rooms {
     pub(crate) fn new(config: HubConfig, backend: Option<Arc<dyn Backend>>) -> Self {
-        Rooms { map: RwLock::new(HashMap::new()), config, backend, backend_errors: AtomicU64::new(0) }
+        let mut start = [0u8; 8];
+        // Without the OS's random source (never seen), the clock: a restart still moves on.
+        if getrandom::fill(&mut start).is_err() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            start = (now.as_nanos() as u64).to_be_bytes();
+        }
+        // (Below 2^52: a cursor's life stays exact in JavaScript's numbers too.)
+        let lives = AtomicU64::new(u64::from_be_bytes(start) >> 12);
+        Rooms { map: RwLock::new(HashMap::new()), config, backend, backend_errors: AtomicU64::new(0), lives }
+    }
+
+    /// The life of a room made now.
+    pub(crate) fn next_life(&self) -> u64 {
+        self.lives.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, RoomMap> {

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
+use super::cursor::Cursor;
 use super::room::Room;
 use super::rooms::Rooms;
 use crate::error::{Error, Result};
@@ -18,6 +19,8 @@ pub struct Subscription {
     pub(crate) room: Option<Arc<Room>>,
     /// The number of the next message to read.
     pub(crate) next: u64,
+    /// The room's life (see [`Cursor`]).
+    pub(crate) life: u64,
     pub(crate) lagged: u64,
     /// Of `lagged`, the messages lost between instances (not this receiver's fault: they do
     /// not count toward `max_lag`).
@@ -47,6 +50,13 @@ impl Subscription {
     /// The room's name.
     pub fn room(&self) -> &str {
         &self.name
+    }
+
+    /// Where this receiver is in the room: after the last message it received. Keep it (an
+    /// SSE stream forwarded from the room sends it as each text message's `id:`) and give it
+    /// to [`Hub::subscribe_from`](super::Hub::subscribe_from) to resume.
+    pub fn cursor(&self) -> Cursor {
+        Cursor { life: self.life, next: self.next }
     }
 
     /// How many messages this receiver has lost: by falling behind, and (with a

@@ -223,7 +223,7 @@ impl SseIo {
                             return false;
                         }
                     };
-                    if let Ok(chunk) = encode(m) {
+                    if let Ok(chunk) = encode_from_room(m, sub) {
                         return append(out, &chunk);
                     }
                 });
@@ -292,12 +292,37 @@ fn encode(item: Outbound) -> Result<Bytes> {
     match item.0 {
         Out::Event { wire, .. } => Ok(wire),
         Out::Text(t) => Ok(data_event(t.as_str())),
-        Out::Shared(s) => Ok(s.sse.get_or_init(|| data_event(s.text.as_str())).clone()),
+        // (Made with the room's `id:` when a room forwarded it; without, when sent by hand.)
+        Out::Shared(s) => Ok(s.sse.get().cloned().unwrap_or_else(|| data_event(s.text.as_str()))),
         Out::Binary(_) => {
             Err(Error::internal("an SSE stream carries text: send a string, Json(..) or an Event, not bytes"))
         }
         Out::Invalid(why) => Err(Error::internal(why.to_string())),
     }
+}
+
+/// The wire form of a message `sub` has just taken from its room: a text carries the place
+/// after it as its `id:` (a [`Cursor`](crate::broadcast::Cursor): a browser sends it back as
+/// `Last-Event-ID`), made once for every receiver of the room on this instance, since they
+/// all see the message at the same place. An [`Event`](crate::Event) goes as it was made.
+fn encode_from_room(item: Outbound, sub: &Subscription) -> Result<Bytes> {
+    match &item.0 {
+        Out::Shared(s) => {
+            Ok(s.sse.get_or_init(|| id_data_event(&sub.cursor().to_string(), s.text.as_str())).clone())
+        }
+        _ => encode(item),
+    }
+}
+
+/// An `id:` line, then the `data:` lines of `text`.
+fn id_data_event(id: &str, text: &str) -> Bytes {
+    let data = data_event(text);
+    let mut out = BytesMut::with_capacity(id.len() + 5 + data.len());
+    out.put_slice(b"id: ");
+    out.put_slice(id.as_bytes());
+    out.put_u8(b'\n');
+    out.put_slice(&data);
+    out.freeze()
 }
 
 /// `data:` lines for a text payload (CR, LF and CRLF all split lines).

@@ -95,6 +95,11 @@ test("three people on one board: changes, presence, conflicts, a dropped network
   board = await converged(pages);
   assert.equal(Object.values(board.lanes).flat().filter((t) => t === "Write the release notes").length, 1);
 
+  // Drag and drop, on a desktop.
+  await ada.page.dragAndDrop(".card:has-text('Try the board on a phone')", ".lane[data-lane=done] h2");
+  board = await converged(pages);
+  assert.ok(board.lanes.done.includes("Try the board on a phone"), JSON.stringify(board.lanes));
+
   // Cy's network drops; the others go on; it comes back and catches up, without a reload.
   await cy.page.evaluate(() => { window.__sameDocument = true; });
   await cy.context.setOffline(true);

@@ -51,12 +51,16 @@ async fn publish(ctx: Context) -> Result<String> {
     Ok(ctx.hub().publish("sse", Event::new().data(body))?.to_string())
 }
 
+/// The rooms' sizes: the peers' channel capacity (in messages, and in bytes enough for that
+/// many of the load generator's).
+pub fn hub_config() -> HubConfig {
+    HubConfig::default().capacity(crate::CHANNEL_CAPACITY).max_bytes(crate::CHANNEL_CAPACITY * 1024)
+}
+
 /// The app: these routes only, and the hub with the peers' channel capacity (in messages,
 /// and in bytes enough for that many of the load generator's).
 pub fn app() -> App {
-    let rooms =
-        HubConfig::default().capacity(crate::CHANNEL_CAPACITY).max_bytes(crate::CHANNEL_CAPACITY * 1024);
-    let app = App::only(module_path!()).with_hub(Hub::with_config(rooms));
+    let app = App::only(module_path!()).with_hub(Hub::with_config(hub_config()));
     // Investigation knob: FRATELLO_SSE_QUEUE=BYTES sets the SSE stream's queue (default 256 KiB).
     match std::env::var("FRATELLO_SSE_QUEUE").ok().and_then(|q| q.parse().ok()) {
         Some(q) => app.sse_config(fratello::sse::SseConfig::default().max_send_queue(q)),

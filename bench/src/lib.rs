@@ -15,6 +15,7 @@
 
 use std::net::SocketAddr;
 
+pub mod clients;
 pub mod fratello_app;
 pub mod hyper_peer;
 #[cfg(feature = "peers")]

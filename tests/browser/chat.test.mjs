@@ -8,7 +8,7 @@ let server, chrome;
 
 before(async () => {
   server = await startExample("chat");
-  chrome = await launch({ allowMissingFavicon: true });
+  chrome = await launch();
 });
 
 after(async () => {

@@ -9,7 +9,7 @@ let server, chrome;
 
 before(async () => {
   server = await startExample("dashboard");
-  chrome = await launch({ allowMissingFavicon: true });
+  chrome = await launch();
 });
 
 after(async () => {

@@ -48,10 +48,8 @@ export async function startExample(name, args = [], env = {}) {
 
 /// Launches Chromium with a fresh profile: `{browser, newPage, errors, close}`. Every page made
 /// by `newPage` (each in its own context: its own cookies, its own network) records its console
-/// errors and uncaught exceptions in `errors`. `allowMissingFavicon`: a page that declares no
-/// icon makes Chromium ask for /favicon.ico, and the 404 is logged as a console error; that one
-/// error (and only it) is not counted.
-export async function launch({ allowMissingFavicon = false } = {}) {
+/// errors and uncaught exceptions in `errors`.
+export async function launch() {
   // (playwright gives every launch a fresh, temporary user-data-dir of its own, removed at
   // close, and refuses `--user-data-dir` in `args`.)
   const b = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
@@ -64,7 +62,6 @@ export async function launch({ allowMissingFavicon = false } = {}) {
     const page = await context.newPage();
     page.on("console", (m) => {
       if (m.type() !== "error") return;
-      if (allowMissingFavicon && m.location().url.endsWith("/favicon.ico")) return;
       errors.push(`${label}: console error: ${m.text()} (${m.location().url})`);
     });
     page.on("pageerror", (e) => errors.push(`${label}: page error: ${e.message}`));

@@ -3,6 +3,9 @@
 //! converging, presence, reconnect catch-up, persistence across a restart, and the limits on
 //! floods, oversized and invalid messages.
 
+#[path = "../fratello-redis/tests/support/mod.rs"]
+mod redis;
+
 #[path = "../examples/board/app.rs"]
 #[allow(dead_code)] // (the test reaches only part of the example's API)
 mod board;
@@ -400,6 +403,37 @@ async fn two_instances_on_one_database_keep_one_sequence_of_versions() {
     // Reads on the first instance see the second one's write.
     let seen: Board = one.get("/api/boards/welcome").header("cookie", &ada).send().await.json();
     assert_eq!(seen, board);
+}
+
+#[tokio::test]
+async fn two_instances_sharing_a_hub_on_redis_hear_each_other_live() {
+    let Some(redis) = redis::Redis::start() else { return };
+    let db = TempDb::new();
+    let key = Key::generate();
+    let on_redis = |app: App, hub: fratello::Hub| app.with_hub(hub);
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let store = Store::open(&db.url()).await.unwrap();
+        let boards = Boards::new(store).await.unwrap();
+        let backend = fratello_redis::RedisBackend::connect(&redis.url()).await.expect("Redis is up");
+        let hub = fratello::Hub::with_backend(fratello::broadcast::HubConfig::default(), backend);
+        let app = board::app(boards, board::Options { cookie_key: key.clone(), secure_cookies: false });
+        clients.push(TestClient::start(on_redis(app, hub)).await);
+    }
+    let (one, two) = (&clients[0], &clients[1]);
+    let (ada, bob) = (login(one, "ada").await, login(one, "bob").await);
+    let (mut a, _) = join(one, &ada).await;
+    let (mut b, _) = join(two, &bob).await;
+    redis.wait_for_subscribers(&format!("fratello:room:{}", board::boards::room("welcome")), 2).await;
+    send(&mut a, &op("a", add("made on one"))).await;
+    let mine = next_op(&mut a).await;
+    // Bob, on the other instance, gets the operation at once: no catch-up asked for.
+    let heard = next_op(&mut b).await;
+    assert_eq!(heard, mine);
+    send(&mut b, &op("b", add("made on two"))).await;
+    let theirs = next_op(&mut b).await;
+    assert_eq!(theirs.version, mine.version + 1, "one sequence of versions");
+    assert_eq!(next_op(&mut a).await, theirs);
 }
 
 #[tokio::test]

@@ -9,10 +9,10 @@
 //! (`Hub::subscribe_from(room, last_seen)`, missed messages or a reset), this log and
 //! [`Boards::since`] give way to it: the room's ring then is the log.
 //!
-//! **Several instances** on one Postgres keep one sequence of versions (`store.rs`), and a
-//! page hears the other instances' operations at its next catch-up. To hear them live, the
-//! instances share their hub (`Hub::with_backend` on Redis, `App::with_hub`): `apply`
-//! publishes to the room as it is, and pages already skip what they have and fill gaps.
+//! **Several instances** on one Postgres keep one sequence of versions (`store.rs`). With a
+//! shared hub (`--redis`: `Hub::with_backend` on Redis), a page hears the other instances'
+//! operations live: `apply` publishes to the room as it is, and pages skip what they have and
+//! fill gaps. Without it, a page hears them at its next catch-up.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -8,7 +8,11 @@
 //! cargo run --example board -- --port 9000 --database sqlite://my-boards.db
 //! cargo run --example board -- --database postgres://user:pass@localhost/boards
 //! cargo run --example board -- --tls cert.pem key.pem
+//! cargo run --example board -- --port 8082 --database postgres://.. --redis redis://127.0.0.1:6379/
 //! ```
+//!
+//! Several instances share one Postgres (versions, logins) and, with `--redis`, one hub: a
+//! change made on one instance reaches the pages open on every instance at once.
 //!
 //! `ADDR` sets the whole address to listen on (`--port` only the port, on 127.0.0.1). The
 //! database defaults to `target/board.db` under the working directory. `BOARD_COOKIE_KEY`
@@ -21,13 +25,14 @@ use std::io::{Error as IoError, ErrorKind};
 
 use fratello::cookie::Key;
 
-const USAGE: &str = "usage: board [--port PORT] [--database URL] [--tls CERT.pem KEY.pem]";
+const USAGE: &str = "usage: board [--port PORT] [--database URL] [--redis URL] [--tls CERT.pem KEY.pem]";
 
 /// The command line.
 struct Args {
     addr: String,
     database: String,
     tls: Option<(String, String)>,
+    redis: Option<String>,
 }
 
 fn args() -> Result<Args, IoError> {
@@ -36,6 +41,7 @@ fn args() -> Result<Args, IoError> {
         addr: std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8082".to_owned()),
         database: "sqlite://target/board.db".to_owned(),
         tls: None,
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +53,7 @@ fn args() -> Result<Args, IoError> {
             }
             "--database" => out.database = value()?,
             "--tls" => out.tls = Some((value()?, value()?)),
+            "--redis" => out.redis = Some(value()?),
             _ => return Err(bad(format!("unknown argument `{flag}`"))),
         }
     }
@@ -84,7 +91,13 @@ async fn main() -> Result<(), fratello::StartupError> {
         .map_err(|e| IoError::other(format!("database {}: {e}", args.database)))?;
     let boards = app::boards::Boards::new(store.clone()).await.map_err(|e| IoError::other(e.to_string()))?;
     let secure_cookies = tls.is_some() || std::env::var("BOARD_SECURE_COOKIES").is_ok_and(|v| v == "1");
-    let app = app::app(boards, app::Options { cookie_key: cookie_key()?, secure_cookies });
+    let mut app = app::app(boards, app::Options { cookie_key: cookie_key()?, secure_cookies });
+    if let Some(url) = &args.redis {
+        // Before binding: an unreachable Redis stops it, naming the URL.
+        let redis = fratello_redis::RedisBackend::connect(url).await?;
+        app = app.with_hub(fratello::Hub::with_backend(fratello::broadcast::HubConfig::default(), redis));
+        println!("boards shared live with the other instances through {url}");
+    }
 
     let listener = fratello::server::bind(&args.addr).await?;
     let local = listener.local_addr()?;

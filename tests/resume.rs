@@ -13,7 +13,7 @@ use fratello::Hub;
 #[sse("/boards/{id}/events")]
 async fn board_events(ctx: Context) -> Result<()> {
     let room = format!("board:{}", ctx.param("id").unwrap_or_default());
-    let resumed = ctx.hub().subscribe_from(&room, ctx.header("last-event-id"));
+    let resumed = ctx.hub().subscribe_from(&room, ctx.header("last-event-id")).await;
     if resumed.is_reset() {
         ctx.send(Event::new().event("snapshot").data("the whole board")).await?;
     }
@@ -90,10 +90,13 @@ async fn what_cannot_be_replayed_resets() {
 
     // A cursor from the room's earlier life names nothing in this one.
     let fresh = hub.subscribe("board:1");
-    assert!(matches!(hub.subscribe_from("board:1", Some(&old)), Resumed::Reset(_)));
-    assert!(hub.subscribe_from("board:1", None).is_reset());
+    assert!(matches!(hub.subscribe_from("board:1", Some(&old)).await, Resumed::Reset(_)));
+    assert!(hub.subscribe_from("board:1", None).await.is_reset());
     // A cursor of this life resumes.
-    assert!(matches!(hub.subscribe_from("board:1", Some(&fresh.cursor().to_string())), Resumed::Complete(_)));
+    assert!(matches!(
+        hub.subscribe_from("board:1", Some(&fresh.cursor().to_string())).await,
+        Resumed::Complete(_)
+    ));
 }
 
 #[tokio::test]
@@ -107,7 +110,7 @@ async fn a_cursor_resumes_any_receiver_socket_or_code() {
     let cursor = sub.cursor();
     drop(sub);
     hub.publish("r", "c").unwrap();
-    let Resumed::Complete(mut back) = hub.subscribe_from("r", Some(&cursor.to_string())) else {
+    let Resumed::Complete(mut back) = hub.subscribe_from("r", Some(&cursor.to_string())).await else {
         panic!("the room was never freed: everything after the cursor is there")
     };
     assert_eq!(back.recv().await.unwrap().as_bytes(), [1, 2, 3]);

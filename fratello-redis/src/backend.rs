@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use fratello::broadcast::{wire, Backend, BackendError, Inbox};
+use fratello::broadcast::{wire, Backend, BackendError, History, HistoryFuture, Inbox, LogId};
 use fratello::Outbound;
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
@@ -261,6 +261,13 @@ impl Backend for RedisBackend {
             Counters::add(&shared.counters.dropped, 1);
             BackendError::Full
         })
+    }
+
+    fn history(&self, room: &str, after: LogId) -> HistoryFuture {
+        let shared = &self.inner.shared;
+        let Some((entries, _)) = shared.config.log else { return Box::pin(async { History::Gone }) };
+        let (subscriber, publisher) = (self.inner.subscriber.clone(), self.inner.publisher.clone());
+        Box::pin(crate::log::since(subscriber, publisher, shared.config.channel(room), after, entries))
     }
 
     fn delivers_own(&self) -> bool {

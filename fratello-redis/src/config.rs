@@ -29,6 +29,8 @@ pub struct RedisConfig {
     pub(crate) command_timeout: Duration,
     pub(crate) start_without_redis: bool,
     pub(crate) reconnect_delay: (Duration, Duration),
+    /// Each room's log in Redis: about this many entries, kept this long after the last.
+    pub(crate) log: Option<(usize, Duration)>,
 }
 
 impl RedisConfig {
@@ -44,6 +46,7 @@ impl RedisConfig {
     /// | [`command_timeout`](Self::command_timeout) | 2 s | a stalled Redis fails the publishes in flight, which are counted, instead of holding them |
     /// | [`start_without_redis`](Self::start_without_redis) | off | a Redis that is down at startup is an error, not a silent single-instance app |
     /// | [`reconnect_delay`](Self::reconnect_delay) | 100 ms doubling to 5 s | back off from a Redis that is down, come back soon after it is up |
+    /// | [`resumable`](Self::resumable) | off | a log per room costs Redis memory and a round trip per local delivery; a cursor resumes on its own instance without it |
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
@@ -54,6 +57,7 @@ impl RedisConfig {
             command_timeout: Duration::from_secs(2),
             start_without_redis: false,
             reconnect_delay: (Duration::from_millis(100), Duration::from_secs(5)),
+            log: None,
         }
     }
 
@@ -100,6 +104,19 @@ impl RedisConfig {
     /// The wait before the first reconnection attempt, doubled after each failure up to `max`.
     pub fn reconnect_delay(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_delay = (min, max.max(min));
+        self
+    }
+
+    /// Keeps a log of each room in Redis (a stream of about `entries` messages, removed
+    /// `keep_for` after its last one), so that a client resumes on any instance:
+    /// [`Hub::subscribe_from`](fratello::Hub::subscribe_from) with the cursor it had on another
+    /// instance (an SSE `Last-Event-ID`) gets what it missed from the log, or a reset when the
+    /// log no longer holds all of it. Each message then carries its place in the log, which
+    /// Redis gives when the message is published: so every message, local receivers' too,
+    /// arrives through Redis ([`Delivery::Global`], which this sets).
+    pub fn resumable(mut self, entries: usize, keep_for: Duration) -> Self {
+        self.log = Some((entries.max(1), keep_for.max(Duration::from_millis(1))));
+        self.delivery = Delivery::Global;
         self
     }
 

@@ -37,13 +37,18 @@
 //! room again cannot be seen missing this way. A Redis that is down at startup is an error
 //! naming the URL, unless [`RedisConfig::start_without_redis`] says to start alone.
 //!
-//! **Not yet.** Pub/sub keeps nothing: a client that reconnects to another instance gets
-//! what is published from then on, not what it missed.
+//! **Resuming on any instance.** Pub/sub keeps nothing. With
+//! [`RedisConfig::resumable`], each room also has a log in Redis (a stream, trimmed and
+//! expiring), written in the same step as the publish; every message carries its place in
+//! the log as its receivers' [`Cursor`](fratello::broadcast::Cursor) (an SSE stream's `id:`),
+//! and [`Hub::subscribe_from`](fratello::Hub::subscribe_from) on any instance replays what a
+//! client missed from the log, or tells it to reload when the log no longer holds it all.
 
 mod backend;
 mod config;
 mod error;
 mod listener;
+mod log;
 mod publisher;
 mod sequences;
 mod stats;

@@ -86,6 +86,17 @@ pub(crate) async fn messages(client: Client, inbox: Inbox, shared: Arc<Shared>) 
             Counters::add(&counters.undecodable, 1);
             continue;
         };
+        // With a log of each room: `ID|message`, the message's place in the room's stream.
+        let (id, bytes) = match shared.config.log {
+            None => (None, bytes),
+            Some(_) => match crate::log::split(&bytes) {
+                Some((id, rest)) => (Some(id), rest),
+                None => {
+                    Counters::add(&counters.undecodable, 1);
+                    continue;
+                }
+            },
+        };
         let envelope = match wire::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
@@ -106,6 +117,9 @@ pub(crate) async fn messages(client: Client, inbox: Inbox, shared: Arc<Shared>) 
             tracing::debug!(room, missing, origin = envelope.origin, "messages lost between instances");
             inbox.lost(room, missing);
         }
-        inbox.deliver(room, envelope.message);
+        match id {
+            Some(id) => inbox.deliver_at(room, id, envelope.message),
+            None => inbox.deliver(room, envelope.message),
+        };
     }
 }

@@ -1,5 +1,6 @@
 //! [`Backend`]: what carries a hub's messages to the app's other instances.
 
+use super::cursor::LogId;
 use super::inbox::Inbox;
 use crate::message::Outbound;
 
@@ -35,6 +36,16 @@ pub trait Backend: Send + Sync + 'static {
     /// Sends a locally published message to the other instances, without waiting.
     fn publish(&self, room: &str, message: &Outbound) -> Result<(), BackendError>;
 
+    /// What the backend's log of `room` holds after `after`, for a receiver resuming from a
+    /// [`Cursor`](super::Cursor) its ring no longer covers (or that came from another
+    /// instance). The backend must be listening to the room before it reads the log, so that
+    /// nothing published meanwhile falls between the two (the hub skips what arrives both
+    /// ways). Default: [`History::Gone`], for a backend that keeps no log.
+    fn history(&self, room: &str, after: LogId) -> HistoryFuture {
+        let _ = (room, after);
+        Box::pin(async { History::Gone })
+    }
+
     /// `true` when the backend delivers the instance's own publishes back to it through the
     /// [`Inbox`] (every instance then sees one order per room, the backend's), so that the hub
     /// must not deliver them locally as well. Default `false`: a local publish reaches local
@@ -42,6 +53,19 @@ pub trait Backend: Send + Sync + 'static {
     fn delivers_own(&self) -> bool {
         false
     }
+}
+
+/// What [`Backend::history`] returns: the log's answer, when it comes.
+pub type HistoryFuture = std::pin::Pin<Box<dyn std::future::Future<Output = History> + Send + 'static>>;
+
+/// What a backend's log holds of a room after a place in it ([`Backend::history`]).
+#[derive(Debug)]
+pub enum History {
+    /// Every message after it, oldest first, with its id in the log.
+    Since(Vec<(LogId, Outbound)>),
+    /// Not all of it: the log was trimmed or expired past that place, holds more than a room's
+    /// ring would, or there is no log.
+    Gone,
 }
 
 /// Why a backend did not take a message.

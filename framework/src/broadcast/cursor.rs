@@ -1,28 +1,61 @@
-//! [`Cursor`]: a receiver's place in a room, to resume from after a reconnection, and
-//! [`Resumed`]: what [`Hub::subscribe_from`](super::Hub::subscribe_from) found.
+//! [`Cursor`]: a receiver's place in a room, to resume from after a reconnection.
 
 use std::fmt;
 use std::str::FromStr;
-
-use super::subscription::Subscription;
 
 /// A place in a room: the next message a receiver wants. Its text form (`Display`,
 /// `FromStr`) is what a client keeps and sends back: an SSE stream forwarded from a room
 /// carries it as each text message's `id:`, so that a browser's `EventSource` sends it again
 /// as `Last-Event-ID` when it reconnects.
 ///
-/// A cursor belongs to one life of a room on one instance: a room is made when its first
-/// receiver joins and freed when its last one leaves, and a cursor from an earlier life (or
-/// from another instance) resumes nothing ([`Resumed::Reset`]).
+/// On a hub of its own, a cursor belongs to one life of a room on one instance: a room is
+/// made when its first receiver joins and freed when its last one leaves, and a cursor from
+/// an earlier life (or from another instance) resumes nothing ([`Resumed::Reset`](super::Resumed::Reset)). With a
+/// [`Backend`](super::Backend) that keeps a log of each room (`fratello-redis` with
+/// `RedisConfig::resumable`), a cursor is a place in that log ([`LogId`]), good on every
+/// instance for as long as the log keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Cursor {
-    pub(crate) life: u64,
-    pub(crate) next: u64,
+pub struct Cursor(pub(crate) Place);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Place {
+    /// The next message wanted in life `life` of the room on this instance.
+    Local { life: u64, next: u64 },
+    /// The last message received, by its id in the backend's log.
+    Log(LogId),
+}
+
+/// A message's place in a backend's log of a room: ordered as the log orders them. (For
+/// Redis: a stream entry's id, `major-minor`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LogId {
+    /// The first part (Redis: the milliseconds).
+    pub major: u64,
+    /// The second part (Redis: the sequence within the millisecond).
+    pub minor: u64,
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for LogId {
+    type Err = BadCursor;
+
+    fn from_str(s: &str) -> Result<Self, BadCursor> {
+        let (major, minor) = s.split_once('-').ok_or(BadCursor)?;
+        Ok(LogId { major: decimal(major)?, minor: decimal(minor)? })
+    }
 }
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}-{}", self.life, self.next)
+        match self.0 {
+            Place::Local { life, next } => write!(f, "{life:x}-{next}"),
+            Place::Log(id) => write!(f, "r{id}"),
+        }
     }
 }
 
@@ -32,7 +65,7 @@ pub struct BadCursor;
 
 impl fmt::Display for BadCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not a room cursor (HEX-DECIMAL, as an SSE id from a room)")
+        f.write_str("not a room cursor (as an SSE id from a room)")
     }
 }
 
@@ -42,54 +75,38 @@ impl FromStr for Cursor {
     type Err = BadCursor;
 
     fn from_str(s: &str) -> Result<Self, BadCursor> {
-        let (life, next) = s.trim().split_once('-').ok_or(BadCursor)?;
-        let digits = |t: &str, radix: u32| !t.is_empty() && t.chars().all(|c| c.is_digit(radix));
-        if !digits(life, 16) || !digits(next, 10) {
+        let s = s.trim();
+        if let Some(log) = s.strip_prefix('r') {
+            return Ok(Cursor(Place::Log(log.parse()?)));
+        }
+        let (life, next) = s.split_once('-').ok_or(BadCursor)?;
+        if life.is_empty() || !life.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(BadCursor);
         }
-        Ok(Cursor {
-            life: u64::from_str_radix(life, 16).map_err(|_| BadCursor)?,
-            next: next.parse().map_err(|_| BadCursor)?,
-        })
+        let life = u64::from_str_radix(life, 16).map_err(|_| BadCursor)?;
+        Ok(Cursor(Place::Local { life, next: decimal(next)? }))
     }
 }
 
-/// What [`Hub::subscribe_from`](super::Hub::subscribe_from) found: in both cases a
-/// subscription to the room.
-#[derive(Debug)]
-pub enum Resumed {
-    /// Everything after the cursor is still in the room: the subscription delivers the missed
-    /// messages first, then the new ones. The client misses nothing.
-    Complete(Subscription),
-    /// What the client missed is not there any more (its cursor is older than the room's
-    /// ring, from an earlier life of the room or another instance, or it had none): the
-    /// subscription delivers what is published from now on. Send the client the current
-    /// state first (a snapshot), then forward.
-    Reset(Subscription),
-}
-
-impl Resumed {
-    /// Whether the client must reload its state ([`Resumed::Reset`]).
-    pub fn is_reset(&self) -> bool {
-        matches!(self, Resumed::Reset(_))
+/// Digits only (no sign, no space), within a `u64`.
+fn decimal(t: &str) -> Result<u64, BadCursor> {
+    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
+        return Err(BadCursor);
     }
-
-    /// The subscription, either way.
-    pub fn into_subscription(self) -> Subscription {
-        match self {
-            Resumed::Complete(s) | Resumed::Reset(s) => s,
-        }
-    }
+    t.parse().map_err(|_| BadCursor)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::broadcast::cursor::*;
 
     #[test]
     fn a_cursor_reads_back_what_it_writes_and_nothing_else() {
-        let c = Cursor { life: 0xdead_beef_0123, next: 42 };
+        let c = Cursor(Place::Local { life: 0xdead_beef_0123, next: 42 });
         assert_eq!(c.to_string(), "deadbeef0123-42");
+        let log = Cursor(Place::Log(LogId { major: 1_733_380_000_000, minor: 7 }));
+        assert_eq!(log.to_string(), "r1733380000000-7");
+        assert_eq!("r1733380000000-7".parse::<Cursor>(), Ok(log));
         assert_eq!("deadbeef0123-42".parse::<Cursor>(), Ok(c));
         assert_eq!(" deadbeef0123-42\n".parse::<Cursor>(), Ok(c), "as a header may carry it");
         for bad in [

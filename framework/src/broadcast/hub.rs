@@ -3,10 +3,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::backend::Backend;
+use super::backend::{Backend, History};
 use super::config::HubConfig;
-use super::cursor::{Cursor, Resumed};
+use super::cursor::{Cursor, Place};
 use super::inbox::Inbox;
+use super::resumed::Resumed;
 use super::room::Room;
 use super::rooms::Rooms;
 use super::subscription::Subscription;
@@ -48,7 +49,8 @@ impl Hub {
     pub fn with_backend(config: HubConfig, backend: impl Backend) -> Self {
         let backend: Arc<dyn Backend> = Arc::new(backend);
         let hub = Hub { inner: Arc::new(Rooms::new(config, Some(backend.clone()))) };
-        backend.start(Inbox::new(&hub.inner));
+        let rooms: std::sync::Weak<dyn super::inbox::Rooms> = Arc::downgrade(&hub.inner) as _;
+        backend.start(Inbox { rooms });
         hub
     }
 
@@ -70,7 +72,7 @@ impl Hub {
             )));
         }
         let Some(backend) = &self.inner.backend else {
-            return Ok(self.inner.deliver(room, message, size));
+            return Ok(self.inner.deliver(room, message, size, None));
         };
         if let Err(e) = backend.publish(room, &message) {
             let errors = self.inner.backend_errors.fetch_add(1, Ordering::Relaxed) + 1;
@@ -83,7 +85,7 @@ impl Hub {
         if backend.delivers_own() {
             return Ok(self.subscribers(room));
         }
-        Ok(self.inner.deliver(room, message, size))
+        Ok(self.inner.deliver(room, message, size, None))
     }
 
     /// Publishes the [`Backend`] did not take since the hub was made (each is also logged:
@@ -103,37 +105,67 @@ impl Hub {
     }
 
     /// Subscribes to `room` from `cursor` (a [`Subscription::cursor`], or its text as a client
-    /// sent it back, such as an SSE `Last-Event-ID`): the messages published since, if the
-    /// room still holds them all ([`Resumed::Complete`]), or from now on with a signal to
-    /// reload the state ([`Resumed::Reset`]: no cursor, one that does not parse, one older
-    /// than the room's ring or from an earlier life of the room).
+    /// sent it back, such as an SSE `Last-Event-ID`): the messages published since, if they
+    /// are all still there ([`Resumed::Complete`]), or from now on with a signal to reload the
+    /// state ([`Resumed::Reset`]: no cursor, one that does not parse, one older than what is
+    /// kept). What is kept: the room's ring on this instance, in this life of the room; and,
+    /// with a backend that keeps a log of each room (`fratello-redis` with
+    /// `RedisConfig::resumable`), that log, on every instance.
     ///
     /// ```
     /// # use fratello::prelude::*;
-    /// # use fratello::broadcast::Resumed;
     /// #[sse("/boards/{id}/events")]
     /// async fn board(ctx: Context) -> Result<()> {
     ///     let room = format!("board:{}", ctx.param("id").unwrap_or_default());
     ///     // A browser's EventSource sends the last `id:` it saw when it reconnects.
-    ///     let resumed = ctx.hub().subscribe_from(&room, ctx.header("last-event-id"));
+    ///     let resumed = ctx.hub().subscribe_from(&room, ctx.header("last-event-id")).await;
     ///     if resumed.is_reset() {
     ///         ctx.send(Event::new().event("snapshot").data("{}")).await?; // the whole state
     ///     }
     ///     resumed.into_subscription().forward(ctx).await
     /// }
     /// ```
-    pub fn subscribe_from(&self, room: &str, cursor: Option<&str>) -> Resumed {
+    pub async fn subscribe_from(&self, room: &str, cursor: Option<&str>) -> Resumed {
         let cursor = cursor.and_then(|c| c.parse::<Cursor>().ok());
         let (name, room) = self.join(room);
-        let (first, end) = {
+        let (end, found) = {
             let ring = room.lock();
-            (ring.first, ring.first + ring.msgs.len() as u64)
+            let end = ring.first + ring.msgs.len() as u64;
+            let found = match cursor.map(|c| c.0) {
+                Some(Place::Local { life, next }) => {
+                    (life == room.life && (ring.first..=end).contains(&next)).then_some(next)
+                }
+                // In the ring if its oldest message is at or before the cursor's.
+                Some(Place::Log(id)) => ring
+                    .ids
+                    .front()
+                    .filter(|front| **front <= id)
+                    .map(|_| ring.first + ring.ids.partition_point(|x| *x <= id) as u64),
+                None => None,
+            };
+            (end, found)
         };
-        match cursor {
-            Some(c) if c.life == room.life && (first..=end).contains(&c.next) => {
-                Resumed::Complete(self.subscription(name, room, c.next))
+        let log_id = match cursor.map(|c| c.0) {
+            Some(Place::Log(id)) => Some(id),
+            _ => None,
+        };
+        if let Some(next) = found {
+            let mut sub = self.subscription(name, room, next);
+            sub.last_id = log_id.or(sub.last_id);
+            return Resumed::Complete(sub);
+        }
+        let mut sub = self.subscription(name.clone(), room, end);
+        let (Some(id), Some(backend)) = (log_id, self.inner.backend.clone()) else {
+            return Resumed::Reset(sub);
+        };
+        match backend.history(&name, id).await {
+            History::Since(entries) => {
+                sub.skip_through = Some(entries.last().map_or(id, |(last, _)| *last));
+                sub.last_id = Some(id);
+                sub.backlog = entries.into_iter().map(|(id, m)| (id, m.shared())).collect();
+                Resumed::Complete(sub)
             }
-            _ => Resumed::Reset(self.subscription(name, room, end)),
+            History::Gone => Resumed::Reset(sub),
         }
     }
 
@@ -157,11 +189,19 @@ impl Hub {
     }
 
     fn subscription(&self, name: Arc<str>, room: Arc<Room>, next: u64) -> Subscription {
-        let seen_elsewhere = room.lock().lost_elsewhere;
+        let (seen_elsewhere, last_id) = {
+            let ring = room.lock();
+            // With log ids: the id of the message before `next`, the place it starts from.
+            let before = next.checked_sub(ring.first + 1).and_then(|i| ring.ids.get(i as usize).copied());
+            (ring.lost_elsewhere, before)
+        };
         Subscription {
             rooms: self.inner.clone(),
             name,
             life: room.life,
+            last_id,
+            backlog: Default::default(),
+            skip_through: None,
             room: Some(room),
             next,
             lagged: 0,
@@ -186,6 +226,7 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use crate::broadcast::backend::BackendError;
     use crate::broadcast::hub::*;
 
     #[tokio::test]
@@ -235,10 +276,10 @@ mod tests {
         fn close(&self, room: &str) {
             self.calls.lock().unwrap().push(format!("close {room}"));
         }
-        fn publish(&self, room: &str, m: &Outbound) -> std::result::Result<(), super::super::BackendError> {
+        fn publish(&self, room: &str, m: &Outbound) -> std::result::Result<(), BackendError> {
             self.calls.lock().unwrap().push(format!("publish {room} {}", m.as_text().unwrap_or("?")));
             if self.refuse.load(Ordering::Relaxed) {
-                return Err(super::super::BackendError::Full);
+                return Err(BackendError::Full);
             }
             Ok(())
         }

@@ -1,9 +1,24 @@
 //! [`Inbox`]: where a [`Backend`](super::Backend) delivers what other instances publish.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
-use super::rooms::Rooms;
+use super::cursor::LogId;
 use crate::message::Outbound;
+
+/// What an [`Inbox`] delivers into: the hub's rooms (`rooms.rs`), seen from here through
+/// this trait so that this file, which backends depend on, does not depend on the rooms,
+/// which hold the backend.
+pub(crate) trait Rooms: Send + Sync {
+    /// The largest message a room takes.
+    fn max_bytes(&self) -> usize;
+    /// Adds the message (of `size` bytes, at `id` in a backend's log) to `room`'s ring: how
+    /// many subscribers the room has.
+    fn deliver(&self, room: &str, message: Outbound, size: usize, id: Option<LogId>) -> usize;
+    /// Counts `count` messages of `room` lost between instances.
+    fn lose(&self, room: &str, count: u64);
+    /// The rooms with subscribers.
+    fn names(&self) -> Vec<String>;
+}
 
 /// A backend's way into its hub: delivers messages from other instances to this instance's
 /// subscribers, and reports messages lost on the way. It does not keep the hub alive: once
@@ -11,7 +26,7 @@ use crate::message::Outbound;
 /// backend's tasks end then).
 #[derive(Clone)]
 pub struct Inbox {
-    pub(crate) rooms: Weak<Rooms>,
+    pub(crate) rooms: Weak<dyn Rooms>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -21,38 +36,44 @@ impl std::fmt::Debug for Inbox {
 }
 
 impl Inbox {
-    pub(crate) fn new(rooms: &Arc<Rooms>) -> Self {
-        Inbox { rooms: Arc::downgrade(rooms) }
-    }
-
     /// Delivers `message` to `room`'s local subscribers; returns how many there are. A message
     /// larger than the hub's [`max_bytes`](super::HubConfig::max_bytes) is dropped (and logged),
     /// as is one for a room without local subscribers.
     pub fn deliver(&self, room: &str, message: Outbound) -> usize {
+        self.deliver_inner(room, message, None)
+    }
+
+    /// [`deliver`](Self::deliver), for a backend that keeps a log of each room: `id` is the
+    /// message's place in it, which receivers then carry as their [`Cursor`](super::Cursor),
+    /// good on every instance ([`Hub::subscribe_from`](super::Hub::subscribe_from)). Deliver a
+    /// room's messages in the log's order.
+    pub fn deliver_at(&self, room: &str, id: LogId, message: Outbound) -> usize {
+        self.deliver_inner(room, message, Some(id))
+    }
+
+    fn deliver_inner(&self, room: &str, message: Outbound, id: Option<LogId>) -> usize {
         let Some(rooms) = self.rooms.upgrade() else { return 0 };
         let message = message.shared();
         let size = message.size();
-        if size > rooms.config.max_bytes {
+        if size > rooms.max_bytes() {
             tracing::warn!(room, size, "dropped a message from another instance: larger than a room takes");
             return 0;
         }
-        rooms.deliver(room, message, size)
+        rooms.deliver(room, message, size, id)
     }
 
     /// Reports `count` messages of `room` that were lost between instances: each of the room's
     /// local subscribers counts them in its [`lagged`](super::Subscription::lagged) (they do
     /// not count toward the hub's `max_lag`: the receiver was not slow).
     pub fn lost(&self, room: &str, count: u64) {
-        let Some(rooms) = self.rooms.upgrade() else { return };
-        let Some(room) = rooms.read().get(room).cloned() else { return };
-        room.lose(count);
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.lose(room, count);
+        }
     }
 
     /// The rooms that have local subscribers now (what a backend listens to).
     pub fn rooms(&self) -> Vec<String> {
-        let Some(rooms) = self.rooms.upgrade() else { return Vec::new() };
-        let names: Vec<String> = rooms.read().keys().map(|k| k.to_string()).collect();
-        names
+        self.rooms.upgrade().map(|r| r.names()).unwrap_or_default()
     }
 
     /// Whether the hub is gone (nothing more can be delivered).

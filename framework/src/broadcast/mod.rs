@@ -44,10 +44,11 @@
 //! **Resuming.** Every receiver knows its place in the room ([`Subscription::cursor`]); an SSE
 //! stream forwarded from a room sends it as each text message's `id:`, which a browser's
 //! `EventSource` sends back as `Last-Event-ID` when it reconnects.
-//! [`Hub::subscribe_from`] takes it back: the messages missed since, while the room's ring
-//! still holds them, or [`Resumed::Reset`] to say the client must reload its state. A cursor
-//! belongs to one life of a room on one instance: once the last receiver has left, the room
-//! and what it held are gone.
+//! [`Hub::subscribe_from`] takes it back: the messages missed since, while they are kept, or
+//! [`Resumed::Reset`] to say the client must reload its state. On a hub of its own a cursor
+//! belongs to one life of a room on one instance (once the last receiver has left, the room
+//! and what it held are gone); with a backend that keeps a log of each room
+//! ([`Backend::history`]), it is a place in that log, good on every instance.
 //!
 //! **Several instances.** A [`Backend`] carries messages between instances (the
 //! `fratello-redis` crate: Redis pub/sub, for instances behind a load balancer) in a public,
@@ -58,14 +59,16 @@ mod config;
 mod cursor;
 mod hub;
 mod inbox;
+mod resumed;
 mod room;
 mod rooms;
 mod subscription;
 pub mod wire;
 
-pub use self::backend::{Backend, BackendError};
+pub use self::backend::{Backend, BackendError, History, HistoryFuture};
 pub use self::config::HubConfig;
-pub use self::cursor::{BadCursor, Cursor, Resumed};
+pub use self::cursor::{BadCursor, Cursor, LogId};
 pub use self::hub::Hub;
 pub use self::inbox::Inbox;
+pub use self::resumed::Resumed;
 pub use self::subscription::Subscription;

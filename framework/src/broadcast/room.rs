@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
 use super::config::HubConfig;
+use super::cursor::LogId;
 use crate::message::Outbound;
 
 /// One room: its ring of recent messages, and who waits for the next one.
@@ -23,6 +24,9 @@ pub(crate) struct Room {
 /// The messages numbered `first..first + msgs.len()`.
 pub(crate) struct Ring {
     pub(crate) msgs: VecDeque<Outbound>,
+    /// Each message's id in the backend's log, when the backend keeps one: as long as `msgs`,
+    /// or empty.
+    pub(crate) ids: VecDeque<LogId>,
     pub(crate) first: u64,
     pub(crate) bytes: usize,
     /// Receivers that have read everything, waiting for the next message.
@@ -43,13 +47,20 @@ impl Room {
 
     /// Adds `message` (of `size` bytes) to the ring, drops the oldest beyond the bounds, and
     /// wakes the receivers that wait.
-    pub(crate) fn push(&self, message: Outbound, size: usize, config: &HubConfig) {
+    /// With `id`, its place in the backend's log (kept while every message in the ring has
+    /// one).
+    pub(crate) fn push(&self, message: Outbound, size: usize, id: Option<LogId>, config: &HubConfig) {
         let waiters = {
             let mut ring = self.lock();
+            match id {
+                Some(id) if ring.ids.len() == ring.msgs.len() => ring.ids.push_back(id),
+                _ => ring.ids.clear(),
+            }
             ring.bytes += size;
             ring.msgs.push_back(message);
             while ring.msgs.len() > config.capacity || ring.bytes > config.max_bytes {
                 let Some(old) = ring.msgs.pop_front() else { break };
+                ring.ids.pop_front();
                 ring.bytes -= old.size();
                 ring.first += 1;
             }
@@ -82,6 +93,7 @@ impl Room {
             life,
             ring: Mutex::new(Ring {
                 msgs: VecDeque::new(),
+                ids: VecDeque::new(),
                 first: 0,
                 bytes: 0,
                 waiters: Vec::new(),

@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::backend::Backend;
 use super::config::HubConfig;
+use super::cursor::LogId;
+use super::inbox;
 use super::room::Room;
 use crate::message::Outbound;
 
@@ -62,12 +64,34 @@ impl Rooms {
         }
     }
 
-    /// Adds `message` (of `size` bytes) to `room`'s ring; returns how many subscribers the
-    /// room has (0, and the message is dropped, for a room without any).
-    pub(crate) fn deliver(&self, room: &str, message: Outbound, size: usize) -> usize {
+    /// Adds `message` (of `size` bytes, at `id` in a backend's log) to `room`'s ring; returns
+    /// how many subscribers the room has (0, and the message is dropped, for a room without
+    /// any).
+    pub(crate) fn deliver(&self, room: &str, message: Outbound, size: usize, id: Option<LogId>) -> usize {
         // Pushed after the map's lock is released: a subscriber leaving takes it to write.
         let Some(room) = self.read().get(room).cloned() else { return 0 };
-        room.push(message, size, &self.config);
+        room.push(message, size, id, &self.config);
         room.subscribers.load(Ordering::Relaxed)
+    }
+}
+
+impl inbox::Rooms for Rooms {
+    fn max_bytes(&self) -> usize {
+        self.config.max_bytes
+    }
+
+    fn deliver(&self, room: &str, message: Outbound, size: usize, id: Option<LogId>) -> usize {
+        Rooms::deliver(self, room, message, size, id)
+    }
+
+    fn lose(&self, room: &str, count: u64) {
+        let room = self.read().get(room).cloned();
+        if let Some(room) = room {
+            room.lose(count);
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.read().keys().map(|k| k.to_string()).collect()
     }
 }

@@ -1,10 +1,11 @@
 //! [`Subscription`]: one receiver's place in a room's ring.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, LogId, Place};
 use super::room::Room;
 use super::rooms::Rooms;
 use crate::error::{Error, Result};
@@ -21,6 +22,13 @@ pub struct Subscription {
     pub(crate) next: u64,
     /// The room's life (see [`Cursor`]).
     pub(crate) life: u64,
+    /// The log id of the last message received (or of the place resumed from), when the
+    /// room's messages have ids in a backend's log.
+    pub(crate) last_id: Option<LogId>,
+    /// Messages from the backend's log, delivered before the ring's (a resumed subscription).
+    pub(crate) backlog: VecDeque<(LogId, Outbound)>,
+    /// The ring's messages up to this id came in the backlog already: skipped.
+    pub(crate) skip_through: Option<LogId>,
     pub(crate) lagged: u64,
     /// Of `lagged`, the messages lost between instances (not this receiver's fault: they do
     /// not count toward `max_lag`).
@@ -56,7 +64,10 @@ impl Subscription {
     /// SSE stream forwarded from the room sends it as each text message's `id:`) and give it
     /// to [`Hub::subscribe_from`](super::Hub::subscribe_from) to resume.
     pub fn cursor(&self) -> Cursor {
-        Cursor { life: self.life, next: self.next }
+        match self.last_id {
+            Some(id) => Cursor(Place::Log(id)),
+            None => Cursor(Place::Local { life: self.life, next: self.next }),
+        }
     }
 
     /// How many messages this receiver has lost: by falling behind, and (with a
@@ -85,6 +96,12 @@ impl Subscription {
     /// Looks at the ring: the next message (if `take`), messages lost, or nothing (and then
     /// `waker` waits for the next publish).
     fn look(&mut self, waker: Option<&Waker>, take: bool) -> Result<Look> {
+        if take {
+            if let Some((id, m)) = self.backlog.pop_front() {
+                self.last_id = Some(id);
+                return Ok(Look::Message(m));
+            }
+        }
         let room = self.room.as_ref().ok_or_else(too_slow)?;
         let mut ring = room.lock();
         if ring.lost_elsewhere != self.seen_elsewhere {
@@ -99,8 +116,19 @@ impl Subscription {
             return Ok(Look::Lost(n));
         }
         if take {
-            if let Some(m) = ring.msgs.get((self.next - ring.first) as usize) {
+            // (Past the messages that came in the backlog already, if any.)
+            while let Some(m) = ring.msgs.get((self.next - ring.first) as usize) {
+                let id = ring.ids.get((self.next - ring.first) as usize).copied();
                 self.next += 1;
+                if let (Some(id), Some(through)) = (id, self.skip_through) {
+                    if id <= through {
+                        continue;
+                    }
+                    self.skip_through = None;
+                }
+                if id.is_some() {
+                    self.last_id = id;
+                }
                 return Ok(Look::Message(m.clone()));
             }
         }
@@ -129,7 +157,7 @@ impl Subscription {
     pub(crate) fn pending(&self) -> usize {
         let Some(room) = &self.room else { return 0 };
         let ring = room.lock();
-        (ring.first + ring.msgs.len() as u64).saturating_sub(self.next) as usize
+        self.backlog.len() + (ring.first + ring.msgs.len() as u64).saturating_sub(self.next) as usize
     }
 
     /// The next message if one is already there; `Err(n)` when `n` messages were lost before

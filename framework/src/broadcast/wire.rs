@@ -137,7 +137,7 @@ fn utf8(bytes: Bytes) -> Result<Utf8Bytes, WireError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::broadcast::wire::*;
     use crate::Event;
 
     fn round_trip(m: impl Into<Outbound>) -> Envelope {

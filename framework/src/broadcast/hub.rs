@@ -163,6 +163,7 @@ impl Hub {
                 sub.skip_through = Some(entries.last().map_or(id, |(last, _)| *last));
                 sub.last_id = Some(id);
                 sub.backlog = entries.into_iter().map(|(id, m)| (id, m.shared())).collect();
+                sub.resuming = true;
                 Resumed::Complete(sub)
             }
             History::Gone => Resumed::Reset(sub),
@@ -202,6 +203,7 @@ impl Hub {
             last_id,
             backlog: Default::default(),
             skip_through: None,
+            resuming: false,
             room: Some(room),
             next,
             lagged: 0,

@@ -29,6 +29,9 @@ pub struct Subscription {
     pub(crate) backlog: VecDeque<(LogId, Outbound)>,
     /// The ring's messages up to this id came in the backlog already: skipped.
     pub(crate) skip_through: Option<LogId>,
+    /// A resumed subscription not yet past its backlog (`backlog`, `skip_through`): the one
+    /// flag the path of every delivery looks at.
+    pub(crate) resuming: bool,
     pub(crate) lagged: u64,
     /// Of `lagged`, the messages lost between instances (not this receiver's fault: they do
     /// not count toward `max_lag`).
@@ -64,6 +67,16 @@ impl Subscription {
     /// SSE stream forwarded from the room sends it as each text message's `id:`) and give it
     /// to [`Hub::subscribe_from`](super::Hub::subscribe_from) to resume.
     pub fn cursor(&self) -> Cursor {
+        // The log id of the last message received, read off the ring while it holds it (the
+        // ring keeps ids beside its messages when a backend gives them): nothing is noted per
+        // message on the way.
+        if let Some(room) = &self.room {
+            let ring = room.lock();
+            let last = self.next.checked_sub(ring.first + 1).and_then(|i| ring.ids.get(i as usize));
+            if let Some(id) = last {
+                return Cursor(Place::Log(*id));
+            }
+        }
         match self.last_id {
             Some(id) => Cursor(Place::Log(id)),
             None => Cursor(Place::Local { life: self.life, next: self.next }),
@@ -85,7 +98,13 @@ impl Subscription {
 
     pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Outbound>> {
         loop {
+            if self.resuming {
+                if let Some(m) = self.resume_step() {
+                    return Poll::Ready(Ok(m));
+                }
+            }
             match self.look(Some(cx.waker()), true)? {
+                Look::Message(_) if self.resuming && self.carried_already() => continue,
                 Look::Message(m) => return Poll::Ready(Ok(m)),
                 Look::Lost(n) => self.lost(n)?,
                 Look::Nothing => return Poll::Pending,
@@ -95,13 +114,9 @@ impl Subscription {
 
     /// Looks at the ring: the next message (if `take`), messages lost, or nothing (and then
     /// `waker` waits for the next publish).
+    /// (The backlog of a resumed subscription is read before, by the callers: this path is
+    /// every delivery's, and kept as small as it can be.)
     fn look(&mut self, waker: Option<&Waker>, take: bool) -> Result<Look> {
-        if take {
-            if let Some((id, m)) = self.backlog.pop_front() {
-                self.last_id = Some(id);
-                return Ok(Look::Message(m));
-            }
-        }
         let room = self.room.as_ref().ok_or_else(too_slow)?;
         let mut ring = room.lock();
         if ring.lost_elsewhere != self.seen_elsewhere {
@@ -116,19 +131,8 @@ impl Subscription {
             return Ok(Look::Lost(n));
         }
         if take {
-            // (Past the messages that came in the backlog already, if any.)
-            while let Some(m) = ring.msgs.get((self.next - ring.first) as usize) {
-                let id = ring.ids.get((self.next - ring.first) as usize).copied();
+            if let Some(m) = ring.msgs.get((self.next - ring.first) as usize) {
                 self.next += 1;
-                if let (Some(id), Some(through)) = (id, self.skip_through) {
-                    if id <= through {
-                        continue;
-                    }
-                    self.skip_through = None;
-                }
-                if id.is_some() {
-                    self.last_id = id;
-                }
                 return Ok(Look::Message(m.clone()));
             }
         }
@@ -152,6 +156,38 @@ impl Subscription {
         Ok(Look::Nothing)
     }
 
+    /// A resumed subscription's next message from its backlog (from the backend's log), or
+    /// `None` once the backlog is read (then the ring's messages follow).
+    #[inline(never)]
+    fn resume_step(&mut self) -> Option<Outbound> {
+        let (id, m) = self.backlog.pop_front()?;
+        self.last_id = Some(id);
+        Some(m)
+    }
+
+    /// Whether the message just taken from the ring came in the backlog already (a resumed
+    /// subscription: the ring's messages up to `skip_through` did): skip it. Forgets
+    /// `skip_through` once past it.
+    #[inline(never)]
+    fn carried_already(&mut self) -> bool {
+        let id = match &self.room {
+            Some(room) => {
+                let ring = room.lock();
+                self.next.checked_sub(ring.first + 1).and_then(|i| ring.ids.get(i as usize).copied())
+            }
+            None => None,
+        };
+        match (id, self.skip_through) {
+            (Some(id), Some(through)) if id <= through => true,
+            _ => {
+                // Past what the backlog carried: an ordinary subscription from here on.
+                self.skip_through = None;
+                self.resuming = false;
+                false
+            }
+        }
+    }
+
     /// How many messages are waiting for this receiver.
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn pending(&self) -> usize {
@@ -164,10 +200,18 @@ impl Subscription {
     /// it (count them with [`lost`](Self::lost), which may leave the room: not under a lock).
     #[cfg_attr(not(any(feature = "ws", feature = "sse")), allow(dead_code))]
     pub(crate) fn try_recv(&mut self) -> std::result::Result<Option<Outbound>, u64> {
-        match self.look(None, true) {
-            Ok(Look::Message(m)) => Ok(Some(m)),
-            Ok(Look::Lost(n)) => Err(n),
-            Ok(Look::Nothing) | Err(_) => Ok(None),
+        loop {
+            if self.resuming {
+                if let Some(m) = self.resume_step() {
+                    return Ok(Some(m));
+                }
+            }
+            return match self.look(None, true) {
+                Ok(Look::Message(_)) if self.resuming && self.carried_already() => continue,
+                Ok(Look::Message(m)) => Ok(Some(m)),
+                Ok(Look::Lost(n)) => Err(n),
+                Ok(Look::Nothing) | Err(_) => Ok(None),
+            };
         }
     }
 

@@ -126,12 +126,16 @@ impl Hub {
     /// }
     /// ```
     pub async fn subscribe_from(&self, room: &str, cursor: Option<&str>) -> Resumed {
-        let cursor = cursor.and_then(|c| c.parse::<Cursor>().ok());
+        let place = cursor.and_then(|c| c.parse::<Cursor>().ok()).map(|c| c.0);
+        let log_id = match place {
+            Some(Place::Log(id)) => Some(id),
+            _ => None,
+        };
         let (name, room) = self.join(room);
         let (end, found) = {
             let ring = room.lock();
             let end = ring.first + ring.msgs.len() as u64;
-            let found = match cursor.map(|c| c.0) {
+            let found = match place {
                 Some(Place::Local { life, next }) => {
                     (life == room.life && (ring.first..=end).contains(&next)).then_some(next)
                 }
@@ -144,10 +148,6 @@ impl Hub {
                 None => None,
             };
             (end, found)
-        };
-        let log_id = match cursor.map(|c| c.0) {
-            Some(Place::Log(id)) => Some(id),
-            _ => None,
         };
         if let Some(next) = found {
             let mut sub = self.subscription(name, room, next);
@@ -193,8 +193,7 @@ impl Hub {
         let (seen_elsewhere, last_id) = {
             let ring = room.lock();
             // With log ids: the id of the message before `next`, the place it starts from.
-            let before = next.checked_sub(ring.first + 1).and_then(|i| ring.ids.get(i as usize).copied());
-            (ring.lost_elsewhere, before)
+            (ring.lost_elsewhere, ring.id_before(next))
         };
         Subscription {
             rooms: self.inner.clone(),
@@ -215,7 +214,7 @@ impl Hub {
 
     /// The rooms that have subscribers.
     pub fn rooms(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.inner.read().keys().map(|k| k.to_string()).collect();
+        let mut v = self.inner.names();
         v.sort_unstable();
         v
     }

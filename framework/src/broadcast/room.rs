@@ -74,6 +74,14 @@ impl Room {
     }
 }
 
+impl Ring {
+    /// The log id of the message before number `next` (the last one a receiver at `next`
+    /// took), while the ring holds it and its messages have ids.
+    pub(crate) fn id_before(&self, next: u64) -> Option<LogId> {
+        next.checked_sub(self.first + 1).and_then(|i| self.ids.get(i as usize).copied())
+    }
+}
+
 impl Room {
     /// Counts `count` messages lost between instances, and wakes the receivers that wait so
     /// that they count them.

@@ -64,6 +64,11 @@ impl Rooms {
         }
     }
 
+    /// The rooms with subscribers, unordered.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.read().keys().map(|k| k.to_string()).collect()
+    }
+
     /// Adds `message` (of `size` bytes, at `id` in a backend's log) to `room`'s ring; returns
     /// how many subscribers the room has (0, and the message is dropped, for a room without
     /// any).
@@ -92,6 +97,6 @@ impl inbox::Rooms for Rooms {
     }
 
     fn names(&self) -> Vec<String> {
-        self.read().keys().map(|k| k.to_string()).collect()
+        Rooms::names(self)
     }
 }

@@ -22,8 +22,9 @@ pub struct Subscription {
     pub(crate) next: u64,
     /// The room's life (see [`Cursor`]).
     pub(crate) life: u64,
-    /// The log id of the last message received (or of the place resumed from), when the
-    /// room's messages have ids in a backend's log.
+    /// Where [`cursor`](Self::cursor) falls back to once the ring no longer holds the last
+    /// message received: the log id of the place resumed from, or of the last message taken
+    /// from the backlog (messages taken from the ring are not noted one by one).
     pub(crate) last_id: Option<LogId>,
     /// Messages from the backend's log, delivered before the ring's (a resumed subscription).
     pub(crate) backlog: VecDeque<(LogId, Outbound)>,
@@ -70,14 +71,8 @@ impl Subscription {
         // The log id of the last message received, read off the ring while it holds it (the
         // ring keeps ids beside its messages when a backend gives them): nothing is noted per
         // message on the way.
-        if let Some(room) = &self.room {
-            let ring = room.lock();
-            let last = self.next.checked_sub(ring.first + 1).and_then(|i| ring.ids.get(i as usize));
-            if let Some(id) = last {
-                return Cursor(Place::Log(*id));
-            }
-        }
-        match self.last_id {
+        let last = self.room.as_ref().and_then(|room| room.lock().id_before(self.next));
+        match last.or(self.last_id) {
             Some(id) => Cursor(Place::Log(id)),
             None => Cursor(Place::Local { life: self.life, next: self.next }),
         }
@@ -170,13 +165,7 @@ impl Subscription {
     /// `skip_through` once past it.
     #[inline(never)]
     fn carried_already(&mut self) -> bool {
-        let id = match &self.room {
-            Some(room) => {
-                let ring = room.lock();
-                self.next.checked_sub(ring.first + 1).and_then(|i| ring.ids.get(i as usize).copied())
-            }
-            None => None,
-        };
+        let id = self.room.as_ref().and_then(|room| room.lock().id_before(self.next));
         match (id, self.skip_through) {
             (Some(id), Some(through)) if id <= through => true,
             _ => {

@@ -316,25 +316,29 @@ fn encode_from_room(item: Outbound, sub: &Subscription) -> Result<Bytes> {
 
 /// An `id:` line, then the `data:` lines of `text`.
 fn id_data_event(id: &str, text: &str) -> Bytes {
-    let data = data_event(text);
-    let mut out = BytesMut::with_capacity(id.len() + 5 + data.len());
+    let mut out = BytesMut::with_capacity(id.len() + 5 + text.len() + 8);
     out.put_slice(b"id: ");
     out.put_slice(id.as_bytes());
     out.put_u8(b'\n');
-    out.put_slice(&data);
+    put_data_lines(&mut out, text);
     out.freeze()
 }
 
 /// `data:` lines for a text payload (CR, LF and CRLF all split lines).
 fn data_event(text: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(text.len() + 8);
+    put_data_lines(&mut out, text);
+    out.freeze()
+}
+
+/// Appends `text` as `data:` lines and the blank line that ends the event.
+fn put_data_lines(out: &mut BytesMut, text: &str) {
     for line in text.split("\r\n").flat_map(|l| l.split(['\r', '\n'])) {
         out.put_slice(b"data: ");
         out.put_slice(line.as_bytes());
         out.put_u8(b'\n');
     }
     out.put_u8(b'\n');
-    out.freeze()
 }
 
 #[cfg(test)]

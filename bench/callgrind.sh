@@ -4,31 +4,49 @@
 #
 #   bash bench/callgrind.sh                       # every scenario, fratello and raw hyper
 #   bash bench/callgrind.sh --scenarios echo,room --servers fratello
+#   bash bench/callgrind.sh --smoke               # a tenth of the operations: a check, not a count
 #
 # Each scenario runs twice per server, with a small and a large number of operations, and the
 # difference of the two totals is divided by the difference of the counts: start-up, the
 # connections' set-up and shutdown cancel out. The servers are the release builds of
-# bench/src/bin/srv_*.rs (built with debug info), the client is bench's loadgen.
+# bench/src/bin/srv_*.rs (debug info on, the features bench/run.sh builds with), the client is
+# bench's loadgen.
+#
+# Prints a line `RESULT scenario=S what=W instructions=A,B` per scenario as it is counted (the
+# servers' counts in the order of --servers; bench's runner reads these), then a table. The
+# table is also written to bench/results/DATE-COMMIT-callgrind.md, with the machine's load,
+# unless --no-record or --smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios="plaintext,json,echo,room,sse"
 servers="fratello,hyper"
+scale=1
+record=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
         --servers) servers="$2"; shift 2 ;;
-        *) echo "usage: bench/callgrind.sh [--scenarios a,b] [--servers fratello,hyper]" >&2; exit 2 ;;
+        --smoke) scale=10; record=0; shift ;;
+        --no-record) record=0; shift ;;
+        *) echo "usage: bench/callgrind.sh [--scenarios a,b] [--servers fratello,hyper] [--smoke] [--no-record]" >&2; exit 2 ;;
     esac
 done
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed" >&2; exit 2; }
 
 echo "== building (release)" >&2
-cargo build --release -p fratello-bench --bin srv_fratello --bin srv_hyper --bin loadgen >&2
+IFS=, read -ra svs <<<"$servers"
+bins=(--bin loadgen)
+for sv in "${svs[@]}"; do bins+=(--bin "srv_$sv"); done
+# The same features as bench/run.sh's build, so that both use the same binaries.
+cargo build --release -p fratello-bench --features peers "${bins[@]}" >&2
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 bin="${target_dir:-target}/release"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+load_at_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+source bench/results.sh
+commit="$(commit_name)" # what the binaries were built from
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -57,10 +75,10 @@ total_instructions() {
     sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$out" | head -1
 }
 
-# per_op SERVER SMALL LARGE OPS-PER-UNIT LOADGEN-ARGS-WITHOUT-COUNT... (the count flag is
-# appended with SMALL then LARGE)
+# per_op SERVER FLAG SMALL LARGE OPS-PER-UNIT LOADGEN-ARGS-WITHOUT-COUNT... (FLAG is appended
+# with SMALL, then with LARGE; both divided by --smoke's scale)
 per_op() {
-    local server="$1" flag="$2" small="$3" large="$4" unit="$5"; shift 5
+    local server="$1" flag="$2" small=$(($3 / scale)) large=$(($4 / scale)) unit="$5"; shift 5
     local a b
     a="$(total_instructions "$server" "$(free_port)" "$@" "$flag" "$small")"
     b="$(total_instructions "$server" "$(free_port)" "$@" "$flag" "$large")"
@@ -79,10 +97,10 @@ run() {
     esac
 }
 
-echo "| scenario | $(echo "$servers" | sed 's/,/ | /g') | ratio |"
-echo "|---|$(echo "$servers" | sed 's/[^,]*/---:/g; s/,/|/g')|---:|"
+table="$work/table.md"
+echo "| scenario | $(echo "$servers" | sed 's/,/ | /g') | ratio |" >"$table"
+echo "|---|$(echo "$servers" | sed 's/[^,]*/---:/g; s/,/|/g')|---:|" >>"$table"
 IFS=, read -ra scs <<<"$scenarios"
-IFS=, read -ra svs <<<"$servers"
 for sc in "${scs[@]}"; do
     case "$sc" in
         echo) what="round trip" ;;
@@ -96,10 +114,27 @@ for sc in "${scs[@]}"; do
         vals+=("$v")
         row="$row | $v"
     done
+    echo "RESULT scenario=$sc what=\"$what\" instructions=$(IFS=,; echo "${vals[*]}")"
     if [ "${#vals[@]}" -ge 2 ]; then
         row="$row | $(python3 -c "print(f'{${vals[0]} / ${vals[1]}:.3f}')")"
     else
         row="$row | "
     fi
-    echo "$row |"
+    echo "$row |" >>"$table"
 done
+cat "$table"
+
+if [ "$record" = 1 ]; then
+    file="$(result_file callgrind "$commit")"
+    {
+        echo "# User-space instructions per operation, $(date +%F)"
+        echo
+        echo "\`bash bench/callgrind.sh --scenarios $scenarios --servers $servers\` at $commit," \
+            "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1))," \
+            "$(valgrind --version). Load average (1, 5, 15 min) $load_at_start at the start," \
+            "$(cut -d' ' -f1-3 /proc/loadavg) at the end."
+        echo
+        cat "$table"
+    } >"$file"
+    echo "(written to $file)" >&2
+fi

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Builds the benchmark servers and the load generator in release mode, then runs every
-# scenario against every server in turn and prints one table (see BENCHMARKS.md).
+# scenario against every server in turn and prints the verdicts (see bench/METHODOLOGY.md):
+# callgrind's instructions per operation beside raw hyper, then throughput and latency against
+# every peer. A full run's output is kept in bench/results/DATE-COMMIT-run.md (a control run's
+# in ...-control.md); a smoke run's in target/bench/last-smoke.md.
 #
-#   bash bench/run.sh             # the full run (11-15 minutes on 2 cores, after the build)
+#   bash bench/run.sh             # the full run (about 25 minutes on 2 cores, after the build)
 #   bash bench/run.sh --smoke     # every scenario once at a tiny size (CI; ~1 minute after the build)
+#   bash bench/run.sh --no-callgrind                 # throughput and latency alone
 #   bash bench/run.sh --scenarios echo,room1k --servers actix,fratello --repeats 5
 #   bash bench/run.sh --stand-in srv_hyper   # a control run: raw hyper in fratello's column
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/results.sh
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "== installing wrk" >&2
+# wrk drives the HTTP scenarios, valgrind counts the instructions; installed when missing.
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+case " $* " in
+    *" --no-callgrind "*) ;;
+    *) command -v valgrind >/dev/null 2>&1 || missing+=(valgrind) ;;
+esac
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}" >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 # Each process may hold at most 20,000 open files here; the idle scenarios need ~19,600.
@@ -24,7 +36,14 @@ cargo build --release -p fratello-bench --features peers --bins >&2
 
 target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 target_dir="${target_dir:-target}"
-mkdir -p "$target_dir/bench"
-out="$target_dir/bench/last-run.md"
-case " $* " in *" --stand-in "*) out="$target_dir/bench/last-control-run.md" ;; esac
-"$target_dir/release/runner" "$@" | tee "$out"
+commit="$(commit_name)" # what the binaries were built from
+case " $* " in
+    *" --smoke "*) mkdir -p "$target_dir/bench"; out="$target_dir/bench/last-smoke.md" ;;
+    *" --stand-in "*) out="$(result_file control "$commit")" ;;
+    *) out="$(result_file run "$commit")" ;;
+esac
+{
+    echo "# \`bash bench/run.sh $*\` at $commit, $(date +%F)"
+    "$target_dir/release/runner" "$@"
+} | tee "$out"
+echo "(written to $out)" >&2

@@ -2,6 +2,7 @@
 
 use super::cursor::LogId;
 use super::inbox::Inbox;
+use super::member::Member;
 use crate::message::Outbound;
 
 /// Carries a hub's messages between instances of the app (for example Redis pub/sub, in the
@@ -23,6 +24,14 @@ use crate::message::Outbound;
 ///
 /// Messages lost between instances are reported with [`Inbox::lost`] and reach each affected
 /// receiver as lag ([`Subscription::lagged`](super::Subscription::lagged)).
+///
+/// Presence ([`Hub::join`](super::Hub::join)): the hub calls [`watch`](Backend::watch) when
+/// this instance starts to follow a room's members (a first local member or listener) and
+/// [`unwatch`](Backend::unwatch) when it stops; [`join`](Backend::join) when a member's first
+/// local connection enters a room and [`leave`](Backend::leave) when its last one leaves. The
+/// same rules hold: in order, without waiting, without calling the hub back. The backend tells
+/// the hub of the other instances' members through [`Inbox::present`], [`Inbox::absent`] and
+/// [`Inbox::members_are`]. Every presence method does nothing by default: one instance only.
 pub trait Backend: Send + Sync + 'static {
     /// Where messages from other instances go; called once, when the hub is made.
     fn start(&self, inbox: Inbox);
@@ -53,7 +62,40 @@ pub trait Backend: Send + Sync + 'static {
     fn delivers_own(&self) -> bool {
         false
     }
+
+    /// This instance follows `room`'s members from now on: tell it the other instances'
+    /// ([`Inbox::members_are`]) and their changes ([`Inbox::present`], [`Inbox::absent`]).
+    fn watch(&self, room: &str) {
+        let _ = room;
+    }
+
+    /// This instance no longer follows `room`'s members.
+    fn unwatch(&self, room: &str) {
+        let _ = room;
+    }
+
+    /// The member `key` is in `room` on this instance now (from its first connection here).
+    fn join(&self, room: &str, key: &str, meta: &str) {
+        let _ = (room, key, meta);
+    }
+
+    /// The member `key` is no longer in `room` on this instance (its last connection here left).
+    fn leave(&self, room: &str, key: &str) {
+        let _ = (room, key);
+    }
+
+    /// The other instances' members of `room` now, for a room this instance does not follow
+    /// (or not yet). Default: none.
+    fn members(&self, room: &str) -> MembersFuture {
+        let _ = room;
+        Box::pin(async { Vec::new() })
+    }
 }
+
+/// What [`Backend::members`] returns: the other instances' members of a room, when Redis (or
+/// whatever the backend uses) answers; a member present on several of them may be listed once
+/// for each.
+pub type MembersFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Member>> + Send + 'static>>;
 
 /// What [`Backend::history`] returns: the log's answer, when it comes.
 pub type HistoryFuture = std::pin::Pin<Box<dyn std::future::Future<Output = History> + Send + 'static>>;

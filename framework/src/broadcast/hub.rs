@@ -7,6 +7,8 @@ use super::backend::{Backend, History};
 use super::config::HubConfig;
 use super::cursor::{Cursor, Place};
 use super::inbox::Inbox;
+use super::member::Member;
+use super::membership::{MemberEvents, Presence};
 use super::resumed::Resumed;
 use super::room::Room;
 use super::rooms::Rooms;
@@ -96,7 +98,7 @@ impl Hub {
 
     /// Subscribes to `room`, creating it if needed. Messages published from now on arrive.
     pub fn subscribe(&self, room: &str) -> Subscription {
-        let (name, room) = self.join(room);
+        let (name, room) = self.enter(room);
         let next = {
             let ring = room.lock();
             ring.first + ring.msgs.len() as u64
@@ -131,7 +133,7 @@ impl Hub {
             Some(Place::Log(id)) => Some(id),
             _ => None,
         };
-        let (name, room) = self.join(room);
+        let (name, room) = self.enter(room);
         let (end, found) = {
             let ring = room.lock();
             let end = ring.first + ring.msgs.len() as u64;
@@ -171,7 +173,7 @@ impl Hub {
     }
 
     /// Counts a subscriber in `room`, creating the room if needed.
-    fn join(&self, room: &str) -> (Arc<str>, Arc<Room>) {
+    fn enter(&self, room: &str) -> (Arc<str>, Arc<Room>) {
         let mut rooms = self.inner.write();
         let (name, room) = match rooms.get_key_value(room) {
             Some((name, r)) => (name.clone(), r.clone()),
@@ -217,6 +219,65 @@ impl Hub {
         let mut v = self.inner.names();
         v.sort_unstable();
         v
+    }
+
+    /// Puts the member `key` in `room` (presence) until the returned [`Presence`] is dropped;
+    /// `meta` is what [`members`](Self::members) and the events say of it (a display name,
+    /// some JSON). Several connections with one key, here or on other instances, make one
+    /// member: it joins with the first and leaves with the last. Presence is apart from
+    /// subscribing: a member need not receive the room's messages, nor a receiver be a member.
+    ///
+    /// ```
+    /// # use fratello::prelude::*;
+    /// # use fratello::broadcast::MemberEvent;
+    /// #[ws("/boards/{id}")]
+    /// async fn board(ctx: Context) -> Result<()> {
+    ///     let room = format!("board:{}", ctx.param("id").unwrap_or_default());
+    ///     let user = ctx.header("x-user").unwrap_or("guest").to_owned();
+    ///     let hub = ctx.hub();
+    ///     let mut changes = hub.member_events(&room); // before joining: hears its own join too
+    ///     let _here = hub.join(&room, &user, "");
+    ///     let names: Vec<String> = hub.members(&room).await.into_iter().map(|m| m.key).collect();
+    ///     ctx.send(names.join(",")).await?;
+    ///     loop {
+    ///         tokio::select! {
+    ///             change = changes.recv() => match change {
+    ///                 MemberEvent::Joined(m) => ctx.send(format!("+{}", m.key)).await?,
+    ///                 MemberEvent::Left(m) => ctx.send(format!("-{}", m.key)).await?,
+    ///                 MemberEvent::Resync => ctx.send("resync").await?,
+    ///             },
+    ///             msg = ctx.recv() => if msg?.is_none() { return Ok(()) },
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn join(&self, room: &str, key: impl Into<String>, meta: impl Into<String>) -> Presence {
+        let key = key.into();
+        self.inner.presence.join(room, &key, &meta.into());
+        Presence { rooms: self.inner.clone(), room: room.into(), key }
+    }
+
+    /// The changes of `room`'s members from now on: who joins and who leaves
+    /// ([`join`](Self::join)), on this instance and, with a backend, on the others.
+    pub fn member_events(&self, room: &str) -> MemberEvents {
+        let events = self.inner.presence.listen(room);
+        MemberEvents { rooms: self.inner.clone(), room: room.into(), events }
+    }
+
+    /// The members of `room` now, in the order of their keys, each once: from what this
+    /// instance follows, or (for a room it does not follow, with a backend) from the backend,
+    /// which may take a round trip. Without a backend it never waits.
+    pub async fn members(&self, room: &str) -> Vec<Member> {
+        let local = match self.inner.presence.members(room) {
+            Ok(known) => return known,
+            Err(local) => local,
+        };
+        let Some(backend) = self.inner.backend.clone() else { return local };
+        let mut all = local;
+        all.extend(backend.members(room).await);
+        all.sort_unstable();
+        all.dedup_by(|a, b| a.key == b.key);
+        all
     }
 
     /// How many subscribers `room` has (0 for a room that does not exist).

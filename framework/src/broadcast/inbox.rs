@@ -3,6 +3,7 @@
 use std::sync::Weak;
 
 use super::cursor::LogId;
+use super::member::Member;
 use crate::message::Outbound;
 
 /// What an [`Inbox`] delivers into: the hub's rooms (`rooms.rs`), seen from here through
@@ -18,6 +19,14 @@ pub(crate) trait Rooms: Send + Sync {
     fn lose(&self, room: &str, count: u64);
     /// The rooms with subscribers.
     fn names(&self) -> Vec<String>;
+    /// Another instance (`origin`) has `key` in `room` now.
+    fn present(&self, room: &str, origin: u64, key: &str, meta: &str);
+    /// Another instance (`origin`) no longer has `key` in `room`.
+    fn absent(&self, room: &str, origin: u64, key: &str);
+    /// All the other instances' members of `room`, by origin.
+    fn members_are(&self, room: &str, members: Vec<(u64, Member)>);
+    /// The rooms whose members this instance follows.
+    fn watched(&self) -> Vec<String>;
 }
 
 /// A backend's way into its hub: delivers messages from other instances to this instance's
@@ -74,6 +83,37 @@ impl Inbox {
     /// The rooms that have local subscribers now (what a backend listens to).
     pub fn rooms(&self) -> Vec<String> {
         self.rooms.upgrade().map(|r| r.names()).unwrap_or_default()
+    }
+
+    /// Presence: the instance `origin` (another one) has the member `key` in `room` now, with
+    /// `meta`. Ignored for a room this instance does not follow.
+    pub fn present(&self, room: &str, origin: u64, key: &str, meta: &str) {
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.present(room, origin, key, meta);
+        }
+    }
+
+    /// Presence: the instance `origin` no longer has the member `key` in `room` (it left, or
+    /// the instance stopped answering).
+    pub fn absent(&self, room: &str, origin: u64, key: &str) {
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.absent(room, origin, key);
+        }
+    }
+
+    /// Presence: every member the other instances have in `room`, by origin, as read now. It
+    /// replaces what this instance knew of them (the listeners hear what that changed), and
+    /// until the first such call for a room, [`Hub::members`](super::Hub::members) asks the
+    /// backend instead.
+    pub fn members_are(&self, room: &str, members: Vec<(u64, Member)>) {
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.members_are(room, members);
+        }
+    }
+
+    /// The rooms whose members this instance follows now (what a backend watches).
+    pub fn watched(&self) -> Vec<String> {
+        self.rooms.upgrade().map(|r| r.watched()).unwrap_or_default()
     }
 
     /// Whether the hub is gone (nothing more can be delivered).

@@ -50,6 +50,12 @@
 //! and what it held are gone); with a backend that keeps a log of each room
 //! ([`Backend::history`]), it is a place in that log, good on every instance.
 //!
+//! **Presence.** [`Hub::join`] puts a member (a key, such as a user id, and what the app says
+//! of it) in a room for as long as the [`Presence`] it returns lives; [`Hub::members`] lists
+//! the room's members and [`Hub::member_events`] tells who came and went. A member with
+//! several connections, on one instance or several, is in the room once: it joins with its
+//! first connection and leaves with its last.
+//!
 //! **Several instances.** A [`Backend`] carries messages between instances (the
 //! `fratello-redis` crate: Redis pub/sub, for instances behind a load balancer) in a public,
 //! versioned format ([`wire`]); handlers do not change. The default is in-process only.
@@ -59,16 +65,21 @@ mod config;
 mod cursor;
 mod hub;
 mod inbox;
+mod member;
+mod membership;
+mod presence;
 mod resumed;
 mod room;
 mod rooms;
 mod subscription;
 pub mod wire;
 
-pub use self::backend::{Backend, BackendError, History, HistoryFuture};
+pub use self::backend::{Backend, BackendError, History, HistoryFuture, MembersFuture};
 pub use self::config::HubConfig;
 pub use self::cursor::{BadCursor, Cursor, LogId};
 pub use self::hub::Hub;
 pub use self::inbox::Inbox;
+pub use self::member::{Member, MemberEvent};
+pub use self::membership::{MemberEvents, Presence};
 pub use self::resumed::Resumed;
 pub use self::subscription::Subscription;

@@ -9,6 +9,8 @@ use super::backend::Backend;
 use super::config::HubConfig;
 use super::cursor::LogId;
 use super::inbox;
+use super::member::Member;
+use super::presence::Presences;
 use super::room::Room;
 use crate::message::Outbound;
 
@@ -22,6 +24,8 @@ pub(crate) struct Rooms {
     pub(crate) backend: Option<Arc<dyn Backend>>,
     /// Publishes the backend did not take.
     pub(crate) backend_errors: AtomicU64,
+    /// Who is in which room ([`Hub::join`](super::Hub::join)).
+    pub(crate) presence: Presences,
     /// The life of the next room made: from a random start, so that a cursor kept by a client
     /// across a restart of the server does not name a room of the new process.
     lives: AtomicU64,
@@ -37,7 +41,15 @@ impl Rooms {
         }
         // (Below 2^52: a cursor's life stays exact in JavaScript's numbers too.)
         let lives = AtomicU64::new(u64::from_be_bytes(start) >> 12);
-        Rooms { map: RwLock::new(HashMap::new()), config, backend, backend_errors: AtomicU64::new(0), lives }
+        let presence = Presences::new(backend.clone());
+        Rooms {
+            map: RwLock::new(HashMap::new()),
+            config,
+            backend,
+            backend_errors: AtomicU64::new(0),
+            presence,
+            lives,
+        }
     }
 
     /// The life of a room made now.
@@ -98,5 +110,21 @@ impl inbox::Rooms for Rooms {
 
     fn names(&self) -> Vec<String> {
         Rooms::names(self)
+    }
+
+    fn present(&self, room: &str, origin: u64, key: &str, meta: &str) {
+        self.presence.present(room, origin, key, meta);
+    }
+
+    fn absent(&self, room: &str, origin: u64, key: &str) {
+        self.presence.absent(room, origin, key);
+    }
+
+    fn members_are(&self, room: &str, members: Vec<(u64, Member)>) {
+        self.presence.replace(room, members);
+    }
+
+    fn watched(&self) -> Vec<String> {
+        self.presence.rooms()
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use fratello::broadcast::{wire, Backend, BackendError, History, HistoryFuture, Inbox, LogId};
+use fratello::broadcast::{wire, Backend, BackendError, History, HistoryFuture, Inbox, LogId, MembersFuture};
 use fratello::Outbound;
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Delivery, RedisConfig};
 use crate::error::RedisError;
+use crate::presence::{self, PresenceChange};
 use crate::sequences::{GapFinder, Numbering};
 use crate::stats::{Counters, RedisStats};
 use crate::{listener, publisher};
@@ -74,6 +75,8 @@ struct Handle {
     publish_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     rooms_tx: mpsc::UnboundedSender<RoomChange>,
     rooms_rx: Mutex<Option<mpsc::UnboundedReceiver<RoomChange>>>,
+    presence_tx: mpsc::UnboundedSender<PresenceChange>,
+    presence_rx: Mutex<Option<mpsc::UnboundedReceiver<PresenceChange>>>,
     runtime: tokio::runtime::Handle,
     tasks: OnceLock<Vec<tokio::task::AbortHandle>>,
     connections: Vec<tokio::task::AbortHandle>,
@@ -111,6 +114,11 @@ impl RedisBackend {
         if !url.starts_with("redis://") {
             let why = "it must start with redis:// (rediss://, Redis over TLS, is not enabled in this build)";
             return Err(RedisError::url(&url, why.to_owned()));
+        }
+        let (rooms, presence) = (&config.prefix, &config.presence_prefix);
+        if rooms.starts_with(presence.as_str()) || presence.starts_with(rooms.as_str()) {
+            let why = format!("the rooms' prefix ({rooms:?}) and the presence prefix ({presence:?}) overlap: one begins with the other");
+            return Err(RedisError::config(why));
         }
         let mut fred_config =
             Config::from_url(&url).map_err(|e| RedisError::url(&url, e.details().to_owned()))?;
@@ -183,6 +191,7 @@ impl RedisBackend {
             .map_err(|e| RedisError::unreachable(&url, format!("no random origin tag: {e}")))?;
         let (publish_tx, publish_rx) = mpsc::channel(config.publish_buffer);
         let (rooms_tx, rooms_rx) = mpsc::unbounded_channel();
+        let (presence_tx, presence_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config,
             origin: u64::from_be_bytes(origin),
@@ -198,6 +207,8 @@ impl RedisBackend {
                 publish_rx: Mutex::new(Some(publish_rx)),
                 rooms_tx,
                 rooms_rx: Mutex::new(Some(rooms_rx)),
+                presence_tx,
+                presence_rx: Mutex::new(Some(presence_rx)),
                 runtime: tokio::runtime::Handle::current(),
                 tasks: OnceLock::new(),
                 connections,
@@ -224,8 +235,8 @@ impl RedisBackend {
 impl Backend for RedisBackend {
     fn start(&self, inbox: Inbox) {
         let h = &self.inner;
-        let (Some(publish_rx), Some(rooms_rx)) = (lock(&h.publish_rx).take(), lock(&h.rooms_rx).take())
-        else {
+        let taken = (lock(&h.publish_rx).take(), lock(&h.rooms_rx).take(), lock(&h.presence_rx).take());
+        let (Some(publish_rx), Some(rooms_rx), Some(presence_rx)) = taken else {
             tracing::error!("a RedisBackend serves one hub: give each hub a backend of its own");
             return;
         };
@@ -234,7 +245,16 @@ impl Backend for RedisBackend {
             tokio::spawn(publisher::run(h.publisher.clone(), publish_rx, h.shared.clone())).abort_handle(),
             tokio::spawn(listener::rooms(h.subscriber.clone(), rooms_rx, inbox.clone(), h.shared.clone()))
                 .abort_handle(),
-            tokio::spawn(listener::messages(h.subscriber.clone(), inbox, h.shared.clone())).abort_handle(),
+            tokio::spawn(listener::messages(h.subscriber.clone(), inbox.clone(), h.shared.clone()))
+                .abort_handle(),
+            tokio::spawn(presence::run(
+                h.publisher.clone(),
+                h.subscriber.clone(),
+                presence_rx,
+                inbox,
+                h.shared.clone(),
+            ))
+            .abort_handle(),
         ];
         let _ = h.tasks.set(tasks);
     }
@@ -272,6 +292,33 @@ impl Backend for RedisBackend {
 
     fn delivers_own(&self) -> bool {
         self.inner.shared.config.delivery == Delivery::Global
+    }
+
+    fn watch(&self, room: &str) {
+        let _ = self.inner.presence_tx.send(PresenceChange::Watch(room.to_owned()));
+    }
+
+    fn unwatch(&self, room: &str) {
+        let _ = self.inner.presence_tx.send(PresenceChange::Unwatch(room.to_owned()));
+    }
+
+    fn join(&self, room: &str, key: &str, meta: &str) {
+        let change =
+            PresenceChange::Join { room: room.to_owned(), key: key.to_owned(), meta: meta.to_owned() };
+        let _ = self.inner.presence_tx.send(change);
+    }
+
+    fn leave(&self, room: &str, key: &str) {
+        let _ =
+            self.inner.presence_tx.send(PresenceChange::Leave { room: room.to_owned(), key: key.to_owned() });
+    }
+
+    fn members(&self, room: &str) -> MembersFuture {
+        Box::pin(presence::members_once(
+            self.inner.publisher.clone(),
+            self.inner.shared.clone(),
+            room.to_owned(),
+        ))
     }
 }
 

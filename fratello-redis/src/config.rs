@@ -29,6 +29,8 @@ pub struct RedisConfig {
     pub(crate) command_timeout: Duration,
     pub(crate) start_without_redis: bool,
     pub(crate) reconnect_delay: (Duration, Duration),
+    pub(crate) presence_prefix: String,
+    pub(crate) presence_timeout: Duration,
     /// Each room's log in Redis: about this many entries, kept this long after the last.
     pub(crate) log: Option<(usize, Duration)>,
 }
@@ -46,6 +48,8 @@ impl RedisConfig {
     /// | [`command_timeout`](Self::command_timeout) | 2 s | a stalled Redis fails the publishes in flight, which are counted, instead of holding them |
     /// | [`start_without_redis`](Self::start_without_redis) | off | a Redis that is down at startup is an error, not a silent single-instance app |
     /// | [`reconnect_delay`](Self::reconnect_delay) | 100 ms doubling to 5 s | back off from a Redis that is down, come back soon after it is up |
+    /// | [`presence_prefix`](Self::presence_prefix) | `fratello:presence:` | where the rooms' members are kept, apart from the rooms' channels |
+    /// | [`presence_timeout`](Self::presence_timeout) | 10 s | an instance that stops answering loses its members within 4/3 of it; each instance refreshes its own every third of it |
     /// | [`resumable`](Self::resumable) | off | a log per room costs Redis memory and a round trip per local delivery; a cursor resumes on its own instance without it |
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
@@ -58,6 +62,8 @@ impl RedisConfig {
             start_without_redis: false,
             reconnect_delay: (Duration::from_millis(100), Duration::from_secs(5)),
             log: None,
+            presence_prefix: "fratello:presence:".to_owned(),
+            presence_timeout: Duration::from_secs(10),
         }
     }
 
@@ -118,6 +124,37 @@ impl RedisConfig {
         self.log = Some((entries.max(1), keep_for.max(Duration::from_millis(1))));
         self.delivery = Delivery::Global;
         self
+    }
+
+    /// Where presence is kept in Redis: a hash and a channel per room (the prefix, `m:` and
+    /// the room's name), and a key per instance (the prefix, `i:` and its origin tag). It must
+    /// not begin with the rooms' [`prefix`](Self::prefix), nor the rooms' with it.
+    pub fn presence_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.presence_prefix = prefix.into();
+        self
+    }
+
+    /// How long an instance that stops answering (it crashed, or lost Redis) keeps its
+    /// members: the other instances remove them within 4/3 of this, and every instance
+    /// refreshes its own every third of it. At least 300 ms.
+    pub fn presence_timeout(mut self, timeout: Duration) -> Self {
+        self.presence_timeout = timeout.max(Duration::from_millis(300));
+        self
+    }
+
+    /// The hash of a room's members, and the channel of their changes.
+    pub(crate) fn roster(&self, room: &str) -> String {
+        format!("{}m:{room}", self.presence_prefix)
+    }
+
+    /// What an instance's alive key begins with.
+    pub(crate) fn alive_prefix(&self) -> String {
+        format!("{}i:", self.presence_prefix)
+    }
+
+    /// The key that says the instance `origin` is alive.
+    pub(crate) fn alive(&self, origin: u64) -> String {
+        format!("{}{}", self.alive_prefix(), crate::roster::origin_tag(origin))
     }
 
     pub(crate) fn channel(&self, room: &str) -> String {

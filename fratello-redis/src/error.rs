@@ -13,6 +13,10 @@ impl RedisError {
         RedisError { message: format!("the Redis URL `{url}` is not usable: {why}") }
     }
 
+    pub(crate) fn config(why: String) -> Self {
+        RedisError { message: format!("the Redis backend's configuration is not usable: {why}") }
+    }
+
     pub(crate) fn unreachable(url: &str, why: String) -> Self {
         RedisError {
             message: format!(

@@ -44,12 +44,25 @@
 //! and [`Hub::subscribe_from`](fratello::Hub::subscribe_from) on any instance replays what a
 //! client missed from the log, or tells it to reload when the log no longer holds it all.
 
+//!
+//! **Presence.** [`Hub::join`](fratello::Hub::join) on any instance puts a member in the room
+//! for all of them: each instance keeps its members in a hash per room (under
+//! [`RedisConfig::presence_prefix`]), tagged with its origin, and publishes each change; a
+//! member with connections on several instances is there once, and leaves with its last
+//! connection. Each instance refreshes a key of its own every third of
+//! [`RedisConfig::presence_timeout`]; the members of an instance whose key expired (it crashed
+//! or lost Redis) are removed by the instances that follow the room, within 4/3 of the
+//! timeout, and their leaving is heard everywhere. After Redis restarts, each instance puts
+//! its members back at its next heartbeat.
+
 mod backend;
 mod config;
 mod error;
 mod listener;
 mod log;
+mod presence;
 mod publisher;
+mod roster;
 mod sequences;
 mod stats;
 

@@ -67,6 +67,7 @@ pub(crate) async fn messages(client: Client, inbox: Inbox, shared: Arc<Shared>) 
     let mut received = client.message_rx();
     let counters = &shared.counters;
     let skip_own = shared.config.delivery == Delivery::Local;
+    let roster_prefix = shared.config.roster("");
     loop {
         let message = match received.recv().await {
             Ok(m) => m,
@@ -79,6 +80,12 @@ pub(crate) async fn messages(client: Client, inbox: Inbox, shared: Arc<Shared>) 
         };
         if inbox.is_closed() {
             return;
+        }
+        if let Some(room) = message.channel.strip_prefix(roster_prefix.as_str()) {
+            if let Some(bytes) = message.value.as_bytes() {
+                crate::presence::receive(&inbox, &shared, room, bytes);
+            }
+            continue;
         }
         let Some(room) = message.channel.strip_prefix(shared.config.prefix.as_str()) else { continue };
         Counters::add(&counters.received, 1);

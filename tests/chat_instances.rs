@@ -62,18 +62,42 @@ async fn join(port: u16, token: &str) -> Socket {
 
 /// The next chat message (`type: message`) on `ws`, skipping presence posts.
 async fn next_message(ws: &mut Socket) -> (String, String) {
+    let post = next_of(ws, "message", Duration::from_secs(10)).await;
+    (post["from"].as_str().unwrap().to_owned(), post["text"].as_str().unwrap().to_owned())
+}
+
+/// The next post of type `kind` on `ws` within `wait`, skipping the others.
+async fn next_of(ws: &mut Socket, kind: &str, wait: Duration) -> serde_json::Value {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        let frame = tokio::time::timeout(wait, ws.next())
             .await
-            .expect("a message within 10 s")
+            .unwrap_or_else(|_| panic!("a {kind} post within {wait:?}"))
             .expect("the socket is open")
             .unwrap();
         let Message::Text(text) = frame else { continue };
         let post: serde_json::Value = serde_json::from_str(&text).unwrap();
-        if post["type"] == "message" {
-            return (post["from"].as_str().unwrap().to_owned(), post["text"].as_str().unwrap().to_owned());
+        if post["type"] == kind {
+            return post;
         }
     }
+}
+
+/// The room's member list, as `GET /api/rooms/rust/members` on `port` says.
+fn members(port: u16, token: &str) -> Vec<String> {
+    let out = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "10",
+            "-H",
+            &format!("authorization: Bearer {token}"),
+        ])
+        .arg(format!("http://127.0.0.1:{port}/api/rooms/rust/members"))
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "members: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("a JSON list of names")
 }
 
 #[tokio::test]
@@ -101,6 +125,36 @@ async fn two_chat_instances_share_a_room_through_redis() {
         // Bob hears his own first (delivered by his instance at once), then Ada's.
         assert_eq!(next_message(&mut on_b).await, from_bob);
         assert_eq!(next_message(&mut on_b).await, from_ada);
+    })
+    .await
+    .expect("watchdog");
+}
+
+#[tokio::test]
+async fn members_are_one_list_across_instances_and_a_killed_instance_leaves() {
+    let Some(exe) = example("chat") else {
+        return skipped("the chat example is not built: cargo build --example chat");
+    };
+    if Command::new("curl").arg("--version").output().is_err() {
+        return skipped("curl is not installed");
+    }
+    let Some(redis) = redis::Redis::start() else { return };
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (a, b) = (start(&exe, &redis.url()), start(&exe, &redis.url()));
+        let (ada, bob) = (login(a.port, "ada"), login(b.port, "bob"));
+        let mut on_a = join(a.port, &ada).await;
+        assert_eq!(next_of(&mut on_a, "join", Duration::from_secs(10)).await["name"], "ada");
+        let _on_b = join(b.port, &bob).await;
+        // Bob, on the other instance, joins Ada's room: she hears it, and both lists say so.
+        assert_eq!(next_of(&mut on_a, "join", Duration::from_secs(10)).await["name"], "bob");
+        assert_eq!(members(a.port, &ada), ["ada", "bob"]);
+        assert_eq!(members(b.port, &bob), ["ada", "bob"]);
+        // Instance B dies without a word (SIGKILL): Bob leaves once its presence times out
+        // (10 s by default; gone within 4/3 of it).
+        drop(b);
+        let left = next_of(&mut on_a, "leave", Duration::from_secs(20)).await;
+        assert_eq!(left["name"], "bob");
+        assert_eq!(members(a.port, &ada), ["ada"]);
     })
     .await
     .expect("watchdog");

@@ -5,12 +5,16 @@
 //! session cookie is `HttpOnly`, `SameSite=Strict` and (behind TLS) `Secure`, every
 //! state-changing request takes JSON (which a cross-site form cannot send), names are unique
 //! in a room, and presence goes out as changes, not as the whole member list each time.
+//! Presence is the hub's ([`Hub::join`](fratello::Hub::join)): with `--redis`, a member is in
+//! a room once across every instance, and an instance that crashes loses its members within
+//! seconds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fratello::broadcast::{Member, MemberEvent};
 use fratello::cookie::{self, Cookie, SameSite};
 use fratello::prelude::*;
 use fratello::ws::WsConfig;
@@ -27,11 +31,9 @@ const LOGINS_PER_MINUTE: u32 = 10;
 /// Longest message, in characters.
 const MAX_TEXT: usize = 2_000;
 
-/// Who is logged in, who is in which room, and who logged in lately.
+/// Who is logged in, and who logged in lately.
 pub struct Chat {
     sessions: Mutex<HashMap<String, Session>>,
-    /// Room → member name → the member's session and how many sockets it has in the room.
-    rooms: Mutex<HashMap<String, BTreeMap<String, Presence>>>,
     logins: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Mark the session cookie `Secure` (the app is served over TLS, here or at a proxy).
     secure_cookies: bool,
@@ -39,18 +41,16 @@ pub struct Chat {
 
 struct Session {
     name: String,
+    /// Tells this session's member from another session's with the same name, in the hub's
+    /// presence (which other instances see: not the token).
+    member_id: String,
     expires: Instant,
-}
-
-struct Presence {
-    token: String,
-    sockets: usize,
 }
 
 impl Chat {
     /// Empty, with session cookies marked `Secure` or not.
     pub fn new(secure_cookies: bool) -> Self {
-        Chat { sessions: Mutex::default(), rooms: Mutex::default(), logins: Mutex::default(), secure_cookies }
+        Chat { sessions: Mutex::default(), logins: Mutex::default(), secure_cookies }
     }
 
     /// Counts a login from `ip`: an error once it has made too many this minute.
@@ -82,15 +82,18 @@ impl Chat {
             }
         }
         let token = new_token()?;
-        sessions.insert(token.clone(), Session { name, expires: Instant::now() + SESSION_TTL });
+        let session = Session { name, member_id: new_token()?, expires: Instant::now() + SESSION_TTL };
+        sessions.insert(token.clone(), session);
         Ok(token)
     }
 
-    /// The name of the session `token`, if it exists and has not expired.
-    fn session(&self, token: &str) -> Option<String> {
+    /// The user of the session `token`, if it exists and has not expired.
+    fn session(&self, token: &str) -> Option<User> {
         let mut sessions = self.sessions.lock().unwrap();
         match sessions.get(token) {
-            Some(s) if s.expires > Instant::now() => Some(s.name.clone()),
+            Some(s) if s.expires > Instant::now() => {
+                Some(User { name: s.name.clone(), member_id: s.member_id.clone() })
+            }
             Some(_) => {
                 sessions.remove(token);
                 None
@@ -98,52 +101,13 @@ impl Chat {
             None => None,
         }
     }
-
-    /// Who is in `room`.
-    fn online(&self, room: &str) -> Vec<String> {
-        self.rooms.lock().unwrap().get(room).map(|m| m.keys().cloned().collect()).unwrap_or_default()
-    }
-
-    /// Enters `room` as `user`: whether this is the member's first socket there. A name that
-    /// another session uses in the room is refused.
-    fn enter(&self, room: &str, user: &User) -> Result<bool> {
-        let mut rooms = self.rooms.lock().unwrap();
-        let members = rooms.entry(room.to_owned()).or_default();
-        let member =
-            members.entry(user.name.clone()).or_insert(Presence { token: user.token.clone(), sockets: 0 });
-        if member.token != user.token {
-            return Err(Error::conflict(format!("the name {} is taken in this room", user.name)));
-        }
-        member.sockets += 1;
-        Ok(member.sockets == 1)
-    }
-
-    /// Leaves `room`: whether that was the member's last socket there.
-    fn leave(&self, room: &str, name: &str) -> bool {
-        let mut rooms = self.rooms.lock().unwrap();
-        let Some(members) = rooms.get_mut(room) else { return false };
-        let last = match members.get_mut(name) {
-            Some(m) => {
-                m.sockets -= 1;
-                m.sockets == 0
-            }
-            None => false,
-        };
-        if last {
-            members.remove(name);
-        }
-        if members.is_empty() {
-            rooms.remove(room);
-        }
-        last
-    }
 }
 
 /// The logged-in user, put in the Context by `auth`.
 #[derive(Clone, Debug)]
 pub struct User {
     pub name: String,
-    token: String,
+    member_id: String,
 }
 
 /// What goes through a room, as JSON. A member first gets `members` (who is there), then
@@ -218,9 +182,8 @@ async fn auth(ctx: Context) -> Result<()> {
     let bearer = ctx.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::to_owned);
     let cookie = ctx.cookie(COOKIE).map(|c| c.value().to_owned());
     let token = bearer.or(cookie).ok_or_else(|| Error::unauthorized("log in first (POST /login)"))?;
-    let name = ctx.state::<Chat>()?.session(&token);
-    let name = name.ok_or_else(|| Error::unauthorized("unknown or expired session: log in again"))?;
-    ctx.set(User { name, token });
+    let user = ctx.state::<Chat>()?.session(&token);
+    ctx.set(user.ok_or_else(|| Error::unauthorized("unknown or expired session: log in again"))?);
     Ok(())
 }
 
@@ -231,7 +194,12 @@ async fn me(ctx: Context) -> Result<String> {
 
 #[get("/api/rooms/{room}/members")]
 async fn members(ctx: Context) -> Result<Json<Vec<String>>> {
-    Ok(Json(ctx.state::<Chat>()?.online(ctx.param("room").unwrap_or_default())))
+    Ok(Json(names(ctx.hub().members(&room_key(&ctx)).await)))
+}
+
+/// The members' names, in order.
+fn names(members: Vec<Member>) -> Vec<String> {
+    members.into_iter().map(|m| m.key).collect()
 }
 
 /// Posts to a room over REST (e.g. from a script): `{"text": "..."}`, the same fan-out as the
@@ -252,38 +220,45 @@ fn room_key(ctx: &Context) -> String {
 #[ws("/api/rooms/{room}/ws")]
 async fn room(ctx: Context) -> Result<()> {
     let user: User = ctx.get().ok_or_else(|| Error::unauthorized("no user"))?;
-    let room = ctx.param("room").unwrap_or("lobby").to_owned();
     let key = room_key(&ctx);
-    let chat = ctx.state::<Chat>()?;
     let hub = ctx.hub();
 
-    // Subscribed before joining, so that this member hears everything from its own join on.
+    // Subscribed and listening before joining, so that this member hears everything from its
+    // own join on.
     let feed = hub.subscribe(&key).forward(ctx.clone());
-    let first = chat.enter(&room, &user)?;
-    let outcome = async {
-        ctx.send(Json(Post::Members { online: chat.online(&room) })).await?;
-        if first {
-            hub.publish(&key, Json(Post::Join { name: user.name.clone() }))?;
-        }
-        let read = async {
-            while let Some(msg) = ctx.recv().await? {
-                let Ok(text) = checked_text(msg.as_text()?) else { continue };
-                hub.publish(&key, Json(Post::Message { from: user.name.clone(), text: text.to_owned() }))?;
-            }
-            Ok(())
-        };
-        // Ends when the member leaves, or when the hub drops a member too slow to keep up.
-        tokio::select! {
-            r = read => r,
-            r = feed => r,
-        }
+    let mut changes = hub.member_events(&key);
+    let taken = hub.members(&key).await.into_iter().any(|m| m.key == user.name && m.meta != user.member_id);
+    if taken {
+        return Err(Error::conflict(format!("the name {} is taken in this room", user.name)));
     }
-    .await;
-
-    if chat.leave(&room, &user.name) {
-        hub.publish(&key, Json(Post::Leave { name: user.name.clone() }))?;
+    // In the room (on every instance) until this socket ends; the member's last socket leaving
+    // makes it leave.
+    let _here = hub.join(&key, user.name.clone(), user.member_id.clone());
+    ctx.send(Json(Post::Members { online: names(hub.members(&key).await) })).await?;
+    let read = async {
+        while let Some(msg) = ctx.recv().await? {
+            let Ok(text) = checked_text(msg.as_text()?) else { continue };
+            hub.publish(&key, Json(Post::Message { from: user.name.clone(), text: text.to_owned() }))?;
+        }
+        Ok(())
+    };
+    let presence = async {
+        loop {
+            let post = match changes.recv().await {
+                MemberEvent::Joined(m) => Post::Join { name: m.key },
+                MemberEvent::Left(m) => Post::Leave { name: m.key },
+                // Too many changes at once for this member: the whole list again.
+                MemberEvent::Resync => Post::Members { online: names(hub.members(&key).await) },
+            };
+            ctx.send(Json(post)).await?;
+        }
+    };
+    // Ends when the member leaves, or when the hub drops a member too slow to keep up.
+    tokio::select! {
+        r = read => r,
+        r = feed => r,
+        r = presence => r,
     }
-    outcome
 }
 
 /// The chat app: its routes (this module), state, and its page (the `public` folder beside

@@ -14,7 +14,7 @@
 //! cargo run --example chat -- --port 8080 --redis redis://127.0.0.1:6379/ &
 //! cargo run --example chat -- --port 8081 --redis redis://127.0.0.1:6379/
 //! ```
-//! (Logins and the member list stay per instance: log in on each.) Set
+//! The member list is one across the instances; logins stay per instance (log in on each). Set
 //! `CHAT_SECURE_COOKIES=1` when a proxy in front serves the app over TLS, so that the session
 //! cookie is marked `Secure`; with `--tls` it is `Secure` too.
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use fratello::broadcast::Inbox;
 use fred::clients::Client;
-use fred::interfaces::{EventInterface, LuaInterface, PubsubInterface};
+use fred::interfaces::{ClientLike, EventInterface, LuaInterface, PubsubInterface};
 use fred::types::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -162,6 +162,11 @@ impl Redis<'_> {
     }
 
     async fn eval(&self, script: &str, keys: Vec<String>, args: Vec<Value>) -> Option<Value> {
+        // While Redis is away, changes are not queued one timeout after another: the rooms are
+        // set right in one step once it is back (the caller marks them unsure).
+        if !self.publisher.is_connected() {
+            return None;
+        }
         match self.publisher.eval::<Value, _, _, _>(script, keys, args).await {
             Ok(v) => Some(v),
             Err(e) => {

@@ -5,7 +5,7 @@
 # every peer. A full run's output is kept in bench/results/DATE-COMMIT-run.md (a control run's
 # in ...-control.md); a smoke run's in target/bench/last-smoke.md.
 #
-#   bash bench/run.sh             # the full run (about 25 minutes on 2 cores, after the build)
+#   bash bench/run.sh             # the full run (about 13 minutes on 2 cores, after the build)
 #   bash bench/run.sh --smoke     # every scenario once at a tiny size (CI; ~1 minute after the build)
 #   bash bench/run.sh --no-callgrind                 # throughput and latency alone
 #   bash bench/run.sh --scenarios echo,room1k --servers actix,fratello --repeats 5
@@ -43,7 +43,7 @@ case " $* " in
     *) out="$(result_file run "$commit")" ;;
 esac
 {
-    echo "# \`bash bench/run.sh $*\` at $commit, $(date +%F)"
+    echo "# \`bash bench/run.sh${*:+ $*}\` at $commit, $(date +%F)"
     "$target_dir/release/runner" "$@"
 } | tee "$out"
 echo "(written to $out)" >&2

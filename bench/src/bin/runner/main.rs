@@ -69,7 +69,7 @@ fn main() {
         rows.extend(r.run_scenario(key, &servers, flag("--with-axum-default-50k")));
         eprintln!("   ({:.0} s)", t.elapsed().as_secs_f64());
     }
-    let load_at_end = about::load();
+    let load_after_rates = about::load();
 
     // Instructions: every scenario that was run, or at a smoke run's size one, as a check.
     let mut failures = table::failures(&rows);
@@ -92,6 +92,7 @@ fn main() {
         failures += usize::from(counts.is_err());
         Some(counts)
     };
+    let load_at_end = about::load();
 
     println!();
     println!("{}", about::machine());
@@ -104,8 +105,8 @@ fn main() {
         )
     };
     println!(
-        "{} {medians}; total {:.0} s. Load average {load_at_start} at the start, {load_at_end} at the end of \
-         the throughput scenarios.",
+        "{} {medians}; total {:.0} s. Load average {load_at_start} at the start, {load_after_rates} after the \
+         throughput scenarios, {load_at_end} at the end.",
         about::versions(),
         started.elapsed().as_secs_f64()
     );

@@ -100,15 +100,23 @@ fn members(port: u16, token: &str) -> Vec<String> {
     serde_json::from_slice(&out.stdout).expect("a JSON list of names")
 }
 
-#[tokio::test]
-async fn two_chat_instances_share_a_room_through_redis() {
+/// The chat binary and a redis-server of the test's own, or `None` when something is missing
+/// (said loudly; a failure under `CI=true`).
+fn two_instances_can_run() -> Option<(std::path::PathBuf, redis::Redis)> {
     let Some(exe) = example("chat") else {
-        return skipped("the chat example is not built: cargo build --example chat");
+        skipped("the chat example is not built: cargo build --example chat");
+        return None;
     };
     if Command::new("curl").arg("--version").output().is_err() {
-        return skipped("curl is not installed");
+        skipped("curl is not installed");
+        return None;
     }
-    let Some(redis) = redis::Redis::start() else { return };
+    Some((exe, redis::Redis::start()?))
+}
+
+#[tokio::test]
+async fn two_chat_instances_share_a_room_through_redis() {
+    let Some((exe, redis)) = two_instances_can_run() else { return };
     tokio::time::timeout(Duration::from_secs(60), async {
         let (a, b) = (start(&exe, &redis.url()), start(&exe, &redis.url()));
         let (ada, bob) = (login(a.port, "ada"), login(b.port, "bob"));
@@ -132,13 +140,7 @@ async fn two_chat_instances_share_a_room_through_redis() {
 
 #[tokio::test]
 async fn members_are_one_list_across_instances_and_a_killed_instance_leaves() {
-    let Some(exe) = example("chat") else {
-        return skipped("the chat example is not built: cargo build --example chat");
-    };
-    if Command::new("curl").arg("--version").output().is_err() {
-        return skipped("curl is not installed");
-    }
-    let Some(redis) = redis::Redis::start() else { return };
+    let Some((exe, redis)) = two_instances_can_run() else { return };
     tokio::time::timeout(Duration::from_secs(60), async {
         let (a, b) = (start(&exe, &redis.url()), start(&exe, &redis.url()));
         let (ada, bob) = (login(a.port, "ada"), login(b.port, "bob"));

@@ -105,8 +105,9 @@ async fn a_listener_that_falls_behind_is_told_to_resync() {
     assert_eq!(hub.members("r").await.len(), 300);
     drop(guards);
     assert!(hub.members("r").await.is_empty());
-    // Rooms are separate; presence is apart from subscribing.
-    let _x = hub.join("other", "m0", "");
+    // Rooms are separate; presence is apart from subscribing; a key may be a number.
+    let _x = hub.join("other", 7u64, "");
+    assert_eq!(hub.members("other").await[0].key, "7");
     assert_eq!(hub.subscribers("other"), 0);
     assert_eq!(hub.members("r").await, []);
 }

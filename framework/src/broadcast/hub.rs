@@ -221,9 +221,9 @@ impl Hub {
         v
     }
 
-    /// Puts the member `key` in `room` (presence) until the returned [`Presence`] is dropped;
-    /// `meta` is what [`members`](Self::members) and the events say of it (a display name,
-    /// some JSON). Several connections with one key, here or on other instances, make one
+    /// Puts the member `key` (a user id: a string, a number, anything displayable) in `room`
+    /// (presence) until the returned [`Presence`] is dropped; `meta` is what
+    /// [`members`](Self::members) and the events say of it (a display name, some JSON). Several connections with one key, here or on other instances, make one
     /// member: it joins with the first and leaves with the last. Presence is apart from
     /// subscribing: a member need not receive the room's messages, nor a receiver be a member.
     ///
@@ -251,9 +251,9 @@ impl Hub {
     ///     }
     /// }
     /// ```
-    pub fn join(&self, room: &str, key: impl Into<String>, meta: impl Into<String>) -> Presence {
-        let key = key.into();
-        self.inner.presence.join(room, &key, &meta.into());
+    pub fn join(&self, room: &str, key: impl ToString, meta: impl ToString) -> Presence {
+        let key = key.to_string();
+        self.inner.presence.join(room, &key, &meta.to_string());
         Presence { rooms: self.inner.clone(), room: room.into(), key }
     }
 

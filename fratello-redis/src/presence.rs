@@ -45,6 +45,8 @@ pub(crate) async fn run(
     let mut beat = tokio::time::interval(shared.config.presence_timeout / 3);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let redis = Redis { publisher: &publisher, shared: &shared };
+    // Whether a heartbeat has been answered yet, and when the rooms may be swept again.
+    let (mut beaten, mut settled_at) = (false, tokio::time::Instant::now());
     loop {
         tokio::select! {
             change = changes.recv() => {
@@ -86,10 +88,20 @@ pub(crate) async fn run(
                 match redis.heartbeat(state.local.keys()).await {
                     // Redis lost the instance (restarted, or the instance stalled past the
                     // timeout and the others removed its members): every room is unsure.
-                    Some(false) => state.unsure.extend(state.local.keys().cloned()),
+                    Some(false) => {
+                        state.unsure.extend(state.local.keys().cloned());
+                        // If Redis lost everything, the other live instances put their members
+                        // back within a heartbeat of reconnecting: until they had the time, a
+                        // member missing from Redis is not taken for gone (no leave and join
+                        // again for each of them).
+                        if beaten {
+                            settled_at = tokio::time::Instant::now() + shared.config.presence_timeout;
+                        }
+                    }
                     Some(true) => {}
                     None => continue,
                 }
+                beaten = true;
                 let unsure = std::mem::take(&mut state.unsure);
                 for room in unsure {
                     let mine: Vec<(String, String)> =
@@ -99,6 +111,9 @@ pub(crate) async fn run(
                     }
                 }
                 // Members of instances that stopped answering go; what was missed is caught up.
+                if tokio::time::Instant::now() < settled_at {
+                    continue;
+                }
                 for room in &state.watched {
                     if let Some(members) = redis.sweep(room).await {
                         inbox.members_are(room, others(members, shared.origin));

@@ -128,8 +128,10 @@ async fn a_restarted_redis_gets_every_live_member_back_and_no_departed_one() {
     let Some(mut redis) = Redis::start() else { return };
     let (a, b) = (instance(redis.url()).await, instance(redis.url()).await);
     let ann = b.join("doc", "ann", "Ann");
+    let _dan = b.join("doc", "dan", "Dan"); // there all along
     let _bob = a.join("doc", "bob", "Bob");
-    members_become(&a, "doc", &["ann", "bob"]).await;
+    members_become(&a, "doc", &["ann", "bob", "dan"]).await;
+    let mut on_a = a.member_events("doc");
     redis.kill();
     // Changes while Redis is away (joining and leaving never wait for it): Ann leaves, Cy
     // joins, on B.
@@ -139,9 +141,17 @@ async fn a_restarted_redis_gets_every_live_member_back_and_no_departed_one() {
     redis.restart(); // empty: it keeps nothing on disk
                      // Both instances put theirs back at their next heartbeat after reconnecting.
     let c = instance(redis.url()).await;
-    members_become(&c, "doc", &["bob", "cy"]).await;
-    members_become(&a, "doc", &["bob", "cy"]).await;
-    members_become(&b, "doc", &["bob", "cy"]).await;
+    members_become(&c, "doc", &["bob", "cy", "dan"]).await;
+    members_become(&a, "doc", &["bob", "cy", "dan"]).await;
+    members_become(&b, "doc", &["bob", "cy", "dan"]).await;
+    // What instance A heard: Ann left and Cy joined, nothing of Dan, who never left (Redis
+    // losing everything is not taken for everyone leaving).
+    let mut heard = Vec::new();
+    while let Ok(e) = tokio::time::timeout(TIMEOUT * 2, on_a.recv()).await {
+        heard.push(e);
+    }
+    heard.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(heard, [joined("cy", "Cy"), left("ann", "Ann")]);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use fratello::broadcast::{wire, Backend, BackendError, History, HistoryFuture, Inbox, LogId, MembersFuture};
 use fratello::Outbound;
+use fred::bytes_utils::Str;
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
 use fred::types::config::{Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, UnresponsiveConfig};
@@ -14,14 +15,17 @@ use tokio::sync::mpsc;
 use crate::config::{Delivery, RedisConfig};
 use crate::error::RedisError;
 use crate::presence::{self, PresenceChange};
-use crate::sequences::{GapFinder, Numbering};
+use crate::sequences::{GapFinder, Marks, Numbering};
 use crate::stats::{Counters, RedisStats};
 use crate::{listener, publisher};
 
 /// A message on its way to Redis: the room's channel and the message in the wire format.
 pub(crate) struct Outgoing {
-    pub(crate) channel: String,
+    /// (Shared, not copied, when a batch is sent: a lost message is noted after.)
+    pub(crate) channel: Str,
     pub(crate) payload: Bytes,
+    /// Its number among this instance's messages to the room (for a mark, if it is lost).
+    pub(crate) sequence: u64,
 }
 
 /// A room that got its first local subscriber, or lost its last one.
@@ -37,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) origin: u64,
     pub(crate) counters: Counters,
     pub(crate) gaps: Mutex<GapFinder>,
+    /// Messages of this instance that did not go out, to say so with marks.
+    pub(crate) marks: Mutex<Marks>,
 }
 
 /// The hub's [`Backend`] on Redis: every room is a pub/sub channel (`prefix` + room name) that
@@ -197,6 +203,7 @@ impl RedisBackend {
             origin: u64::from_be_bytes(origin),
             counters: Counters::default(),
             gaps: Mutex::new(GapFinder::default()),
+            marks: Mutex::new(Marks::default()),
         });
         Ok(RedisBackend {
             inner: Arc::new(Handle {
@@ -275,10 +282,12 @@ impl Backend for RedisBackend {
         let sequence = numbering.next(room);
         let payload = wire::encode(shared.origin, sequence, message)
             .map_err(|e| BackendError::Rejected(e.to_string()))?;
-        // A message not sent keeps its number: the other instances see the gap, and count it
-        // as lag on each receiver of the room.
-        queue.try_send(Outgoing { channel, payload }).map_err(|_| {
+        // A message not sent keeps its number: the other instances see the gap (at the next
+        // message, or at the mark sent once Redis takes publishes again), and count it as lag
+        // on each receiver of the room.
+        queue.try_send(Outgoing { channel: channel.into(), payload, sequence }).map_err(|e| {
             Counters::add(&shared.counters.dropped, 1);
+            lock(&shared.marks).note(&e.into_inner().channel, sequence);
             BackendError::Full
         })
     }

@@ -33,8 +33,10 @@
 //! subscribes again to every open room. Messages lost meanwhile show as gaps in their
 //! publisher's numbering: each receiver of the room counts them in its
 //! [`lagged`](fratello::Subscription::lagged) (without being dropped for it: it was not slow),
-//! and [`RedisStats::lost`] counts them. A message whose publisher never publishes to the
-//! room again cannot be seen missing this way. A Redis that is down at startup is an error
+//! and [`RedisStats::lost`] counts them. A gap shows at the publisher's next message to the
+//! room, or sooner: a publisher whose messages did not go out sends a mark (the wire format's
+//! kind 3, its last number in the room) as soon as Redis takes publishes again, so that what
+//! a publisher lost just before it fell quiet is counted too. A Redis that is down at startup is an error
 //! naming the URL, unless [`RedisConfig::start_without_redis`] says to start alone.
 //!
 //! **Resuming on any instance.** Pub/sub keeps nothing. With

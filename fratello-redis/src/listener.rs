@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use fratello::broadcast::{wire, Inbox};
+use fratello::broadcast::wire::{self, Received};
+use fratello::broadcast::Inbox;
 use fred::clients::Client;
 use fred::interfaces::{EventInterface, PubsubInterface};
 use tokio::sync::broadcast::error::RecvError;
@@ -93,9 +94,13 @@ pub(crate) async fn messages(client: Client, inbox: Inbox, shared: Arc<Shared>) 
             Counters::add(&counters.undecodable, 1);
             continue;
         };
-        // With a log of each room: `ID|message`, the message's place in the room's stream.
+        // With a log of each room: `ID|message`, the message's place in the room's stream
+        // (and `-|mark` for a mark, which has none).
         let (id, bytes) = match shared.config.log {
             None => (None, bytes),
+            Some(_) if bytes.starts_with(crate::log::NO_PLACE) => {
+                (None, bytes.slice(crate::log::NO_PLACE.len()..))
+            }
             Some(_) => match crate::log::split(&bytes) {
                 Some((id, rest)) => (Some(id), rest),
                 None => {
@@ -104,8 +109,19 @@ pub(crate) async fn messages(client: Client, inbox: Inbox, shared: Arc<Shared>) 
                 }
             },
         };
-        let envelope = match wire::decode(bytes) {
-            Ok(e) => e,
+        let envelope = match wire::read(bytes) {
+            Ok(Received::Message(e)) => e,
+            Ok(Received::Mark { origin, sequence }) => {
+                if !(skip_own && origin == shared.origin) {
+                    let missing = lock(&shared.gaps).mark(room, origin, sequence);
+                    if missing > 0 {
+                        Counters::add(&counters.lost, missing);
+                        tracing::debug!(room, missing, origin, "messages lost between instances (a mark)");
+                        inbox.lost(room, missing);
+                    }
+                }
+                continue;
+            }
             Err(e) => {
                 let total = Counters::add(&counters.undecodable, 1);
                 if total % 1000 == 1 {

@@ -31,6 +31,10 @@ end
 return {deleted, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
 ";
 
+/// What stands before a mark on a resumable room's channel, in the place of an entry id:
+/// a mark is not in the log.
+pub(crate) const NO_PLACE: &[u8] = b"-|";
+
 /// Splits a message from a resumable room's channel: its entry id, and the message.
 pub(crate) fn split(payload: &Bytes) -> Option<(LogId, Bytes)> {
     let bar = payload.iter().position(|b| *b == b'|')?;

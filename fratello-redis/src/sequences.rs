@@ -49,10 +49,47 @@ impl GapFinder {
         }
     }
 
+    /// Notes a mark of `origin` in `room`: its messages are numbered up to `sequence`. Returns
+    /// how many after the last one seen never arrived (0 when one as late or later was seen,
+    /// and for an origin not seen yet: where this receiver's share began is not known).
+    pub(crate) fn mark(&mut self, room: &str, origin: u64, sequence: u64) -> u64 {
+        let Some(last) = self.last.get_mut(room).and_then(|o| o.get_mut(&origin)) else { return 0 };
+        if sequence <= *last {
+            return 0;
+        }
+        let missing = sequence - *last;
+        *last = sequence;
+        missing
+    }
+
     /// The room has no local subscribers any more: forget its numbers (when it opens again,
     /// what was published meanwhile was not for this instance).
     pub(crate) fn forget(&mut self, room: &str) {
         self.last.remove(room);
+    }
+}
+
+/// The marks to send: for each room's channel, the last number of a message of this instance
+/// that did not go out.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    pending: HashMap<String, u64>,
+}
+
+impl Marks {
+    /// Message `sequence` to `channel` did not go out.
+    pub(crate) fn note(&mut self, channel: &str, sequence: u64) {
+        let last = self.pending.entry(channel.to_owned()).or_default();
+        *last = (*last).max(sequence);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Every mark to send, taken out.
+    pub(crate) fn take(&mut self) -> Vec<(String, u64)> {
+        self.pending.drain().collect()
     }
 }
 
@@ -78,5 +115,21 @@ mod tests {
         assert_eq!(g.see("r", 1, 2), 0);
         g.forget("r");
         assert_eq!(g.see("r", 1, 9), 0, "a room opened again starts afresh");
+    }
+
+    #[test]
+    fn a_mark_counts_what_never_came_and_never_moves_back() {
+        let mut g = GapFinder::default();
+        assert_eq!(g.mark("r", 1, 4), 0, "an origin not seen yet");
+        assert_eq!(g.see("r", 1, 5), 0);
+        assert_eq!(g.mark("r", 1, 8), 3, "6, 7 and 8 never came");
+        assert_eq!(g.see("r", 1, 9), 0, "nothing missing after the mark");
+        assert_eq!(g.mark("r", 1, 7), 0, "a late mark is no news");
+        assert_eq!(g.see("r", 1, 10), 0);
+        let mut m = Marks::default();
+        m.note("c", 3);
+        m.note("c", 2);
+        assert_eq!(m.take(), [("c".to_owned(), 3)]);
+        assert!(m.is_empty());
     }
 }

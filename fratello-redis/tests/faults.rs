@@ -219,3 +219,46 @@ async fn a_stalled_redis_never_blocks_a_publisher_and_bounds_what_waits() {
     .await
     .expect("watchdog");
 }
+
+/// A publisher that publishes nothing more after an outage: what it lost reaches the other
+/// instance's receivers as lag all the same, through the mark it sends once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_quiet_publisher_lost_is_lag_once_redis_is_back() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let Some(mut redis) = Redis::start() else { return };
+        let cfg = || config(redis.url()).command_timeout(Duration::from_millis(300));
+        let (ra, rb) = (
+            RedisBackend::connect_with(cfg()).await.unwrap(),
+            RedisBackend::connect_with(cfg()).await.unwrap(),
+        );
+        let (hub_a, hub_b) = (hub(&ra), hub(&rb));
+        let mut on_b = hub_b.subscribe("r");
+        let _keep_a_open = hub_a.subscribe("r");
+        redis.wait_for_subscribers("fratello:room:r", 2).await;
+        hub_a.publish("r", "before").unwrap();
+        read_until(&mut on_b, "before").await;
+
+        redis.kill();
+        for i in 0..5 {
+            hub_a.publish("r", format!("n-{i}")).unwrap();
+        }
+        // Past the command timeout: those A's client held are failed, not sent later.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        redis.restart();
+        redis.wait_for_subscribers("fratello:room:r", 2).await;
+        // A publishes nothing more. Every one of the five reaches B, or counts as its lag.
+        let mut received = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while received + on_b.lagged() < 5 {
+            assert!(tokio::time::Instant::now() < deadline, "received {received}, lag {}", on_b.lagged());
+            if let Ok(m) = tokio::time::timeout(Duration::from_millis(100), on_b.recv()).await {
+                assert!(m.unwrap().as_text().unwrap().starts_with("n-"));
+                received += 1;
+            }
+        }
+        assert_eq!(received + on_b.lagged(), 5, "nothing counted twice");
+        assert_eq!(rb.stats().lost, on_b.lagged());
+    })
+    .await
+    .expect("watchdog");
+}

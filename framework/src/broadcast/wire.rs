@@ -7,11 +7,17 @@
 //! | bytes | field |
 //! |---|---|
 //! | 1 | version: `1` |
-//! | 1 | kind: `0` text, `1` binary, `2` SSE event |
+//! | 1 | kind: `0` text, `1` binary, `2` SSE event, `3` mark |
 //! | 8 | origin: the publishing instance's random tag |
 //! | 8 | sequence: the origin's count of its publishes to this room, from 1 |
 //! | rest | text or binary: the payload as it is (a text is UTF-8) |
 //! | rest | event: 4 bytes, the length `n` of the event as SSE frames it; those `n` bytes (`id:`, `event:`, `retry:`, `data:` lines and the blank line); then the event's data alone (UTF-8) |
+//! | rest | mark: nothing |
+//!
+//! A mark is not a message: it says that the origin's messages to the room up to `sequence`
+//! have been sent (or lost on the way), so that a receiver that has not seen them all counts
+//! the missing ones even when the origin publishes nothing more. A backend sends one after
+//! messages could not go out ([`encode_mark`], [`read`]); [`decode`] reads messages only.
 //!
 //! The room is not in the message: a backend says it by where it sends it (a Redis channel
 //! per room). A reader refuses a version it does not know, an unknown kind, a text that is
@@ -29,6 +35,7 @@ pub const VERSION: u8 = 1;
 const TEXT: u8 = 0;
 const BINARY: u8 = 1;
 const EVENT: u8 = 2;
+const MARK: u8 = 3;
 const HEAD: usize = 18;
 
 /// One message as it crosses between instances: who published it, its number among that
@@ -101,7 +108,42 @@ pub fn encode(origin: u64, sequence: u64, message: &Outbound) -> Result<Bytes, W
     Ok(out.freeze())
 }
 
-/// Decodes a message of this format. The payload is shared with `bytes`, not copied.
+/// What [`read`] found: a message, or a mark (see the format's description).
+#[derive(Debug, Clone)]
+pub enum Received {
+    /// A room's message.
+    Message(Envelope),
+    /// `origin` has numbered its messages to the room up to `sequence`.
+    Mark {
+        /// The instance that published them.
+        origin: u64,
+        /// Its last number given to a message of the room.
+        sequence: u64,
+    },
+}
+
+/// Encodes a mark: `origin` has numbered its messages to the room up to `sequence`.
+pub fn encode_mark(origin: u64, sequence: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(HEAD);
+    out.put_u8(VERSION);
+    out.put_u8(MARK);
+    out.put_u64(origin);
+    out.put_u64(sequence);
+    out.freeze()
+}
+
+/// Reads a message or a mark of this format.
+pub fn read(bytes: Bytes) -> Result<Received, WireError> {
+    if bytes.len() >= HEAD && bytes[0] == VERSION && bytes[1] == MARK {
+        let origin = u64::from_be_bytes(bytes[2..10].try_into().expect("8 bytes"));
+        let sequence = u64::from_be_bytes(bytes[10..18].try_into().expect("8 bytes"));
+        return Ok(Received::Mark { origin, sequence });
+    }
+    decode(bytes).map(Received::Message)
+}
+
+/// Decodes a message of this format (a mark is refused as [`WireError::Kind`]: use [`read`]
+/// where marks may come). The payload is shared with `bytes`, not copied.
 pub fn decode(bytes: Bytes) -> Result<Envelope, WireError> {
     if bytes.len() < HEAD {
         return Err(WireError::Truncated);
@@ -162,6 +204,15 @@ mod tests {
         };
         assert_eq!(a, b, "id, event, retry and data lines as SSE frames them");
         assert_eq!(got.message.as_text(), Some("a\nb"));
+    }
+
+    #[test]
+    fn a_mark_reads_as_a_mark_and_is_no_message() {
+        let mark = encode_mark(7, 42);
+        assert!(matches!(read(mark.clone()), Ok(Received::Mark { origin: 7, sequence: 42 })));
+        assert_eq!(decode(mark).unwrap_err(), WireError::Kind(MARK));
+        let message = encode(7, 1, &Outbound::from("x")).unwrap();
+        assert!(matches!(read(message), Ok(Received::Message(e)) if e.message.as_text() == Some("x")));
     }
 
     #[test]

@@ -11,16 +11,16 @@ commit_name() {
     echo "$c"
 }
 
-# result_file KIND [COMMIT]: a new file bench/results/DATE-COMMIT-KIND.md (with -2, -3, ...
-# when that name is taken); COMMIT defaults to commit_name's.
+# result_file KIND [COMMIT [EXT]]: a new file bench/results/DATE-COMMIT-KIND.EXT (with -2,
+# -3, ... when that name is taken); COMMIT defaults to commit_name's, EXT to md.
 result_file() {
-    local base n=1 file
+    local base n=1 file ext="${3:-md}"
     mkdir -p bench/results
     base="bench/results/$(date +%F)-${2:-$(commit_name)}-$1"
-    file="$base.md"
+    file="$base.$ext"
     while [ -e "$file" ]; do
         n=$((n + 1))
-        file="$base-$n.md"
+        file="$base-$n.$ext"
     done
     echo "$file"
 }

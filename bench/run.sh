@@ -10,6 +10,12 @@
 #   bash bench/run.sh --no-callgrind                 # throughput and latency alone
 #   bash bench/run.sh --scenarios echo,room1k --servers actix,fratello --repeats 5
 #   bash bench/run.sh --stand-in srv_hyper   # a control run: raw hyper in fratello's column
+#   bash bench/run.sh --curves    # the size sweeps and their charts (about 9 minutes)
+#
+# --curves: idle memory, room fan-out and echo p99 at several sizes for fratello, raw hyper and
+# the best framework peer; the points go to bench/results/DATE-COMMIT-curves.csv, the charts
+# drawn from them to bench/charts/*.svg, the verdicts on linear growth to ...-curves.md.
+# `target/release/charts POINTS.csv bench/charts` redraws the charts from a points file alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/results.sh
@@ -18,7 +24,7 @@ source bench/results.sh
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 case " $* " in
-    *" --no-callgrind "*) ;;
+    *" --no-callgrind "* | *" --curves "*) ;;
     *) command -v valgrind >/dev/null 2>&1 || missing+=(valgrind) ;;
 esac
 if [ ${#missing[@]} -gt 0 ]; then
@@ -38,6 +44,23 @@ target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n '
 target_dir="${target_dir:-target}"
 commit="$(commit_name)" # what the binaries were built from
 case " $* " in
+    *" --curves "*)
+        if [[ " $* " == *" --smoke "* ]]; then
+            mkdir -p "$target_dir/bench/charts"
+            points="$target_dir/bench/last-smoke-curves.csv"
+            charts="$target_dir/bench/charts"
+        else
+            points="$(result_file curves "$commit" csv)"
+            charts="bench/charts"
+        fi
+        status=0
+        "$target_dir/release/runner" "$@" >"$points" || status=$? # a failed measurement: noted in the file
+        "$target_dir/release/charts" "$points" "$charts" | tee "${points%.csv}.md"
+        echo "(points in $points, charts in $charts/, verdicts in ${points%.csv}.md)" >&2
+        exit "$status"
+        ;;
+esac
+case " $* " in
     *" --smoke "*) mkdir -p "$target_dir/bench"; out="$target_dir/bench/last-smoke.md" ;;
     *" --stand-in "*) out="$(result_file control "$commit")" ;;
     *) out="$(result_file run "$commit")" ;;
@@ -47,3 +70,13 @@ esac
     "$target_dir/release/runner" "$@"
 } | tee "$out"
 echo "(written to $out)" >&2
+# A smoke run also checks that the committed curves still draw (into the target directory).
+case " $* " in
+    *" --smoke "*)
+        latest="$(ls bench/results/*-curves.csv 2>/dev/null | tail -n 1 || true)"
+        if [ -n "$latest" ]; then
+            mkdir -p "$target_dir/bench/charts"
+            "$target_dir/release/charts" "$latest" "$target_dir/bench/charts" >/dev/null
+        fi
+        ;;
+esac

@@ -47,8 +47,15 @@ impl Runner {
         r
     }
 
-    /// client processes of at most `per_client` sockets each.
-    fn idle(&mut self, s: &Server, conns: usize, instances: usize, per_client: usize) -> Result<f64, String> {
+    /// KiB per idle socket of `s`: `conns` sockets spread over `instances` fresh servers, held
+    /// by client processes of at most `per_client` sockets each.
+    pub fn idle(
+        &mut self,
+        s: &Server,
+        conns: usize,
+        instances: usize,
+        per_client: usize,
+    ) -> Result<f64, String> {
         let mut servers = Vec::new();
         let result = (|| {
             for _ in 0..instances {

@@ -4,7 +4,11 @@
 //! ```text
 //! runner [--smoke] [--repeats N] [--servers hyper,axum,...] [--scenarios plaintext,echo,...]
 //!        [--no-callgrind] [--with-axum-default-50k] [--stand-in srv_hyper]
+//! runner --curves [--smoke] [--repeats N] [--servers hyper,axum-4k,...]
 //! ```
+//!
+//! `--curves`: the size sweeps instead (idle memory, room fan-out and echo p99 at several
+//! sizes; `curves.rs`), printed as a points file for `charts`.
 //!
 //! Two tables. First the primary verdict: user-space instructions per operation, fratello
 //! beside raw hyper, counted by callgrind (`bench/callgrind.sh`) for the scenarios that were
@@ -21,6 +25,7 @@
 
 mod about;
 mod callgrind;
+mod curves;
 mod harness;
 mod idle;
 mod rows;
@@ -59,6 +64,14 @@ fn main() {
         .collect();
     let dir = std::env::current_exe().expect("exe").parent().expect("dir").to_path_buf();
     let mut r = Runner::new(dir, smoke, repeats);
+    if flag("--curves") {
+        let failed = curves::run(&mut r, only.as_deref());
+        if failed > 0 {
+            eprintln!("{failed} measurement(s) failed; see the error lines of the points file");
+            std::process::exit(1);
+        }
+        return;
+    }
 
     let started = Instant::now();
     let load_at_start = about::load();

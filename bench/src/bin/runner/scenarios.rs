@@ -26,7 +26,7 @@ pub const ALL: [&str; 9] =
     ["plaintext", "json", "idle10k", "idle19k", "idle50k", "echo", "room1k", "room10k", "sse10k"];
 
 /// A figure of a `loadgen` result, 0 when it is missing.
-fn get(m: &HashMap<String, String>, k: &str) -> f64 {
+pub fn get(m: &HashMap<String, String>, k: &str) -> f64 {
     m.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
@@ -104,19 +104,7 @@ impl Runner {
         for _ in 0..self.repeats_at_least(ECHO_REPEATS) {
             for s in servers {
                 eprintln!("  echo · {}", s.name);
-                let (mut child, addr) = match self.start(s) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        rate.errors.push(e);
-                        continue;
-                    }
-                };
-                let src = self.sources(1);
-                let args = ["echo", "--addr", &addr, "--conns", &conns.to_string(), "--secs", secs];
-                let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-                args.extend(["--warmup-secs", warm, "--sources", &src].map(String::from));
-                args.extend(["--server-pid".to_owned(), child.id().to_string()]);
-                match self.loadgen(&args, Duration::from_secs(60)) {
+                match self.echo_once(s, conns, secs, warm) {
                     Ok(m) => {
                         if m.get("errors").map(String::as_str) != Some("0") {
                             rate.errors.push(format!("{}: {} connections failed", s.name, get(&m, "errors")));
@@ -131,8 +119,6 @@ impl Runner {
                     }
                     Err(e) => rate.errors.push(format!("{}: {e}", s.name)),
                 }
-                let _ = child.kill();
-                let _ = child.wait();
             }
         }
         vec![rate, p99, cpu, user]
@@ -170,30 +156,7 @@ impl Runner {
         for _ in 0..repeats {
             for s in servers {
                 eprintln!("  {key} · {}", s.name);
-                let (mut child, addr) = match self.start(s) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        r.errors.push(e);
-                        continue;
-                    }
-                };
-                let src = self.sources(receivers.div_ceil(10_000) + 1);
-                let count_flag = if cmd == "room" { "--messages" } else { "--events" };
-                let args = [
-                    cmd,
-                    "--addr",
-                    &addr,
-                    "--receivers",
-                    &receivers.to_string(),
-                    count_flag,
-                    &messages.to_string(),
-                    "--sources",
-                    &src,
-                    "--server-pid",
-                    &child.id().to_string(),
-                ]
-                .map(String::from);
-                match self.loadgen(&args, Duration::from_secs(120)) {
+                match self.fanout_once(s, cmd, receivers, messages) {
                     Ok(m) => {
                         if get(&m, "complete") < receivers as f64 {
                             let complete = get(&m, "complete");
@@ -208,10 +171,61 @@ impl Runner {
                     }
                     Err(e) => r.errors.push(format!("{}: {e}", s.name)),
                 }
-                let _ = child.kill();
-                let _ = child.wait();
             }
         }
         vec![r, last, cpu]
+    }
+
+    /// One echo measurement on a fresh `s`: `conns` connections for `secs` seconds after
+    /// `warm` seconds of warm-up; `loadgen`'s result.
+    pub fn echo_once(
+        &mut self,
+        s: &Server,
+        conns: usize,
+        secs: &str,
+        warm: &str,
+    ) -> Result<HashMap<String, String>, String> {
+        let (mut child, addr) = self.start(s)?;
+        let src = self.sources(1);
+        let args = ["echo", "--addr", &addr, "--conns", &conns.to_string(), "--secs", secs];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend(["--warmup-secs", warm, "--sources", &src].map(String::from));
+        args.extend(["--server-pid".to_owned(), child.id().to_string()]);
+        let result = self.loadgen(&args, Duration::from_secs(60));
+        let _ = child.kill();
+        let _ = child.wait();
+        result
+    }
+
+    /// One fan-out measurement on a fresh `s`: `cmd` (`room` or `sse`) with `receivers`
+    /// receivers and `messages` messages (events); `loadgen`'s result.
+    pub fn fanout_once(
+        &mut self,
+        s: &Server,
+        cmd: &str,
+        receivers: usize,
+        messages: usize,
+    ) -> Result<HashMap<String, String>, String> {
+        let (mut child, addr) = self.start(s)?;
+        let src = self.sources(receivers.div_ceil(10_000) + 1);
+        let count_flag = if cmd == "room" { "--messages" } else { "--events" };
+        let args = [
+            cmd,
+            "--addr",
+            &addr,
+            "--receivers",
+            &receivers.to_string(),
+            count_flag,
+            &messages.to_string(),
+            "--sources",
+            &src,
+            "--server-pid",
+            &child.id().to_string(),
+        ]
+        .map(String::from);
+        let result = self.loadgen(&args, Duration::from_secs(120));
+        let _ = child.kill();
+        let _ = child.wait();
+        result
     }
 }

@@ -189,8 +189,11 @@ async fn every_change_reaches_everyone_on_the_board_with_presence() {
     assert_eq!((who, card), (ada_member.id.clone(), Some(id.clone())));
     b.close(1000).await;
     b.closed().await;
-    assert!(matches!(next(&mut a).await, ServerMsg::Select { .. }), "ada's own selection");
-    assert!(matches!(next(&mut a).await, ServerMsg::Leave { id } if id == bob_member.id));
+    // Her own selection (from the room) and Bob's leave (from the presence), in either order.
+    let (x, y) = (next(&mut a).await, next(&mut a).await);
+    let is_leave = |m: &ServerMsg| matches!(m, ServerMsg::Leave { id } if *id == bob_member.id);
+    let is_select = |m: &ServerMsg| matches!(m, ServerMsg::Select { .. });
+    assert!((is_select(&x) && is_leave(&y)) || (is_leave(&x) && is_select(&y)), "{x:?}, {y:?}");
 
     let board: Board = c.get("/api/boards/welcome").header("cookie", &ada).send().await.json();
     assert_eq!((board.version, board.cards.len()), (2, 2));
@@ -406,7 +409,7 @@ async fn two_instances_on_one_database_keep_one_sequence_of_versions() {
 }
 
 #[tokio::test]
-async fn two_instances_sharing_a_hub_on_redis_hear_each_other_live() {
+async fn two_instances_sharing_a_hub_on_redis_hear_each_other_live_and_see_who_is_here() {
     let Some(redis) = redis::Redis::start() else { return };
     let db = TempDb::new();
     let key = Key::generate();
@@ -425,6 +428,26 @@ async fn two_instances_sharing_a_hub_on_redis_hear_each_other_live() {
     let (mut a, _) = join(one, &ada).await;
     let (mut b, _) = join(two, &bob).await;
     redis.wait_for_subscribers(&format!("fratello:room:{}", board::boards::room("welcome")), 2).await;
+    // Presence spans the instances: Ada hears Bob join on the other one, and a newcomer on
+    // either sees both.
+    let bob_joined = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let ServerMsg::Join { member } = next(&mut a).await {
+                if member.name == "bob" {
+                    return member;
+                }
+            }
+        }
+    });
+    let bob_member = bob_joined.await.expect("Bob's join heard on the other instance");
+    let cy = login(two, "cy").await;
+    let mut c2 = connect(two, &cy, "").await;
+    let ServerMsg::Members { members, .. } = next(&mut c2).await else { panic!("members first") };
+    let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["ada", "bob", "cy"]);
+    assert!(members.contains(&bob_member));
+    drop(c2);
     send(&mut a, &op("a", add("made on one"))).await;
     let mine = next_op(&mut a).await;
     // Bob, on the other instance, gets the operation at once: no catch-up asked for.

@@ -6,7 +6,7 @@
 //! - `boards.rs`: the boards in play, the one path of every change, the catch-up log;
 //! - `protocol.rs`: the socket's messages;
 //! - `session.rs`: login, private session cookies, the one auth middleware;
-//! - `presence.rs`: who is on which board, and their selections;
+//! - `presence.rs`: who is on which board (the hub's presence), and their selections;
 //! - `limits.rs`: what one socket may send;
 //! - `socket.rs`: the live board over a WebSocket;
 //! - `rest.rs`: the same boards over REST.
@@ -36,7 +36,7 @@ use fratello::ws::WsConfig;
 use tower_http::services::ServeDir;
 
 use self::boards::Boards;
-use self::presence::Presence;
+use self::presence::Selections;
 use self::session::Sessions;
 
 /// Largest socket message: an operation is a few hundred bytes.
@@ -76,7 +76,7 @@ pub fn app(boards: Boards, options: Options) -> App {
     let sessions = Sessions::new(boards.store().clone(), options.secure_cookies);
     App::only(module_path!())
         .state(boards)
-        .state(Presence::default())
+        .state(Selections::default())
         .state(sessions)
         .cookie_key(options.cookie_key)
         .max_body(MAX_BODY)

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Several instances share one Postgres (versions, logins) and, with `--redis`, one hub: a
-//! change made on one instance reaches the pages open on every instance at once.
+//! change made on one instance reaches the pages open on every instance at once, and who is
+//! here is one list across them (the hub's presence).
 //!
 //! `ADDR` sets the whole address to listen on (`--port` only the port, on 127.0.0.1). The
 //! database defaults to `target/board.db` under the working directory. `BOARD_COOKIE_KEY`

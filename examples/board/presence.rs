@@ -1,10 +1,15 @@
-//! Who is on which board, and what they have selected. Each socket's own state (its board,
-//! its selection) is in its Context ([`Seat`]); this registry is the board-wide view that a
-//! newcomer is given. People, not sockets: a second tab of the same person is no new join,
-//! and only their last tab closing is a leave.
+//! Who is on which board, and what they have selected. Presence itself is the hub's
+//! ([`Hub::join`](fratello::Hub::join)): one member per person however many tabs they have
+//! open, on this instance or on others (with `--redis`), joining with their first tab and
+//! leaving with their last. What each has selected travels through the board's room as it
+//! changes; [`Selections`] keeps the latest of each person here, for a newcomer's first view.
+//! Each socket's own state (its board, its selection) is in its Context ([`Seat`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
+
+use fratello::broadcast::Member as Present;
+use fratello::Hub;
 
 use super::protocol::Member;
 use super::session::User;
@@ -18,15 +23,41 @@ pub struct Seat {
     pub selection: Option<String>,
 }
 
-struct Here {
-    member: Member,
-    sockets: usize,
+/// Board → member id → the card they selected last.
+#[derive(Default)]
+pub struct Selections {
+    boards: Mutex<HashMap<String, HashMap<String, String>>>,
 }
 
-/// Board → member id → who and how many of their sockets.
-#[derive(Default)]
-pub struct Presence {
-    boards: Mutex<HashMap<String, BTreeMap<String, Here>>>,
+impl Selections {
+    /// Member `id` selected `card` on `board` (or nothing).
+    pub fn select(&self, board: &str, id: &str, card: Option<String>) {
+        let mut boards = self.boards.lock().unwrap();
+        match card {
+            Some(card) => {
+                boards.entry(board.to_owned()).or_default().insert(id.to_owned(), card);
+            }
+            None => self.forget_in(&mut boards, board, id),
+        }
+    }
+
+    /// Member `id` left `board`.
+    pub fn forget(&self, board: &str, id: &str) {
+        self.forget_in(&mut self.boards.lock().unwrap(), board, id);
+    }
+
+    fn forget_in(&self, boards: &mut HashMap<String, HashMap<String, String>>, board: &str, id: &str) {
+        if let Some(selected) = boards.get_mut(board) {
+            selected.remove(id);
+            if selected.is_empty() {
+                boards.remove(board);
+            }
+        }
+    }
+
+    fn of(&self, board: &str, id: &str) -> Option<String> {
+        self.boards.lock().unwrap().get(board)?.get(id).cloned()
+    }
 }
 
 /// `user` as a member, with no selection.
@@ -34,43 +65,25 @@ pub fn member(user: &User) -> Member {
     Member { id: user.id.clone(), name: user.name.clone(), color: user.color.clone(), selection: None }
 }
 
-impl Presence {
-    /// `user` opens a socket on `board`: whether it is their first there.
-    pub fn enter(&self, board: &str, user: &User) -> bool {
-        let mut boards = self.boards.lock().unwrap();
-        let here = boards.entry(board.to_owned()).or_default();
-        let entry = here.entry(user.id.clone()).or_insert(Here { member: member(user), sockets: 0 });
-        entry.sockets += 1;
-        entry.sockets == 1
-    }
+/// What the hub's presence keeps of `user`: the member, as JSON.
+pub fn meta(user: &User) -> String {
+    serde_json::to_string(&member(user)).expect("a member is plain JSON")
+}
 
-    /// A socket of member `id` closes on `board`: whether it was their last there.
-    pub fn leave(&self, board: &str, id: &str) -> bool {
-        let mut boards = self.boards.lock().unwrap();
-        let Some(here) = boards.get_mut(board) else { return false };
-        let last = here.get_mut(id).is_some_and(|h| {
-            h.sockets -= 1;
-            h.sockets == 0
-        });
-        if last {
-            here.remove(id);
-        }
-        if here.is_empty() {
-            boards.remove(board);
-        }
-        last
-    }
+/// A member as the hub's presence tells it (`None` for what this app did not write).
+pub fn from_presence(present: &Present) -> Option<Member> {
+    serde_json::from_str(&present.meta).ok()
+}
 
-    /// Member `id` selected `card` on `board`.
-    pub fn select(&self, board: &str, id: &str, card: Option<String>) {
-        if let Some(h) = self.boards.lock().unwrap().get_mut(board).and_then(|b| b.get_mut(id)) {
-            h.member.selection = card;
-        }
-    }
-
-    /// Everyone on `board`.
-    pub fn members(&self, board: &str) -> Vec<Member> {
-        let boards = self.boards.lock().unwrap();
-        boards.get(board).map(|b| b.values().map(|h| h.member.clone()).collect()).unwrap_or_default()
-    }
+/// Everyone on the board `key` (the room of `board`), with what they selected.
+pub async fn members(hub: &Hub, selections: &Selections, key: &str, board: &str) -> Vec<Member> {
+    let present = hub.members(key).await;
+    present
+        .iter()
+        .filter_map(from_presence)
+        .map(|mut m| {
+            m.selection = selections.of(board, &m.id);
+            m
+        })
+        .collect()
 }

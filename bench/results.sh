@@ -5,7 +5,7 @@
 commit_name() {
     local c
     c="$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)"
-    if [ -n "$(git status --porcelain -- framework framework-macros fratello-redis bench Cargo.toml Cargo.lock 2>/dev/null | grep -v ' bench/results/')" ]; then
+    if [ -n "$(git status --porcelain -- framework framework-macros fratello-redis bench Cargo.toml Cargo.lock 2>/dev/null | grep -v -e ' bench/results/' -e ' bench/charts/')" ]; then
         c="$c-dirty"
     fi
     echo "$c"

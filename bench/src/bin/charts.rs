@@ -213,7 +213,11 @@ fn draw(file: &Path, kind: &Kind, series: &[(String, Curve)]) -> Result<(), Box<
     let (y_lo, y_hi) = all().fold((f64::INFINITY, 0f64), |(lo, hi), (_, y)| (lo.min(y), hi.max(y)));
     let root = SVGBackend::new(file, (720, 420)).into_drawing_area();
     root.fill(&WHITE)?;
-    let x_range = (x_lo / 1.4..x_hi * 1.4).log_scale();
+    // Ticks at the measured sizes alone.
+    let mut sizes: Vec<f64> = all().map(|(x, _)| x).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let x_range = (x_lo / 1.4..x_hi * 1.4).log_scale().with_key_points(sizes);
     let fratello = series.iter().find(|(s, _)| s == "fratello").map(|(_, c)| c.clone());
     // The body is the same for a linear and a logarithmic y axis, whose types differ.
     macro_rules! body {
@@ -229,7 +233,7 @@ fn draw(file: &Path, kind: &Kind, series: &[(String, Curve)]) -> Result<(), Box<
                 .x_desc(kind.x)
                 .y_desc(kind.y)
                 .x_label_formatter(&|x| size(*x))
-                .y_label_formatter(&|y| figure(*y))
+                .y_label_formatter(&|y| if y.fract() == 0.0 { format!("{y:.0}") } else { figure(*y) })
                 .draw()?;
             for (server, curve) in &series {
                 let c = colour(server);
@@ -255,7 +259,12 @@ fn draw(file: &Path, kind: &Kind, series: &[(String, Curve)]) -> Result<(), Box<
         }};
     }
     if kind.log_y {
-        body!((y_lo / 1.5..y_hi * 1.5).log_scale());
+        let (lo, hi) = (y_lo / 1.5, y_hi * 1.5);
+        let ticks: Vec<f64> = (0..8)
+            .flat_map(|e| [1.0, 3.0].map(|m| m * 10f64.powi(e)))
+            .filter(|t| (lo..=hi).contains(t))
+            .collect();
+        body!((lo..hi).log_scale().with_key_points(ticks));
     } else {
         body!(y_lo.min(0.0)..y_hi * 1.25);
     }

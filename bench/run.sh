@@ -10,7 +10,7 @@
 #   bash bench/run.sh --no-callgrind                 # throughput and latency alone
 #   bash bench/run.sh --scenarios echo,room1k --servers actix,fratello --repeats 5
 #   bash bench/run.sh --stand-in srv_hyper   # a control run: raw hyper in fratello's column
-#   bash bench/run.sh --curves    # the size sweeps and their charts (about 9 minutes)
+#   bash bench/run.sh --curves    # the size sweeps and their charts (about 4 minutes after the build)
 #
 # --curves: idle memory, room fan-out and echo p99 at several sizes for fratello, raw hyper and
 # the best framework peer; the points go to bench/results/DATE-COMMIT-curves.csv, the charts

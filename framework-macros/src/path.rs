@@ -14,6 +14,9 @@ use syn::LitStr;
 
 use crate::errors::Errors;
 
+/// The most parameters a path may have: the router's limit.
+const MAX_PARAMS: usize = 25;
+
 /// What the path is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PathKind {
@@ -87,6 +90,7 @@ pub(crate) fn check(path: &str, kind: PathKind) -> Checked {
         for (index, &(start, segment)) in segments.iter().enumerate() {
             checker.check_segment(start, segment, index, index + 1 == segments.len());
         }
+        checker.check_count();
     }
     let pattern = Pattern { path: untyped(path, &checker.params), params: checker.params };
     Checked { problems: checker.problems, pattern }
@@ -170,6 +174,18 @@ impl<'a> Checker<'a> {
                 _ => continue,
             };
             self.problem(at..at + c.len_utf8(), format!("the {what} `{path}` contains {why}"));
+        }
+    }
+
+    /// No more parameters than the router takes.
+    fn check_count(&mut self) {
+        let (path, what) = (self.path, self.what());
+        if let Some(extra) = self.params.get(MAX_PARAMS) {
+            let message = format!(
+                "the {what} `{path}` has {} parameters; a route takes at most {MAX_PARAMS}: read the others from the query string (`ctx.query()`) or the body",
+                self.params.len()
+            );
+            self.problem(extra.range.clone(), message);
         }
     }
 
@@ -358,6 +374,17 @@ mod tests {
     /// `(start, end)` of each problem's range.
     fn ranges(path: &str) -> Vec<(usize, usize)> {
         check(path, PathKind::Route).problems.into_iter().map(|p| (p.range.start, p.range.end)).collect()
+    }
+
+    #[test]
+    fn at_most_25_parameters() {
+        let path = |n: usize| (0..n).map(|i| format!("/{{p{i}}}")).collect::<String>();
+        assert_eq!(route(&path(25)), Vec::<String>::new());
+        let refused = route(&path(26));
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].contains("has 26 parameters; a route takes at most 25"), "{refused:?}");
+        let at = path(25).len();
+        assert_eq!(ranges(&path(26)), vec![(at + 1, path(26).len())]);
     }
 
     #[test]

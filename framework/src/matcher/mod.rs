@@ -17,6 +17,11 @@ pub(crate) type RouteId = u32;
 /// The most parameters a route pattern may have (matchit takes 25 and a catch-all).
 const MAX_PARAMS: usize = 25;
 
+/// The most `{` a route pattern may hold, a `{{` escape counting one. matchit panics past 25
+/// parameters, and on some patterns with escapes it reads more parameters than the text
+/// names; each one it reads starts at a `{`, so this bound keeps it from panicking.
+const MAX_OPEN_BRACES: usize = 25;
+
 /// A request's path parameters: each name with its percent-decoded value.
 pub(crate) type Params = Vec<(&'static str, Box<str>)>;
 
@@ -72,6 +77,13 @@ impl Matcher {
         if names.len() > MAX_PARAMS {
             // (matchit panics on more.)
             let detail = format!("a route has at most {MAX_PARAMS} parameters; this one has {}", names.len());
+            return Err(Clash::Pattern { with: None, detail });
+        }
+        let braces = open_braces(pattern);
+        if braces > MAX_OPEN_BRACES {
+            let detail = format!(
+                "a route pattern holds at most {MAX_OPEN_BRACES} `{{` (a parameter or a `{{{{` escape counts one); this one holds {braces}"
+            );
             return Err(Clash::Pattern { with: None, detail });
         }
         let index = match self.shapes.get(&shape) {
@@ -180,6 +192,11 @@ impl Matcher {
     }
 }
 
+/// The `{` of `pattern`, a `{{` counting one.
+fn open_braces(pattern: &str) -> usize {
+    pattern.split("{{").map(|part| part.matches('{').count() + 1).sum::<usize>() - 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +242,19 @@ mod tests {
         assert!(
             matches!(refused, Err(Clash::Pattern { with: None, detail }) if detail.contains("at most 25"))
         );
+    }
+
+    #[test]
+    fn patterns_matchit_would_read_too_many_parameters_in_are_refused() {
+        // (Found by the route_pattern fuzz target: after a parameter name longer than a byte,
+        // matchit 0.8.6 loses track of a `{{` escape, reads it as a parameter too, and panics
+        // past 25. 0.8.4, which axum pins in this workspace, refuses this pattern for another
+        // reason; the bound is checked before either sees it.)
+        let pattern = "{\u{FFFD}}{x}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{x}{\u{FFFD}}{x}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}x}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{x}{\u{FFFD}}{x}{\u{FFFD}}{{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}{\u{FFFD}}";
+        assert_eq!(shape(pattern).1.len(), 25);
+        let refused = Matcher::default().insert(pattern, &["GET"], 1);
+        assert!(matches!(refused, Err(Clash::Pattern { with: None, detail }) if detail.contains("holds 26")));
+        assert_eq!(open_braces("/{{a}}/{b}/{{{c}"), 4);
     }
 
     #[test]

@@ -53,6 +53,16 @@ async fn idle(ctx: Context) -> Result<()> {
     Ok(())
 }
 
+/// An event every 20 ms, for 2 s: the stream is never idle for a keep-alive period.
+#[sse("/busy")]
+async fn busy(ctx: Context) -> Result<()> {
+    for n in 0..100 {
+        ctx.send(format!("busy {n}")).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Sleeps between events; must still end soon after its client leaves.
 #[sse("/sleepy")]
 async fn sleepy(ctx: Context) -> Result<()> {
@@ -139,6 +149,20 @@ async fn keep_alive_comments_on_an_idle_stream() {
         let block = tokio::time::timeout(Duration::from_secs(3), s.next_block()).await.unwrap().unwrap();
         assert_eq!(block.comments, ["keep-alive"]);
     }
+}
+
+#[tokio::test]
+async fn keep_alive_comments_on_a_busy_stream_too() {
+    let c = TestClient::start(app().0).await;
+    let mut s = c.sse("/busy").connect().await;
+    let (mut events, mut comments) = (0, 0);
+    while let Some(block) = s.next_block_timeout(Duration::from_secs(5)).await.unwrap() {
+        events += usize::from(block.data.is_some());
+        comments += block.comments.iter().filter(|c| *c == "keep-alive").count();
+    }
+    assert_eq!(events, 100);
+    // One every 100 ms over about 2 s; at least a few, whatever the machine's load.
+    assert!(comments >= 3, "{comments} keep-alive comments in about 2 s of events");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskCx, Poll};
+use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,7 +24,11 @@ pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
     let queue = ctx.sse_io().ok_or_else(|| Error::internal("not an SSE route"))?.take_body_end()?;
     let body = SseBody {
         queue,
-        keep_alive: config.keep_alive.map(|every| (every, Box::pin(tokio::time::sleep(every)))),
+        keep_alive: config.keep_alive.map(|every| KeepAlive {
+            every,
+            sleep: Box::pin(tokio::time::sleep(every)),
+            armed_for: None,
+        }),
     };
     let mut res = http::Response::new(Body::new(body));
     let h = res.headers_mut();
@@ -37,7 +41,37 @@ pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
 /// The response body of a stream: whatever the queue holds, one chunk per poll.
 struct SseBody {
     queue: Arc<Queue>,
-    keep_alive: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    keep_alive: Option<KeepAlive>,
+}
+
+/// The timer of a stream's keep-alive comments.
+struct KeepAlive {
+    every: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The waker the timer wakes when it fires, once it has been polled with it: while the
+    /// body is polled with that waker and the timer has not fired, polling the timer again
+    /// would only register the same waker again (the body is polled after every delivery).
+    armed_for: Option<Waker>,
+}
+
+impl KeepAlive {
+    /// Whether a tick is due; if not, the timer wakes `cx` when one is.
+    fn poll_tick(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        let armed = self.armed_for.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if armed && !self.sleep.is_elapsed() {
+            return false;
+        }
+        let due = self.sleep.as_mut().poll(cx).is_ready();
+        if due {
+            let next = tokio::time::Instant::now() + self.every;
+            self.sleep.as_mut().reset(next);
+            let _ = self.sleep.as_mut().poll(cx); // register the waker for the next tick
+        }
+        if !armed {
+            self.armed_for = Some(cx.waker().clone());
+        }
+        due
+    }
 }
 
 impl Drop for SseBody {
@@ -60,15 +94,8 @@ impl http_body::Body for SseBody {
             Poll::Pending => {}
         }
         // Idle: a comment on every keep-alive tick (also while busy; it costs one line).
-        if let Some((every, sleep)) = &mut self.keep_alive {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let next = tokio::time::Instant::now() + *every;
-                sleep.as_mut().reset(next);
-                let _ = sleep.as_mut().poll(cx); // register the waker for the next tick
-                return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
-                    b": keep-alive\n\n",
-                )))));
-            }
+        if self.keep_alive.as_mut().is_some_and(|k| k.poll_tick(cx)) {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b": keep-alive\n\n")))));
         }
         Poll::Pending
     }

@@ -235,9 +235,15 @@ impl SseIo {
                     }),
                 }
             });
-            let queued = match tokio::time::timeout(queue.write_timeout, wait).await {
-                Ok(done) => done,
-                Err(_) => Err(queue.stalled()),
+            // Tried once before the timeout is made: the queue mostly has room, and a timeout
+            // reads the clock and takes the runtime's handle.
+            let mut wait = std::pin::pin!(wait);
+            let queued = match std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx))).await {
+                Poll::Ready(done) => done,
+                Poll::Pending => match tokio::time::timeout(queue.write_timeout, wait).await {
+                    Ok(done) => done,
+                    Err(_) => Err(queue.stalled()),
+                },
             };
             if lost > 0 {
                 sub.lost(lost)?;

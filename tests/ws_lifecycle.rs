@@ -55,3 +55,107 @@ async fn shutdown_closes_open_sockets_with_1001() {
     assert_eq!(b.closed().await.0, 1001);
     tokio::time::timeout(Duration::from_secs(5), stop).await.expect("shutdown completes").unwrap();
 }
+
+#[ws("/echo")]
+async fn echo(ctx: Context) -> Result<()> {
+    while let Some(m) = ctx.recv().await? {
+        ctx.send(m).await?;
+    }
+    Ok(())
+}
+
+/// A socket whose timer ticks every 50 ms (pings due that often): a quiet socket gives back
+/// tungstenite's state between messages, one with part of a frame must not.
+async fn ticking() -> TestClient {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let config = WsConfig::default()
+        .ping_interval(Some(Duration::from_millis(50)))
+        .idle_timeout(Some(Duration::from_secs(30)));
+    TestClient::start(App::only(module_path!()).state(tx).ws_config(config)).await
+}
+
+type Raw = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A plain tungstenite client, whose TCP stream the test can write to directly.
+async fn raw_client(c: &TestClient) -> Raw {
+    let tcp = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    let url = format!("ws://{}/echo", c.addr());
+    tokio_tungstenite::client_async(url, tcp).await.expect("handshake").0
+}
+
+/// The next text message (pings are answered on the way).
+async fn next_text(ws: &mut Raw) -> String {
+    use futures_util::StreamExt;
+    let read = async {
+        loop {
+            match ws.next().await.expect("open").expect("no error") {
+                tokio_tungstenite::tungstenite::Message::Text(t) => return t.to_string(),
+                tokio_tungstenite::tungstenite::Message::Close(c) => panic!("closed: {c:?}"),
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read).await.expect("a reply in time")
+}
+
+/// A client's text frame as it goes on the wire (masked).
+fn text_frame(text: &str) -> Vec<u8> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let mut frame = Frame::message(text.as_bytes().to_vec(), OpCode::Data(Data::Text), true);
+    frame.header_mut().mask = Some(*b"mask");
+    let mut bytes = Vec::new();
+    frame.format(&mut bytes).unwrap();
+    bytes
+}
+
+#[tokio::test]
+async fn a_socket_quiet_for_ticks_still_reads_pings_and_messages() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message as M;
+    let c = ticking().await;
+    let mut ws = raw_client(&c).await;
+    for round in 0..4 {
+        // Quiet for several ticks, answering the server's pings.
+        let _ = tokio::time::timeout(Duration::from_millis(200), next_text(&mut ws)).await;
+        ws.send(M::Ping(b"here".to_vec().into())).await.unwrap();
+        ws.send(M::text(format!("message {round}"))).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, format!("message {round}"));
+    }
+}
+
+#[tokio::test]
+async fn a_frame_cut_across_ticks_arrives_whole() {
+    use futures_util::SinkExt;
+    use tokio::io::AsyncWriteExt;
+    let c = ticking().await;
+    let mut ws = raw_client(&c).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text("first")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "first");
+    // Cut inside the header, then inside the payload; the server's timer fires in between.
+    let bytes = text_frame(&"x".repeat(300));
+    for piece in [&bytes[..3], &bytes[3..100], &bytes[100..]] {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ws.get_mut().write_all(piece).await.unwrap();
+    }
+    assert_eq!(next_text(&mut ws).await, "x".repeat(300));
+}
+
+#[tokio::test]
+async fn a_message_in_fragments_across_ticks_arrives_whole() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::Message as M;
+    let c = ticking().await;
+    let mut ws = raw_client(&c).await;
+    for round in 0..2 {
+        ws.send(M::Frame(Frame::message(b"he".to_vec(), OpCode::Data(Data::Text), false))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ws.send(M::Frame(Frame::message(b"llo".to_vec(), OpCode::Data(Data::Continue), true))).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, "hello");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ws.send(M::text(format!("after {round}"))).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, format!("after {round}"));
+    }
+}

@@ -34,18 +34,20 @@
 //! invalid UTF-8 in a text message, 1002 for a protocol violation, 1001 when the server shuts
 //! down or the peer stays silent past the idle timeout.
 //!
-//! **Memory.** An idle socket holds one task (its handler's future, tungstenite's state, the
-//! timer), its Context (the upgrade request's head, copied out of hyper's read buffer, its
-//! headers packed into one allocation, without those only the handshake reads: `Connection`,
-//! `Upgrade`, `Sec-WebSocket-Key`,
-//! `Sec-WebSocket-Version`, `Sec-WebSocket-Extensions`; middleware does not see them either)
-//! and tungstenite's small parse buffer ([`WsConfig::read_buffer_size`], 256 bytes). The
-//! socket is read through one 16 KiB buffer per worker thread, so a small per-socket buffer
-//! costs no extra system calls: what tungstenite has not taken yet waits in an allocation that
-//! exists only until it is taken. BENCHMARKS.md has what an idle socket costs, measured.
-//! A socket that has sent something also keeps the two buffers its frames are encoded into and
-//! written from, up to [`WsConfig::write_buffer_size`] each (larger ones are freed once
-//! written).
+//! **Memory.** An idle socket holds one task (its handler's future and the timer), its Context
+//! (the upgrade request's head, copied out of hyper's read buffer, its headers packed into one
+//! allocation, without those only the handshake reads: `Connection`, `Upgrade`,
+//! `Sec-WebSocket-Key`, `Sec-WebSocket-Version`, `Sec-WebSocket-Extensions`; middleware does
+//! not see them either) and nothing of tungstenite: the frame parser's state and its parse
+//! buffer ([`WsConfig::read_buffer_size`]) exist only while the socket has something to read
+//! or write. A socket rests, dropping them, once a keep-alive tick finds no message since the
+//! last one, no frame or fragmented message half received and nothing waiting to be written;
+//! the next byte from the peer brings them back. The socket is read through one 16 KiB buffer
+//! per worker thread, so a small per-socket buffer costs no extra system calls: what tungstenite
+//! has not taken yet waits in an allocation that exists only until it is taken. BENCHMARKS.md
+//! has what an idle socket costs, measured. A socket that has sent something keeps, until it
+//! rests, the two buffers its frames are encoded into and written from, up to
+//! [`WsConfig::write_buffer_size`] each (larger ones are freed once written).
 //!
 //! **Writing.** `send` encodes a message into the socket's queue at once, as one frame (the
 //! header from tungstenite, then the payload): the queue is bytes, ready to write. The socket's
@@ -61,6 +63,8 @@ mod deadlines;
 pub(crate) mod handshake;
 #[cfg(feature = "ws")]
 pub(crate) mod origin;
+#[cfg(feature = "ws")]
+mod parser;
 #[cfg(feature = "ws")]
 mod round;
 #[cfg(feature = "ws")]

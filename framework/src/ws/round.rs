@@ -7,10 +7,11 @@ use std::task::Waker;
 
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, WebSocketContext};
+use tungstenite::protocol::CloseFrame;
 
 use super::channel::{Ended, Waiters, WsIo};
 use super::deadlines::{tick, Marks};
+use super::parser::{Held, Parser};
 use super::wire::TaskIo;
 use crate::config::WsConfig;
 use crate::message::Message;
@@ -23,6 +24,11 @@ pub(crate) struct IoState {
     /// part of a message (or of a frame) it holds. (Bytes it read ahead past a message's end,
     /// at most its read buffer, are not counted: the message resets this.)
     pub(crate) unparsed: u32,
+    /// What tungstenite may still hold of the peer's bytes: while it holds nothing, a quiet
+    /// socket drops tungstenite's state (see [`parser`](super::parser)).
+    pub(crate) held: Held,
+    /// No message came since the timer last fired.
+    pub(crate) quiet: bool,
     /// The socket's deadlines.
     pub(crate) marks: Marks,
     pub(crate) shutting_down: bool,
@@ -45,6 +51,8 @@ impl IoState {
         IoState {
             last_seen: Instant::now(),
             unparsed: 0,
+            held: Held::default(),
+            quiet: false,
             marks: Marks::default(),
             shutting_down: false,
             draining: false,
@@ -72,7 +80,7 @@ struct Over;
 /// One round of the socket's I/O over its parts (`s`: the socket and its bytes in and out),
 /// step by step.
 pub(crate) fn run(
-    ws: &mut WebSocketContext,
+    ws: &mut Parser,
     s: TaskIo<'_, '_>,
     io: &WsIo,
     handler_waker: &Waker,
@@ -102,7 +110,7 @@ pub(crate) type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
 
 /// What one round of the socket's I/O works with.
 struct Round<'a, 'b> {
-    ws: &'a mut WebSocketContext,
+    ws: &'a mut Parser,
     s: TaskIo<'a, 'b>,
     io: &'a WsIo,
     config: &'a WsConfig,
@@ -187,7 +195,7 @@ impl Round<'_, '_> {
         record_close(u16::from(frame.code));
         self.io.end(how, Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
         self.progress = true;
-        if blocked(self.ws.close(&mut self.s, Some(frame))).is_err() {
+        if blocked(self.ws.close(self.config, &mut self.s, frame)).is_err() {
             return ControlFlow::Break(Over);
         }
         let until = Instant::now() + self.config.close_timeout;
@@ -209,8 +217,17 @@ impl Round<'_, '_> {
                 self.state.read_paused = true;
                 break;
             }
+            if self.ws.is_resting()
+                && self.s.leftover.is_none()
+                && self.s.io.poll_readable(self.s.cx).is_pending()
+            {
+                // (Nothing held, no message under way: no deadline to set.)
+                self.state.read_blocked = true;
+                break;
+            }
             self.s.taken = 0;
-            let read = self.ws.read(&mut self.s);
+            let read = self.ws.get(self.config).read(&mut self.s);
+            self.state.held.take(self.s.taken);
             let taken = u32::try_from(self.s.taken).unwrap_or(u32::MAX);
             self.state.unparsed = self.state.unparsed.saturating_add(taken);
             match read {
@@ -231,6 +248,9 @@ impl Round<'_, '_> {
                         marks.get().message_since = Some(Instant::now());
                     }
                     self.state.read_blocked = true;
+                    if self.state.quiet && self.state.held.is_empty() && !closing {
+                        self.ws.rest(&mut self.s);
+                    }
                 }
                 // The peer closed the connection without a close frame: it is gone, so there
                 // is no handshake to make (and no close timeout to arm); `recv` ends.
@@ -263,11 +283,13 @@ impl Round<'_, '_> {
             tungstenite::Message::Ping(p) => {
                 // (Answered by tungstenite.) A client's control frame is its payload behind a
                 // 6-byte header (2, and the 4-byte mask).
+                self.state.held.parsed(p.len());
                 self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
                 return None;
             }
             tungstenite::Message::Pong(p) => {
                 self.state.last_seen = Instant::now();
+                self.state.held.parsed(p.len());
                 self.state.unparsed = self.state.unparsed.saturating_sub(6 + p.len() as u32);
                 return None;
             }
@@ -280,7 +302,8 @@ impl Round<'_, '_> {
             }
             tungstenite::Message::Frame(_) => return None,
         };
-        (self.state.last_seen, self.state.unparsed) = (Instant::now(), 0);
+        self.state.held.parsed(message.len());
+        (self.state.last_seen, self.state.unparsed, self.state.quiet) = (Instant::now(), 0, false);
         self.state.marks.clear_message();
         Some(self.io.push(message, running))
     }
@@ -345,13 +368,13 @@ impl Round<'_, '_> {
         } else {
             let ping_due = !marks.closing()
                 && config.ping_interval.is_some_and(|p| now.duration_since(self.state.last_seen) >= p);
-            if ping_due {
-                let ping = tungstenite::Message::Ping(Default::default());
-                let wrote = blocked(self.ws.write(&mut self.s, ping))
-                    .and_then(|_| blocked(self.ws.flush(&mut self.s)));
-                if wrote.is_err() {
-                    return ControlFlow::Break(Over);
-                }
+            if ping_due && blocked(self.ws.ping(&mut self.s)).is_err() {
+                return ControlFlow::Break(Over);
+            }
+            // Quiet until a message comes; one that holds nothing rests now.
+            self.state.quiet = true;
+            if !self.state.marks.closing() && self.state.held.is_empty() {
+                self.ws.rest(&mut self.s);
             }
             let next = self.state.marks.closing_until().unwrap_or(now + tick(config));
             self.timer.as_mut().reset(next);

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
-use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::channel::Ended;
 use super::deadlines::tick;
@@ -99,12 +98,10 @@ impl Future for Session {
                             return Poll::Ready(());
                         }
                     };
-                    let config = io.config.clone();
-                    this.timer.as_mut().reset(Instant::now() + tick(&config));
-                    let ws = WebSocketContext::new(Role::Server, Some(config.tungstenite()));
+                    this.timer.as_mut().reset(Instant::now() + tick(&io.config));
                     let leftover =
                         (!early.is_empty()).then(|| Box::new(Leftover { bytes: early.into(), at: 0 }));
-                    let socket = Socket::new(ctx, handler, ws, stream, leftover);
+                    let socket = Socket::new(ctx, handler, stream, leftover);
                     *this.state = SessionState::Running(socket);
                 }
                 SessionState::Running(socket) => {

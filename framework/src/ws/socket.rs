@@ -7,9 +7,10 @@ use std::task::{Poll, Waker};
 
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, WebSocketContext};
+use tungstenite::protocol::CloseFrame;
 
 use super::channel::{Ended, WsIo};
+use super::parser::Parser;
 use super::round::{self, IoState, Step, Timer};
 use super::stream::Stream;
 use super::wire::{Leftover, Outgoing, TaskIo};
@@ -25,7 +26,8 @@ use crate::future::BoxFuture;
 /// own poll would send it to the back of the run queue, so that every echo waited behind every
 /// other busy socket once more.
 pub(crate) struct Socket {
-    ws: WebSocketContext,
+    /// tungstenite's state: none while the socket rests.
+    ws: Parser,
     /// `None` once the connection is gone (the handler may still be running).
     io: Option<Stream>,
     leftover: Option<Box<Leftover>>,
@@ -49,12 +51,11 @@ impl Socket {
     pub(crate) fn new(
         ctx: Context,
         handler: fn(Context) -> BoxFuture<Result<()>>,
-        ws: WebSocketContext,
         io: Stream,
         leftover: Option<Box<Leftover>>,
     ) -> Socket {
         Socket {
-            ws,
+            ws: Parser::resting(),
             io: Some(io),
             leftover,
             out: Outgoing::default(),

@@ -37,6 +37,21 @@ impl Stream {
         };
         Err(upgraded)
     }
+
+    /// Whether the socket can wait for bytes without a read into a buffer: a TCP stream can,
+    /// a TLS stream may hold decrypted bytes only a read finds.
+    pub(crate) fn can_rest(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
+    }
+
+    /// Whether the peer may have sent something (`Pending` registers the task's waker).
+    pub(crate) fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx).map(|_| ()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => std::task::Poll::Ready(()),
+        }
+    }
 }
 
 impl AsyncRead for Stream {

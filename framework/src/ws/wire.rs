@@ -51,6 +51,13 @@ impl Outgoing {
         self.0.as_ref().map_or(0, |o| o.bytes.len() - o.at)
     }
 
+    /// Frees the buffer if everything in it is written (a resting socket keeps none).
+    pub(crate) fn release(&mut self) {
+        if self.is_empty() {
+            self.0 = None;
+        }
+    }
+
     /// The buffer, empty or not (made on first use).
     pub(crate) fn buf(&mut self) -> &mut OutBuf {
         self.0.get_or_insert_with(Default::default)

@@ -112,7 +112,50 @@ fn frame_len(payload: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{frame_len, Held};
+    use super::{frame_len, Held, Parser};
+    use crate::config::WsConfig;
+    use crate::ws::stream::Stream;
+    use crate::ws::wire::{Outgoing, TaskIo};
+
+    /// The server's side of a loopback TCP connection, as a socket's [`Stream`].
+    async fn tcp_stream() -> (Stream, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(listener.local_addr().unwrap()), listener.accept());
+        (Stream::Tcp(accepted.unwrap().0), client.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_socket_rests_once_what_it_owes_is_written_and_frees_its_buffers() {
+        let (mut stream, _client) = tcp_stream().await;
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let (mut leftover, mut out, config) = (None, Outgoing::default(), WsConfig::default());
+        let mut parser = Parser::resting();
+        parser.get(&config);
+        assert!(!parser.is_resting());
+        let mut io = TaskIo::new(&mut stream, &mut cx, &mut leftover, &mut out, 4096);
+        parser.ping(&mut io).unwrap();
+        parser.rest(&mut io);
+        assert!(parser.is_resting(), "the ping was written: nothing is owed");
+        assert!(!out.is_allocated(), "the write buffer is freed too");
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_cannot_write_what_it_owes_keeps_its_state() {
+        let (mut stream, _client) = tcp_stream().await; // the client never reads
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let (mut leftover, mut out, config) = (None, Outgoing::default(), WsConfig::default());
+        let mut parser = Parser::resting();
+        parser.get(&config);
+        // More than the loopback socket's buffers take.
+        out.buf().bytes.resize(64 << 20, b'x');
+        let mut io = TaskIo::new(&mut stream, &mut cx, &mut leftover, &mut out, 4096);
+        parser.rest(&mut io);
+        assert!(!parser.is_resting(), "bytes are still owed to the peer");
+        assert!(out.unwritten() > 0);
+    }
 
     #[test]
     fn a_frame_is_its_payload_behind_the_shortest_masked_header() {

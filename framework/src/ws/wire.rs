@@ -51,6 +51,12 @@ impl Outgoing {
         self.0.as_ref().map_or(0, |o| o.bytes.len() - o.at)
     }
 
+    /// Whether the buffer is allocated.
+    #[cfg(test)]
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Frees the buffer if everything in it is written (a resting socket keeps none).
     pub(crate) fn release(&mut self) {
         if self.is_empty() {

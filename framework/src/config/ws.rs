@@ -85,11 +85,12 @@ impl WsConfig {
         self
     }
 
-    /// Size of the buffer that tungstenite parses frames from, which every socket holds, idle
-    /// or not. The socket itself is read through a 16 KiB buffer per worker thread, so this
-    /// size does not change how many system calls a burst takes. Larger messages are still
-    /// accepted: the buffer grows to hold one (tungstenite may keep that capacity). Default
-    /// 256 bytes.
+    /// Size of the buffer that tungstenite parses frames from, which a socket holds while the
+    /// peer is sending (a resting socket holds none, see [`crate::ws`](mod@crate::ws)). The
+    /// socket itself is read through a 16 KiB buffer per worker thread, so this size does not
+    /// change how many system calls a burst takes. Larger messages are still accepted: the
+    /// buffer grows to hold one (tungstenite may keep that capacity until the socket rests).
+    /// Default 256 bytes.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(64);
         self
@@ -98,7 +99,8 @@ impl WsConfig {
     /// Capacity a socket keeps for its outgoing frames between bursts. Everything queued is
     /// encoded into one buffer and written in one piece, however large; once written, a
     /// buffer up to this size is kept for the next burst, and a larger one is freed. A socket
-    /// has two (the handler encodes into one while the other is written). Default 4 KiB.
+    /// has two (the handler encodes into one while the other is written), and frees both when
+    /// it rests (see [`crate::ws`](mod@crate::ws)). Default 4 KiB.
     pub fn write_buffer_size(mut self, bytes: usize) -> Self {
         self.write_buffer_size = bytes;
         self

@@ -205,6 +205,16 @@ impl Round<'_, '_> {
         ControlFlow::Continue(())
     }
 
+    /// Drops tungstenite's state and the write buffers (this task's and the queue's), where
+    /// nothing in them waits (see [`Parser::rest`]).
+    fn rest(&mut self) {
+        self.ws.rest(&mut self.s);
+        let mut st = self.io.lock();
+        if st.out.is_empty() {
+            st.out = Vec::new();
+        }
+    }
+
     /// Reads what the peer sent, while the handler keeps up, and while the peer takes what is
     /// written to it: every ping read queues a pong, so a peer that pings without reading is
     /// read no further once its unwritten bytes are over the send queue's size.
@@ -249,7 +259,7 @@ impl Round<'_, '_> {
                     }
                     self.state.read_blocked = true;
                     if self.state.quiet && self.state.held.is_empty() && !closing {
-                        self.ws.rest(&mut self.s);
+                        self.rest();
                     }
                 }
                 // The peer closed the connection without a close frame: it is gone, so there
@@ -374,7 +384,7 @@ impl Round<'_, '_> {
             // Quiet until a message comes; one that holds nothing rests now.
             self.state.quiet = true;
             if !self.state.marks.closing() && self.state.held.is_empty() {
-                self.ws.rest(&mut self.s);
+                self.rest();
             }
             let next = self.state.marks.closing_until().unwrap_or(now + tick(config));
             self.timer.as_mut().reset(next);

@@ -29,8 +29,7 @@ impl Parser {
 
     /// The state, made if the socket was resting.
     pub(crate) fn get(&mut self, config: &WsConfig) -> &mut WebSocketContext {
-        self.0
-            .get_or_insert_with(|| Box::new(WebSocketContext::new(Role::Server, Some(config.tungstenite()))))
+        self.0.get_or_insert_with(|| make(config))
     }
 
     /// Writes what waits: a pong tungstenite owes, then the socket's bytes.
@@ -70,6 +69,14 @@ impl Parser {
             s.out.release();
         }
     }
+}
+
+/// A fresh state: once per socket, and once per tick at most after that (kept out of the
+/// read loop's code).
+#[cold]
+#[inline(never)]
+fn make(config: &WsConfig) -> Box<WebSocketContext> {
+    Box::new(WebSocketContext::new(Role::Server, Some(config.tungstenite())))
 }
 
 /// What tungstenite may still hold of the peer's bytes: every byte handed to it, less the

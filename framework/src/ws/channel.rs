@@ -46,9 +46,8 @@ pub(crate) struct WsState {
     pub(crate) close: Option<Box<CloseFrame>>,
     /// The peer broke a rule after the queued messages: they are still delivered (and may be
     /// answered) before the socket closes with this code.
-    pub(crate) failure: Option<(CloseCode, &'static str)>,
-    /// When the failure was seen (the handler has `close_timeout` to drain what came before).
-    pub(crate) failed_at: Option<Instant>,
+    /// (Boxed: it is rare, and this state is part of every socket.)
+    pub(crate) failure: Option<Box<Failure>>,
     /// The server is shutting down: close with 1001.
     pub(crate) stopping: bool,
     pub(crate) protocol: Option<Box<str>>,
@@ -59,6 +58,14 @@ pub(crate) struct WsState {
     pub(crate) receivers: Waiters,
     /// Tasks waiting in `send` for room in the queue.
     pub(crate) senders: Waiters,
+}
+
+/// A rule the peer broke, and when.
+pub(crate) struct Failure {
+    pub(crate) code: CloseCode,
+    pub(crate) why: &'static str,
+    /// When it was seen (the handler has `close_timeout` to drain what came before).
+    pub(crate) at: Instant,
 }
 
 #[derive(Clone)]
@@ -311,7 +318,7 @@ impl WsIo {
             }
             return Poll::Ready(Ok(Some(m)));
         }
-        if let (None, Some((code, why))) = (&st.end, st.failure) {
+        if let (None, Some(&Failure { code, why, .. })) = (&st.end, st.failure.as_deref()) {
             st.end = Some(Ended::Failed(code.into(), why));
             self.hand_over(st);
             return Poll::Ready(Err(closed_with(code.into(), why)));

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 
-use super::channel::{Ended, Waiters, WsIo};
+use super::channel::{Ended, Failure, Waiters, WsIo};
 use super::deadlines::{tick, Marks};
 use super::parser::{Held, Parser};
 use super::wire::TaskIo;
@@ -159,15 +159,15 @@ impl Round<'_, '_> {
             self.state.shutting_down |= st.stopping;
             let closing = self.state.marks.closing();
             let mut close = if closing { None } else { st.close.take().map(|c| *c) };
-            if let Some((code, why)) = st.failure {
+            if let Some(&Failure { code, why, at }) = st.failure.as_deref() {
                 // Once the handler has seen the failure (or finished, or is too slow to drain
                 // what came before it), close with the failure's code.
                 let seen = st.end.is_some() || close.is_some();
-                let overdue = st.failed_at.is_some_and(|t| t.elapsed() >= self.config.close_timeout);
+                let overdue = at.elapsed() >= self.config.close_timeout;
                 close = (!closing && (seen || overdue)).then(|| CloseFrame { code, reason: why.into() });
             }
             let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
-            (close, senders, wrote, st.failed_at.is_some(), st.wants_read(self.config))
+            (close, senders, wrote, st.failure.is_some(), st.wants_read(self.config))
         };
         if !matches!(senders, Waiters::None) {
             // Room in the queue. The handler, if it waited, is polled again right away.
@@ -324,8 +324,7 @@ impl Round<'_, '_> {
         let now = Instant::now();
         let receivers = {
             let mut st = self.io.lock();
-            st.failure = Some((code, why));
-            st.failed_at = Some(now);
+            st.failure = Some(Box::new(Failure { code, why, at: now }));
             std::mem::take(&mut st.receivers)
         };
         receivers.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));

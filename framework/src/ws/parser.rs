@@ -60,14 +60,16 @@ impl Parser {
     }
 
     /// Drops the state and the socket's write buffer, once what tungstenite owes the peer is
-    /// written. Only for a socket
-    /// whose readiness can be awaited without reading ([`Stream::can_rest`]), and only when
-    /// tungstenite holds no byte of the peer's (the caller's count, see [`frame_len`]).
-    pub(crate) fn rest(&mut self, s: &mut TaskIo<'_, '_>) {
-        if s.io.can_rest() && self.flush(s).is_ok() && s.out.is_empty() {
+    /// written; whether the socket rests now. Only for a socket whose readiness can be awaited
+    /// without reading ([`Stream::can_rest`]), and only when tungstenite holds no byte of the
+    /// peer's (the caller's count, see [`frame_len`]).
+    pub(crate) fn rest(&mut self, s: &mut TaskIo<'_, '_>) -> bool {
+        let rests = s.io.can_rest() && self.flush(s).is_ok() && s.out.is_empty();
+        if rests {
             self.0 = None;
             s.out.release();
         }
+        rests
     }
 }
 

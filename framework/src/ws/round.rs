@@ -206,12 +206,14 @@ impl Round<'_, '_> {
     }
 
     /// Drops tungstenite's state and the write buffers (this task's and the queue's), where
-    /// nothing in them waits (see [`Parser::rest`]).
+    /// nothing in them waits (see [`Parser::rest`]). A socket that cannot rest (TLS, or bytes
+    /// still owed) keeps its buffers: it is not idle, and may be called again on every read.
     fn rest(&mut self) {
-        self.ws.rest(&mut self.s);
-        let mut st = self.io.lock();
-        if st.out.is_empty() {
-            st.out = Vec::new();
+        if self.ws.rest(&mut self.s) {
+            let mut st = self.io.lock();
+            if st.out.is_empty() {
+                st.out = Vec::new();
+            }
         }
     }
 

@@ -64,7 +64,7 @@ async fn echo(ctx: Context) -> Result<()> {
     Ok(())
 }
 
-/// A socket whose timer ticks every 50 ms (pings due that often): a quiet socket gives back
+/// An app whose clock ticks every 50 ms (pings due that often): a quiet socket gives back
 /// tungstenite's state between messages, one with part of a frame must not.
 async fn ticking() -> TestClient {
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
@@ -158,4 +158,34 @@ async fn a_message_in_fragments_across_ticks_arrives_whole() {
         ws.send(M::text(format!("after {round}"))).await.unwrap();
         assert_eq!(next_text(&mut ws).await, format!("after {round}"));
     }
+}
+
+/// The pings a raw client on `path` reads in `window` (answering each).
+async fn pings_in(c: &TestClient, path: &str, window: Duration) -> usize {
+    use futures_util::StreamExt;
+    let tcp = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    let url = format!("ws://{}{path}", c.addr());
+    let mut ws = tokio_tungstenite::client_async(url, tcp).await.expect("handshake").0;
+    let mut pings = 0;
+    let _ = tokio::time::timeout(window, async {
+        while let Some(Ok(m)) = ws.next().await {
+            pings += usize::from(m.is_ping());
+        }
+    })
+    .await;
+    pings
+}
+
+#[tokio::test]
+async fn one_clock_keeps_each_route_at_its_own_pace() {
+    // One route pings every 50 ms, the rest of the app every 30 s: the app's one clock ticks
+    // at the faster pace, and the other sockets are not pinged any sooner for it.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let fast = WsConfig::default().ping_interval(Some(Duration::from_millis(50)));
+    let app = App::only(module_path!()).state(tx).ws_route_config("/echo", fast);
+    let c = TestClient::start(app).await;
+    let window = Duration::from_millis(1_000);
+    let (fast, slow) = tokio::join!(pings_in(&c, "/echo", window), pings_in(&c, "/wait", window));
+    assert!(fast >= 5, "the fast route's socket was pinged {fast} times in a second");
+    assert_eq!(slow, 0, "the other route's socket was pinged");
 }

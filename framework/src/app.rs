@@ -350,7 +350,22 @@ impl App {
         for info in &infos {
             tracing::debug!("{info}");
         }
-        let ws_routes = self.ws_routes.into_iter().map(|(path, config)| (path, Arc::new(config))).collect();
+        // The sessions' clock ticks at the pace of the most demanding socket settings.
+        #[cfg(feature = "ws")]
+        let clock = self
+            .ws_routes
+            .iter()
+            .map(|(_, c)| c)
+            .chain([&self.ws_default])
+            .map(crate::ws::deadlines::tick)
+            .min();
+        #[cfg(not(feature = "ws"))]
+        let clock = None;
+        let with_clock = |mut config: WsConfig| {
+            config.clock = clock.unwrap_or(config.clock);
+            Arc::new(config)
+        };
+        let ws_routes = self.ws_routes.into_iter().map(|(path, config)| (path, with_clock(config))).collect();
         let mounts = self
             .mounts
             .into_iter()
@@ -360,9 +375,9 @@ impl App {
             matcher,
             states: self.states,
             config: self.config,
-            ws_default: Arc::new(self.ws_default),
+            ws_default: with_clock(self.ws_default),
             ws_routes,
-            sessions: Arc::new(SessionRegistry::default()),
+            sessions: Arc::new(SessionRegistry::new(clock)),
             hub: self.hub,
             cookie_key: self.cookie_key,
             layers: self.layers,

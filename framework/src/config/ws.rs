@@ -33,6 +33,9 @@ pub struct WsConfig {
     pub(crate) close_timeout: Duration,
     pub(crate) origins: Origins,
     pub(crate) protocols: Vec<String>,
+    /// How often the app's sessions clock ticks, which is at least as often as these settings
+    /// need (set when the app starts: the shortest need of all the app's settings).
+    pub(crate) clock: Duration,
 }
 
 /// Which pages may open a socket: those of the server's own origin (the default), those of
@@ -61,6 +64,7 @@ impl Default for WsConfig {
             close_timeout: Duration::from_secs(3),
             origins: Origins::Same,
             protocols: Vec::new(),
+            clock: Duration::from_secs(30),
         }
     }
 }

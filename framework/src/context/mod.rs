@@ -17,16 +17,14 @@ use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-#[cfg(feature = "ws")]
-use std::task::Waker;
 
 pub(crate) use self::headers::PackedHeaders;
 pub(crate) use self::io::Io;
 use crate::response::ResponseParts;
 use crate::runtime::conn::Conn;
-#[cfg(any(feature = "ws", feature = "sse"))]
+use crate::runtime::sessions::OpenSession;
+#[cfg(feature = "sse")]
 use crate::runtime::sessions::SessionGuard;
-use crate::runtime::sessions::Stop;
 use crate::runtime::shared::Shared;
 
 /// The request, its attributes, the app's state and the way to answer, whatever the protocol.
@@ -97,16 +95,37 @@ impl Context {
     }
 
     #[cfg(feature = "ws")]
-    /// The waker a socket's handler is polled with (see the `Wake` impl below).
-    pub(crate) fn handler_waker(&self) -> Waker {
-        Waker::from(self.inner.clone())
+    /// The waker a socket's handler is polled with (see the `ArcWake` impl below), lent
+    /// rather than kept: the socket's task asks for it at every round, and storing it would
+    /// make every socket's task larger.
+    pub(crate) fn handler_waker(&self) -> futures_util::task::WakerRef<'_> {
+        futures_util::task::waker_ref(&self.inner)
     }
 
+    /// This socket or stream as the app's sessions know it.
     #[cfg(any(feature = "ws", feature = "sse"))]
-    /// Enters this socket or stream in the app's sessions, which shutdown ends and waits for.
+    fn as_session(&self) -> std::sync::Weak<dyn OpenSession> {
+        Arc::downgrade(&self.inner) as _
+    }
+
+    #[cfg(feature = "sse")]
+    /// Enters this stream in the app's sessions, which shutdown ends and waits for; left when
+    /// the guard is dropped.
     pub(crate) fn enter_session(&self) -> SessionGuard {
-        let session: std::sync::Weak<dyn Stop> = Arc::downgrade(&self.inner) as _;
-        self.app().sessions.enter(session)
+        self.app().sessions.enter_guarded(self.as_session())
+    }
+
+    #[cfg(feature = "ws")]
+    /// Enters this socket in the app's sessions, which shutdown ends and waits for, and whose
+    /// clock ticks it: its slot, for [`leave_session`](Self::leave_session).
+    pub(crate) fn enter_session_slot(&self) -> u32 {
+        self.app().sessions.enter(self.as_session())
+    }
+
+    #[cfg(feature = "ws")]
+    /// This socket, in `slot` of the app's sessions, is over.
+    pub(crate) fn leave_session(&self, slot: u32) {
+        self.app().sessions.leave(slot);
     }
 }
 
@@ -122,21 +141,17 @@ pub(crate) enum Key {
 /// have anything to do, and a wake-up for the socket alone (bytes to read, room to write)
 /// does not poll the handler for nothing. Made from the Context's own `Arc`: no allocation.
 #[cfg(feature = "ws")]
-impl std::task::Wake for Inner {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Io::Ws(io) = &self.io {
+impl futures_util::task::ArcWake for Inner {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if let Io::Ws(io) = &arc_self.io {
             io.wake_handler();
         }
     }
 }
 
-/// Server shutdown, for one session: a socket closes with 1001, a stream ends with a retry
-/// hint (an HTTP request has nothing to end: the server finishes it).
-impl Stop for Inner {
+/// A socket or stream as the app's sessions know it (an HTTP request never enters them: the
+/// server finishes it at shutdown, and it keeps no deadlines of its own).
+impl OpenSession for Inner {
     fn stop(&self) {
         match &self.io {
             #[cfg(feature = "ws")]
@@ -144,6 +159,13 @@ impl Stop for Inner {
             #[cfg(feature = "sse")]
             Io::Sse(io) => io.stop(),
             Io::Http(_) => {}
+        }
+    }
+
+    fn tick(&self) {
+        #[cfg(feature = "ws")]
+        if let Io::Ws(io) = &self.io {
+            io.tick();
         }
     }
 }

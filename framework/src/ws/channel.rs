@@ -29,6 +29,8 @@ pub(crate) struct WsIo {
     /// work under the lock before it parks (and says it parked, under the lock). A flag
     /// rather than taking `task` out under the lock at the start of every poll.
     pub(crate) polling: AtomicBool,
+    /// The sessions' clock ticked: the socket's task looks at its deadlines on its next round.
+    pub(crate) ticked: AtomicBool,
 }
 
 #[derive(Default)]
@@ -153,6 +155,7 @@ impl WsIo {
             state: Mutex::new(WsState::default()),
             handler_woken: AtomicBool::new(true),
             polling: AtomicBool::new(false),
+            ticked: AtomicBool::new(false),
         }
     }
 
@@ -183,6 +186,18 @@ impl WsIo {
         let mut st = self.lock();
         st.stopping = true;
         self.hand_over(st);
+    }
+
+    /// The sessions' clock ticked (see [`OpenSession`](crate::runtime::sessions::OpenSession)):
+    /// the socket's task looks at its deadlines.
+    pub(crate) fn tick(&self) {
+        self.ticked.store(true, Ordering::SeqCst);
+        self.hand_over(self.lock());
+    }
+
+    /// Whether the clock ticked since this was last asked.
+    pub(crate) fn take_tick(&self) -> bool {
+        self.ticked.load(Ordering::Relaxed) && self.ticked.swap(false, Ordering::SeqCst)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {

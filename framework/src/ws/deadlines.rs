@@ -1,14 +1,17 @@
-//! A socket's clock: when the peer was last seen, and the deadlines a socket rarely has (its
-//! close, a message that is taking long, a client that stopped reading).
+//! A socket's deadlines: how often the sessions' clock looks at a socket, and the deadlines a
+//! socket rarely has (its close, a message that is taking long, a client that stopped
+//! reading), with the one timer of its own a socket has only while it closes.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::config::WsConfig;
 
-/// How often the socket's timer looks at it (the shortest of its timeouts): a deadline is
-/// noticed within twice its length.
+/// How often the sessions' clock must look at a socket with these settings (the shortest of
+/// its timeouts): a deadline is noticed within twice its length.
 pub(crate) fn tick(config: &WsConfig) -> Duration {
     let far = Duration::from_secs(86_400 * 365);
     config
@@ -36,6 +39,9 @@ pub(crate) struct Deadlines {
     /// Since when bytes have been waiting for the client without it taking any
     /// ([`WsConfig::write_timeout`]).
     pub(crate) stalled_since: Option<Instant>,
+    /// A deadline sooner than the clock's next tick (the close timeout): the socket's own
+    /// timer, from when it is set until it fires.
+    alarm: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Marks {
@@ -58,6 +64,26 @@ impl Marks {
 
     pub(crate) fn stalled_since(&self) -> Option<Instant> {
         self.0.as_ref()?.stalled_since
+    }
+
+    /// Sets the socket's own timer to fire at `at` (the task's next poll after it waits on it).
+    pub(crate) fn alarm(&mut self, at: Instant) {
+        match &mut self.get().alarm {
+            Some(alarm) => alarm.as_mut().reset(at),
+            none => *none = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    /// Whether the socket's own timer fired (once: it is then unset). Waits on it otherwise.
+    pub(crate) fn poll_alarm(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let Some(alarm) = self.0.as_mut().and_then(|d| d.alarm.as_mut()) else { return false };
+        if alarm.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if let Some(d) = &mut self.0 {
+            d.alarm = None;
+        }
+        true
     }
 
     pub(crate) fn clear_message(&mut self) {

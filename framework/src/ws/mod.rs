@@ -34,7 +34,9 @@
 //! invalid UTF-8 in a text message, 1002 for a protocol violation, 1001 when the server shuts
 //! down or the peer stays silent past the idle timeout.
 //!
-//! **Memory.** An idle socket holds one task (its handler's future and the timer), its Context
+//! **Memory.** An idle socket holds one task (its handler's future and its I/O state; no timer:
+//! one clock per app ticks every socket, and a socket has a timer of its own only while it
+//! closes), its Context
 //! (the upgrade request's head, copied out of hyper's read buffer, its headers packed into one
 //! allocation, without those only the handshake reads: `Connection`, `Upgrade`,
 //! `Sec-WebSocket-Key`, `Sec-WebSocket-Version`, `Sec-WebSocket-Extensions`; middleware does
@@ -58,7 +60,7 @@
 #[cfg(feature = "ws")]
 pub(crate) mod channel;
 #[cfg(feature = "ws")]
-mod deadlines;
+pub(crate) mod deadlines;
 #[cfg(feature = "ws")]
 pub(crate) mod handshake;
 #[cfg(feature = "ws")]

@@ -2,7 +2,7 @@
 //!
 //! tungstenite keeps a parse buffer for the socket's life ([`WsConfig::read_buffer_size`]),
 //! and after the first message it keeps the allocation of the last one read. A socket that
-//! is quiet (no message since its timer last fired) and holds no part of a frame drops that
+//! is quiet (no message since the sessions' clock last ticked) and holds no part of a frame drops that
 //! state altogether, and makes a fresh one when the peer sends again: a fresh one is all it
 //! lost, since tungstenite held nothing of the peer's and owed the peer nothing.
 

@@ -1,7 +1,6 @@
 //! One round of a socket's I/O, in named steps: write what is queued (and close when asked),
 //! read what the peer sent, watch whether the client reads, keep time.
 
-use std::future::Future;
 use std::ops::ControlFlow;
 use std::task::Waker;
 
@@ -10,7 +9,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 
 use super::channel::{Ended, Failure, Waiters, WsIo};
-use super::deadlines::{tick, Marks};
+use super::deadlines::Marks;
 use super::parser::{Held, Parser};
 use super::wire::TaskIo;
 use crate::config::WsConfig;
@@ -27,7 +26,7 @@ pub(crate) struct IoState {
     /// What tungstenite may still hold of the peer's bytes: while it holds nothing, a quiet
     /// socket drops tungstenite's state (see [`parser`](super::parser)).
     pub(crate) held: Held,
-    /// No message came since the timer last fired.
+    /// No message came since the sessions' clock last ticked.
     pub(crate) quiet: bool,
     /// The socket's deadlines.
     pub(crate) marks: Marks,
@@ -41,9 +40,6 @@ pub(crate) struct IoState {
     /// same poll (tungstenite would grow and zero its buffer for nothing). New bytes wake the
     /// task, and the next poll reads.
     pub(crate) read_blocked: bool,
-    /// The timer was polled since it was last set, so it holds the task's waker: later rounds
-    /// ask whether it fired instead of polling it.
-    pub(crate) timer_armed: bool,
 }
 
 impl IoState {
@@ -58,7 +54,6 @@ impl IoState {
             draining: false,
             read_paused: false,
             read_blocked: false,
-            timer_armed: false,
         }
     }
 }
@@ -85,10 +80,9 @@ pub(crate) fn run(
     io: &WsIo,
     handler_waker: &Waker,
     state: &mut IoState,
-    timer: Timer<'_>,
 ) -> Step {
     let config = &*io.config;
-    let mut round = Round { ws, s, io, config, handler_waker, state, timer, progress: false };
+    let mut round = Round { ws, s, io, config, handler_waker, state, progress: false };
     if round.state.draining {
         return round.drain();
     }
@@ -105,9 +99,6 @@ pub(crate) fn run(
     }
 }
 
-/// The timer of a socket's task.
-pub(crate) type Timer<'a> = std::pin::Pin<&'a mut tokio::time::Sleep>;
-
 /// What one round of the socket's I/O works with.
 struct Round<'a, 'b> {
     ws: &'a mut Parser,
@@ -116,7 +107,6 @@ struct Round<'a, 'b> {
     config: &'a WsConfig,
     handler_waker: &'a Waker,
     state: &'a mut IoState,
-    timer: Timer<'a>,
     /// Something was handed to the handler: poll it again.
     progress: bool,
 }
@@ -125,10 +115,11 @@ impl Round<'_, '_> {
     /// tungstenite ended the connection and its last frame waits: write it, for at most the
     /// close timeout.
     fn drain(&mut self) -> Step {
+        self.io.take_tick(); // (nothing but the close timeout counts now)
         if !matches!(self.s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
             return Step::Done;
         }
-        if self.timer.as_mut().poll(self.s.cx).is_ready() {
+        if self.state.marks.poll_alarm(self.s.cx) {
             Step::Done
         } else {
             Step::Idle
@@ -200,8 +191,7 @@ impl Round<'_, '_> {
         }
         let until = Instant::now() + self.config.close_timeout;
         self.state.marks.get().closing_until = Some(until);
-        self.timer.as_mut().reset(until);
-        self.state.timer_armed = false;
+        self.state.marks.alarm(until);
         ControlFlow::Continue(())
     }
 
@@ -331,8 +321,7 @@ impl Round<'_, '_> {
         };
         receivers.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
         self.progress = true;
-        self.timer.as_mut().reset(now + self.config.close_timeout);
-        self.state.timer_armed = false;
+        self.state.marks.alarm(now + self.config.close_timeout);
     }
 
     /// Notes whether the client takes what is written to it.
@@ -348,13 +337,9 @@ impl Round<'_, '_> {
 
     /// Keeps time: the close timeout, the write and message deadlines, the idle timeout, pings.
     fn keep_time(&mut self) -> ControlFlow<Over> {
-        let fired = if self.state.timer_armed && !self.timer.is_elapsed() {
-            false
-        } else {
-            self.state.timer_armed = true;
-            self.timer.as_mut().poll(self.s.cx).is_ready()
-        };
-        if !fired {
+        // (Both asked: a tick must not leave an alarm that fired unseen, nor the reverse.)
+        let ticked = self.io.take_tick();
+        if !(self.state.marks.poll_alarm(self.s.cx) | ticked) {
             return ControlFlow::Continue(());
         }
         let (now, config) = (Instant::now(), self.config);
@@ -377,8 +362,10 @@ impl Round<'_, '_> {
             tracing::debug!("closing an idle WebSocket");
             self.close(Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })?;
         } else {
-            let ping_due = !marks.closing()
-                && config.ping_interval.is_some_and(|p| now.duration_since(self.state.last_seen) >= p);
+            // (Due half a tick early: a pong that came just after the last tick's ping must
+            // not make this tick skip the next one.)
+            let since = now.duration_since(self.state.last_seen) + config.clock / 2;
+            let ping_due = !marks.closing() && config.ping_interval.is_some_and(|p| since >= p);
             if ping_due && blocked(self.ws.ping(&mut self.s)).is_err() {
                 return ControlFlow::Break(Over);
             }
@@ -387,12 +374,8 @@ impl Round<'_, '_> {
             if !self.state.marks.closing() && self.state.held.is_empty() {
                 self.rest();
             }
-            let next = self.state.marks.closing_until().unwrap_or(now + tick(config));
-            self.timer.as_mut().reset(next);
-            self.state.timer_armed = false;
         }
-        // The next round polls the timer again (so that it wakes this task when it fires) and
-        // looks again at what changed (a failure's close may be overdue now).
+        // The next round looks again at what changed (a failure's close may be overdue now).
         self.progress = true;
         ControlFlow::Continue(())
     }

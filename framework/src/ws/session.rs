@@ -3,34 +3,28 @@
 
 use std::future::Future;
 use std::task::Poll;
-use std::time::Duration;
 
 use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 
 use super::channel::Ended;
-use super::deadlines::tick;
 use super::socket::Socket;
 use super::stream::Stream;
 use super::wire::Leftover;
 use crate::context::Context;
 use crate::error::Result;
 use crate::future::BoxFuture;
-use crate::runtime::sessions::SessionGuard;
 
-pin_project_lite::pin_project! {
-    /// One socket's task: waits for hyper's upgrade, then runs the handler beside the
-    /// socket's I/O. A hand-written future rather than an `async fn`, so that nothing is
-    /// stored twice: it is most of what an idle socket costs.
-    pub(crate) struct Session {
-        state: SessionState,
-        // Ping, idle and close timeouts.
-        #[pin]
-        timer: tokio::time::Sleep,
-        // Boxed, and only when something records spans: most servers record none.
-        span: Option<Box<(tracing::Span, Instant)>>,
-        _registered: SessionGuard,
-    }
+/// One socket's task: waits for hyper's upgrade, then runs the handler beside the socket's
+/// I/O. A hand-written future rather than an `async fn`, so that nothing is stored twice: it
+/// is most of what an idle socket costs.
+pub(crate) struct Session {
+    state: SessionState,
+    // Boxed, and only when something records spans: most servers record none.
+    span: Option<Box<(tracing::Span, Instant)>>,
+    /// The socket's slot in the app's sessions, left when the task ends (the Context, which
+    /// knows the app, is at hand then: the slot alone is kept).
+    slot: u32,
 }
 
 // Boxing the socket would cost an allocation per socket to save bytes only while upgrading.
@@ -38,7 +32,6 @@ pin_project_lite::pin_project! {
 enum SessionState {
     Upgrading { ctx: Context, on_upgrade: OnUpgrade, handler: fn(Context) -> BoxFuture<Result<()>> },
     Running(Socket),
-    Over,
 }
 
 /// The socket's task, for `tokio::spawn`.
@@ -55,9 +48,8 @@ pub(crate) fn session(
         duration_ms = tracing::field::Empty,
     );
     Session {
-        _registered: ctx.enter_session(),
+        slot: ctx.enter_session_slot(),
         state: SessionState::Upgrading { ctx, on_upgrade, handler },
-        timer: tokio::time::sleep(Duration::ZERO),
         span: (!span.is_disabled()).then(|| Box::new((span, Instant::now()))),
     }
 }
@@ -66,17 +58,12 @@ impl Future for Session {
     type Output = ();
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+        let this = self.get_mut();
         let _span = this.span.as_ref().map(|s| s.0.enter());
         loop {
-            match this.state {
-                SessionState::Upgrading { on_upgrade, .. } => {
+            match &mut this.state {
+                SessionState::Upgrading { ctx, on_upgrade, handler } => {
                     let upgraded = std::task::ready!(std::pin::Pin::new(on_upgrade).poll(cx));
-                    let SessionState::Upgrading { ctx, handler, .. } =
-                        std::mem::replace(this.state, SessionState::Over)
-                    else {
-                        unreachable!("matched above")
-                    };
                     let Some(io) = ctx.ws_io() else { return Poll::Ready(()) };
                     // The server hands hyper the TCP (or TLS) stream itself, and gets it back
                     // here with the bytes the client sent after its handshake that hyper
@@ -98,23 +85,30 @@ impl Future for Session {
                             return Poll::Ready(());
                         }
                     };
-                    this.timer.as_mut().reset(Instant::now() + tick(&io.config));
                     let leftover =
                         (!early.is_empty()).then(|| Box::new(Leftover { bytes: early.into(), at: 0 }));
-                    let socket = Socket::new(ctx, handler, stream, leftover);
-                    *this.state = SessionState::Running(socket);
+                    this.state = SessionState::Running(Socket::new(ctx.clone(), *handler, stream, leftover));
                 }
                 SessionState::Running(socket) => {
-                    std::task::ready!(socket.poll(cx, this.timer.as_mut()));
-                    *this.state = SessionState::Over;
+                    std::task::ready!(socket.poll(cx));
                     if let Some(span) = this.span.as_ref() {
                         span.0.record("duration_ms", span.1.elapsed().as_millis() as u64);
                     }
                     tracing::info!(target: "fratello::request", "WebSocket closed");
                     return Poll::Ready(());
                 }
-                SessionState::Over => return Poll::Ready(()),
             }
         }
+    }
+}
+
+/// Leaves the app's sessions: the task is over (or the runtime is dropping it).
+impl Drop for Session {
+    fn drop(&mut self) {
+        let ctx = match &self.state {
+            SessionState::Upgrading { ctx, .. } => ctx,
+            SessionState::Running(socket) => socket.ctx(),
+        };
+        ctx.leave_session(self.slot);
     }
 }

@@ -3,7 +3,7 @@
 //! when neither has anything to do.
 
 use std::sync::atomic::Ordering;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -11,7 +11,7 @@ use tungstenite::protocol::CloseFrame;
 
 use super::channel::{Ended, WsIo};
 use super::parser::Parser;
-use super::round::{self, IoState, Step, Timer};
+use super::round::{self, IoState, Step};
 use super::stream::Stream;
 use super::wire::{Leftover, Outgoing, TaskIo};
 use crate::context::Context;
@@ -35,10 +35,9 @@ pub(crate) struct Socket {
     /// and nothing more is taken from the queue.
     out: Outgoing,
     ctx: Context,
-    /// `None` once the handler has finished.
+    /// `None` once the handler has finished. It is polled with the Context's waker
+    /// ([`Context::handler_waker`]).
     handler: Option<BoxFuture<Result<()>>>,
-    /// What the handler is polled with (the Context's `Wake`).
-    handler_waker: Waker,
     state: IoState,
 }
 
@@ -60,21 +59,25 @@ impl Socket {
             leftover,
             out: Outgoing::default(),
             handler: Some(handler(ctx.clone())),
-            handler_waker: ctx.handler_waker(),
             ctx,
             state: IoState::new(),
         }
     }
 
+    /// The socket's Context.
+    pub(crate) fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
     /// Polls the handler and the I/O until there is nothing to do: `Ready` once both are over.
-    pub(crate) fn poll(&mut self, cx: &mut std::task::Context<'_>, mut timer: Timer<'_>) -> Poll<()> {
+    pub(crate) fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
         // Running: a hand-over from inside this poll need not wake the task.
         channel(&self.ctx).polling.store(true, Ordering::SeqCst);
         self.state.read_blocked = false;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
             self.poll_handler();
-            let step = if self.io.is_some() { self.round(cx, timer.as_mut()) } else { Step::Idle };
+            let step = if self.io.is_some() { self.round(cx) } else { Step::Idle };
             if step == Step::Done
                 && !self.state.draining
                 && !self.out.is_empty()
@@ -86,15 +89,15 @@ impl Socket {
                 self.state.draining = true;
                 let until = Instant::now() + channel(&self.ctx).config.close_timeout;
                 let until = self.state.marks.closing_until().map_or(until, |t| t.min(until));
-                timer.as_mut().reset(until);
-                let io = channel(&self.ctx);
-                io.end(Ended::Closed, Some(io.running(cx.waker(), &self.handler_waker)));
+                self.state.marks.alarm(until);
+                let (io, handler) = (channel(&self.ctx), self.ctx.handler_waker());
+                io.end(Ended::Closed, Some(io.running(cx.waker(), &handler)));
                 continue;
             }
             if step == Step::Done {
                 self.io = None; // closes the connection
-                let io = channel(&self.ctx);
-                io.end(Ended::Closed, Some(io.running(cx.waker(), &self.handler_waker)));
+                let (io, handler) = (channel(&self.ctx), self.ctx.handler_waker());
+                io.end(Ended::Closed, Some(io.running(cx.waker(), &handler)));
                 continue; // the handler hears it at once
             }
             if self.handler.is_none() && self.io.is_none() {
@@ -121,7 +124,8 @@ impl Socket {
         }
         let Some(handler) = self.handler.as_mut() else { return };
         let describe = || format!("WebSocket handler of `{}`", self.ctx.route().unwrap_or(""));
-        let mut hcx = std::task::Context::from_waker(&self.handler_waker);
+        let waker = self.ctx.handler_waker();
+        let mut hcx = std::task::Context::from_waker(&waker);
         if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), &mut hcx, describe) {
             self.handler = None;
             self.handler_finished(outcome);
@@ -137,10 +141,11 @@ impl Socket {
         // (While a write waits for the socket, nothing more is taken from the queue.)
         let work = (self.handler.is_some() && io.handler_woken.load(Ordering::SeqCst))
             || (self.io.is_some()
-                && ((self.out.is_empty()
-                    && (!st.out.is_empty()
-                        || (st.close.is_some() && !state.marks.closing())
-                        || (st.stopping && !state.shutting_down)))
+                && (io.ticked.load(Ordering::SeqCst)
+                    || (self.out.is_empty()
+                        && (!st.out.is_empty()
+                            || (st.close.is_some() && !state.marks.closing())
+                            || (st.stopping && !state.shutting_down)))
                     || (state.read_paused
                         && st.wants_read(&io.config)
                         && self.out.unwritten() <= io.config.max_send_queue)));
@@ -183,13 +188,13 @@ impl Socket {
     }
 
     /// One round of the socket's I/O (see [`round`](super::round)).
-    fn round(&mut self, cx: &mut std::task::Context<'_>, timer: Timer<'_>) -> Step {
-        let Socket { ws, io: Some(stream), leftover, out, ctx, handler_waker, state, .. } = self else {
+    fn round(&mut self, cx: &mut std::task::Context<'_>) -> Step {
+        let Socket { ws, io: Some(stream), leftover, out, ctx, state, .. } = self else {
             return Step::Done;
         };
         let io = channel(ctx);
         let s = TaskIo::new(stream, cx, leftover, out, io.config.write_buffer_size);
-        round::run(ws, s, io, handler_waker, state, timer)
+        round::run(ws, s, io, &ctx.handler_waker(), state)
     }
 }
 

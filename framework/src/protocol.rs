@@ -166,7 +166,10 @@ fn detach(head: &mut http::request::Parts, websocket: bool, budget: usize) -> Pa
     head.headers = http::HeaderMap::new();
     // Nothing in hyper's extensions is for the handler (the upgrade was taken out before).
     head.extensions = http::Extensions::new();
-    if let Ok(uri) = http::Uri::try_from(head.uri.to_string()) {
+    // One block of the URI's exact length (a `String` with room to spare would make `Bytes`
+    // allocate a second block to share it).
+    let copy = bytes::Bytes::from(head.uri.to_string().into_bytes().into_boxed_slice());
+    if let Ok(uri) = http::Uri::from_maybe_shared(copy) {
         head.uri = uri;
     }
     packed

@@ -108,10 +108,10 @@ impl Context {
         let Some(io) = self.ws_io() else {
             return Err(Error::internal("set_protocol is for #[ws] routes"));
         };
-        if !self.protocols().contains(&protocol) {
+        let Some(place) = self.protocols().iter().position(|p| *p == protocol) else {
             return Err(Error::bad_request(format!("the client did not offer the subprotocol `{protocol}`")));
-        }
-        io.lock().protocol = Some(protocol.into());
+        };
+        io.lock().protocol = u16::try_from(place).ok();
         Ok(())
     }
 
@@ -119,7 +119,8 @@ impl Context {
     #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
     /// The WebSocket subprotocol in use, if one was chosen.
     pub fn protocol(&self) -> Option<String> {
-        self.ws_io().and_then(|io| io.lock().protocol.as_deref().map(str::to_owned))
+        let place = self.ws_io()?.lock().protocol?;
+        self.protocols().get(usize::from(place)).map(|p| (*p).to_owned())
     }
 
     pub(crate) fn http_io(&self) -> Option<&HttpIo> {

@@ -52,7 +52,9 @@ pub(crate) struct WsState {
     pub(crate) failure: Option<Box<Failure>>,
     /// The server is shutting down: close with 1001.
     pub(crate) stopping: bool,
-    pub(crate) protocol: Option<Box<str>>,
+    /// The subprotocol chosen: its place among those the client offered (the Context's
+    /// `protocols`, which do not change), so that no socket keeps a copy of it.
+    pub(crate) protocol: Option<u16>,
     /// The socket's task's waker; whoever hands it work while it is parked (not
     /// [`WsIo::polling`]) takes it and wakes it.
     pub(crate) task: Option<Waker>,

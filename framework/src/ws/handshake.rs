@@ -84,16 +84,20 @@ pub(crate) fn accept(ctx: &Context, config: &WsConfig, accept: HeaderValue) -> R
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    let chosen = ctx.protocol().or_else(|| {
-        let offered = ctx.protocols();
-        config.protocols.iter().find(|p| offered.contains(&p.as_str())).cloned()
-    });
-    if let Some(p) = chosen {
-        if let Ok(v) = HeaderValue::from_str(&p) {
+    let offered = ctx.protocols();
+    let chosen = ctx
+        .ws_io()
+        .and_then(|io| io.lock().protocol)
+        .map(usize::from)
+        .or_else(|| config.protocols.iter().find_map(|p| offered.iter().position(|o| *o == p.as_str())));
+    if let Some((place, p)) =
+        chosen.and_then(|place| Some((u16::try_from(place).ok()?, *offered.get(place)?)))
+    {
+        if let Ok(v) = HeaderValue::from_str(p) {
             h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
         if let Some(io) = ctx.ws_io() {
-            io.lock().protocol = Some(p.into());
+            io.lock().protocol = Some(place);
         }
     }
     res

@@ -7,6 +7,11 @@
 //! [`App::serve_with`](crate::App::serve_with)) stops accepting, lets open requests finish,
 //! and closes what is still open after the shutdown timeout.
 
+mod backoff;
+mod signal;
+
+pub use self::signal::shutdown_signal;
+
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
 
+use self::backoff::AcceptBackoff;
 use crate::http::service::ConnService;
 use crate::runtime::conn::{Conn, PeerCounts, Slot, ABORTED};
 use crate::runtime::shared::Shared;
@@ -39,75 +45,6 @@ pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
     }
     Err(last
         .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the address resolved to nothing")))
-}
-
-/// Completes on Ctrl-C, or SIGTERM on Unix: the signal to shut down gracefully.
-///
-/// Installing these handlers replaces the default action of the signals (which ends the
-/// process), so once this completes a second Ctrl-C or SIGTERM ends the process at once, with
-/// the exit code a shell gives a process ended by that signal (130, 143), without waiting for
-/// graceful shutdown to drain.
-pub async fn shutdown_signal() {
-    let mut signals = Signals::new();
-    signals.next().await;
-    tracing::info!("shutdown signal received");
-    tokio::spawn(async move {
-        let code = signals.next().await;
-        tracing::warn!("second signal: exiting without waiting for open connections");
-        std::process::exit(code);
-    });
-}
-
-/// The signals that ask the process to end, listened to from its creation on (so that none
-/// is missed between a first and a second).
-struct Signals {
-    #[cfg(unix)]
-    interrupt: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    terminate: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Signals {
-                interrupt: signal(SignalKind::interrupt()).ok(),
-                terminate: signal(SignalKind::terminate()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        Signals {}
-    }
-
-    /// Waits for the next signal; returns the exit code a shell reports for a process that
-    /// signal ended (128 + its number).
-    async fn next(&mut self) -> i32 {
-        #[cfg(unix)]
-        {
-            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-                let received = match s {
-                    Some(s) => s.recv().await.is_some(),
-                    None => false,
-                };
-                if !received {
-                    std::future::pending::<()>().await;
-                }
-            }
-            tokio::select! {
-                () = recv(&mut self.interrupt) => 130,
-                () = recv(&mut self.terminate) => 143,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            130
-        }
-    }
 }
 
 /// hyper's own limit on the number of request headers.
@@ -166,15 +103,56 @@ pub(crate) async fn run(
     let tls = !matches!(transport, Transport::Plain);
     tracing::info!(addr = %listener.local_addr()?, routes = shared.matcher.len(), tls, "fratello serving");
 
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut backoff = AcceptBackoff::default();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
+    // The accept loop is a task of its own, so that it runs on the runtime's workers and not
+    // on the thread that awaits `serve` (often the one `block_on` runs on): what it allocates
+    // for each connection (tokio's registration, the connection's task) then comes from the
+    // workers' arenas, where the rest of the connection lives. From the caller's thread, each
+    // connection's blocks that outlive its handshake sit between that thread's short-lived
+    // ones, and the holes they leave grow an idle server's memory by a third.
+    let accepting = Accepting {
+        listener,
+        shared: shared.clone(),
+        protocols,
+        stop: stop.clone(),
+        permits: permits.clone(),
+        per_peer,
+        transport,
+    };
+    let mut accept = tokio::spawn(accepting.run());
+    tokio::select! {
+        () = shutdown => accept.abort(),
+        _ = &mut accept => {}
+    }
+    // (Aborted: the listener is closed once the task is dropped, which this waits for.)
+    if let Err(e) = accept.await {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    drain(&shared, &stop, &permits, all).await;
+    Ok(())
+}
+
+/// The accept loop and what it hands each connection.
+struct Accepting {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    protocols: Arc<Protocols>,
+    stop: Arc<Draining>,
+    permits: Arc<Semaphore>,
+    per_peer: Option<Arc<PeerCounts>>,
+    transport: Transport,
+}
+
+impl Accepting {
+    /// Accepts connections, each into a task of its own, until aborted.
+    async fn run(self) {
+        let Accepting { listener, shared, protocols, stop, permits, per_peer, transport } = self;
+        let timeout = shared.config.header_read_timeout;
+        let mut backoff = AcceptBackoff::default();
+        loop {
+            let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let (stream, peer) = match listener.accept().await {
                 Ok(c) => {
                     backoff.reset();
                     c
@@ -182,77 +160,41 @@ pub(crate) async fn run(
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: not fatal.
                     // The pending connection stays in the backlog; wait and try again.
-                    let wait = backoff.failed(&e);
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = &mut shutdown => break,
-                    }
+                    tokio::time::sleep(backoff.failed(&e)).await;
                     continue;
                 }
-            },
-            () = &mut shutdown => break,
-        };
-        let peer_slot = match &per_peer {
-            None => None,
-            Some(counts) => match PeerCounts::enter(counts, peer.ip()) {
-                Some(slot) => Some(Box::new(slot)),
-                None => {
-                    tracing::debug!(%peer, "closing a connection over the per-peer limit");
-                    continue; // (dropping the stream closes it)
+            };
+            let peer_slot = match &per_peer {
+                None => None,
+                Some(counts) => match PeerCounts::enter(counts, peer.ip()) {
+                    Some(slot) => Some(Box::new(slot)),
+                    None => {
+                        tracing::debug!(%peer, "closing a connection over the per-peer limit");
+                        continue; // (dropping the stream closes it)
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let slot = Slot::new(permit, peer_slot);
+            let watch = Watch {
+                conn: Conn::with_slot(shared.clone(), peer, Some(slot)),
+                stop: stop.clone(),
+                timeout,
+            };
+            match &transport {
+                Transport::Plain => {
+                    tokio::spawn(serve_connection(stream, protocols.clone(), watch));
                 }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let slot = Slot::new(permit, peer_slot);
-        let watch = Watch {
-            conn: Conn::with_slot(shared.clone(), peer, Some(slot)),
-            stop: stop.clone(),
-            timeout: config.header_read_timeout,
-        };
-        match &transport {
-            Transport::Plain => {
-                tokio::spawn(serve_connection(stream, protocols.clone(), watch));
+                #[cfg(feature = "tls")]
+                Transport::Tls(tls) => {
+                    tokio::spawn(serve_tls_connection(
+                        stream,
+                        tls.acceptor.clone(),
+                        protocols.clone(),
+                        watch,
+                    ));
+                }
             }
-            #[cfg(feature = "tls")]
-            Transport::Tls(tls) => {
-                tokio::spawn(serve_tls_connection(stream, tls.acceptor.clone(), protocols.clone(), watch));
-            }
-        }
-    }
-
-    drop(listener);
-    drain(&shared, &stop, &permits, all).await;
-    Ok(())
-}
-
-/// How long the accept loop waits after a failed accept: from a few milliseconds, doubling up
-/// to a second while accepts keep failing (as they do while the process is out of file
-/// descriptors), so that a full descriptor table is not retried in a busy loop. The first
-/// failure of a run is logged at `warn`, the others at `debug`.
-#[derive(Default)]
-struct AcceptBackoff {
-    wait: std::time::Duration,
-}
-
-impl AcceptBackoff {
-    const FIRST: std::time::Duration = std::time::Duration::from_millis(5);
-    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
-
-    fn failed(&mut self, error: &io::Error) -> std::time::Duration {
-        if self.wait.is_zero() {
-            tracing::warn!(%error, "accept failed; retrying with backoff");
-            self.wait = Self::FIRST;
-        } else {
-            tracing::debug!(%error, "accept failed again");
-            self.wait = (self.wait * 2).min(Self::MAX);
-        }
-        self.wait
-    }
-
-    fn reset(&mut self) {
-        if !self.wait.is_zero() {
-            tracing::info!("accepting again");
-            self.wait = std::time::Duration::ZERO;
         }
     }
 }

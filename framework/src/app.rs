@@ -361,8 +361,11 @@ impl App {
             .min();
         #[cfg(not(feature = "ws"))]
         let clock = None;
-        let with_clock = |mut config: WsConfig| {
-            config.clock = clock.unwrap_or(config.clock);
+        let with_clock = |#[allow(unused_mut)] mut config: WsConfig| {
+            #[cfg(feature = "ws")]
+            if let Some(clock) = clock {
+                config.clock = clock;
+            }
             Arc::new(config)
         };
         let ws_routes = self.ws_routes.into_iter().map(|(path, config)| (path, with_clock(config))).collect();

@@ -35,6 +35,7 @@ pub struct WsConfig {
     pub(crate) protocols: Vec<String>,
     /// How often the app's sessions clock ticks, which is at least as often as these settings
     /// need (set when the app starts: the shortest need of all the app's settings).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) clock: Duration,
 }
 

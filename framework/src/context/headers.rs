@@ -1,7 +1,42 @@
-//! [`PackedHeaders`]: a socket's or stream's request headers, kept compactly for its lifetime.
+//! A Context's request headers: hyper's map for an HTTP request, [`PackedHeaders`] for a
+//! socket or a stream, which keeps them compactly for its lifetime.
 
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
+
+/// The request headers a Context keeps.
+pub(crate) enum Headers {
+    /// An HTTP request's: hyper's, for its short life.
+    Map(HeaderMap),
+    /// A socket's or stream's (see `protocol::detach`).
+    Packed(PackedHeaders),
+}
+
+impl Headers {
+    /// A header as text; `None` when it is absent or not valid visible ASCII.
+    pub(crate) fn get(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        match self {
+            Headers::Map(map) => map.get(name)?.to_str().ok(),
+            Headers::Packed(packed) => packed.get(name),
+        }
+    }
+
+    /// Every value of a header, as text (those that are visible ASCII).
+    pub(crate) fn get_all(&self, name: &HeaderName) -> Vec<&str> {
+        match self {
+            Headers::Map(map) => map.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect(),
+            Headers::Packed(packed) => packed.get_all(name),
+        }
+    }
+
+    /// All of them, as a map (made on first use for packed headers).
+    pub(crate) fn map(&self) -> &HeaderMap {
+        match self {
+            Headers::Map(map) => map,
+            Headers::Packed(packed) => packed.map(),
+        }
+    }
+}
 
 /// A long-lived session's request headers in one allocation: for each header, the lengths of
 /// its name and value (4 bytes each) and then their bytes. A `HeaderMap` is built only if the

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use self::headers::Headers;
 pub(crate) use self::headers::PackedHeaders;
 pub(crate) use self::io::Io;
 use crate::response::ResponseParts;
@@ -45,9 +46,7 @@ pub struct Context {
 }
 
 pub(crate) struct Inner {
-    pub(crate) head: http::request::Parts,
-    /// A socket's or stream's headers (its `head.headers` is then empty).
-    packed: Option<PackedHeaders>,
+    pub(crate) head: Head,
     params: Vec<(&'static str, Box<str>)>,
     /// The connection: the app and the peer, shared by its requests.
     pub(crate) conn: Arc<Conn>,
@@ -63,6 +62,15 @@ pub(crate) struct Inner {
     pub(crate) io: Io,
 }
 
+/// What a Context keeps of the request head: hyper's parts but their extensions (nothing in
+/// them is for the handler), with a socket's or stream's headers packed.
+pub(crate) struct Head {
+    pub(crate) method: http::Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) version: http::Version,
+    pub(crate) headers: Headers,
+}
+
 impl Context {
     /// A request's Context: its head (with a socket's or stream's headers `packed` apart), its
     /// path parameters, its connection, the pattern of the route that matched, its channel.
@@ -74,10 +82,14 @@ impl Context {
         route: Option<&'static &'static str>,
         io: Io,
     ) -> Self {
+        let http::request::Parts { method, uri, version, headers, .. } = head;
+        let headers = match packed {
+            Some(packed) => Headers::Packed(packed),
+            None => Headers::Map(headers),
+        };
         Context {
             inner: Arc::new(Inner {
-                head,
-                packed,
+                head: Head { method, uri, version, headers },
                 params,
                 conn,
                 route,

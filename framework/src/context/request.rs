@@ -31,18 +31,12 @@ impl Context {
 
     /// A request header as text; `None` when it is absent or not valid visible ASCII.
     pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
-        match &self.inner.packed {
-            None => self.inner.head.headers.get(name)?.to_str().ok(),
-            Some(packed) => packed.get(name),
-        }
+        self.inner.head.headers.get(name)
     }
 
     /// All request headers.
     pub fn headers(&self) -> &HeaderMap {
-        match &self.inner.packed {
-            None => &self.inner.head.headers,
-            Some(packed) => packed.map(),
-        }
+        self.inner.head.headers.map()
     }
 
     /// A path parameter (`{name}`, `{name: Type}` or `{*name}` in the route), percent-decoded.
@@ -101,10 +95,7 @@ impl Context {
     /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
     pub fn protocols(&self) -> Vec<&str> {
         let name = http::header::SEC_WEBSOCKET_PROTOCOL;
-        let values: Vec<&str> = match &self.inner.packed {
-            None => self.inner.head.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect(),
-            Some(packed) => packed.get_all(&name),
-        };
+        let values = self.inner.head.headers.get_all(&name);
         values.into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()).collect()
     }
 }

@@ -37,7 +37,7 @@ pub(crate) fn forward(ctx: Context) -> BoxFuture<Response> {
         let mut req = http::Request::new(body);
         *req.method_mut() = head.method.clone();
         *req.version_mut() = head.version;
-        *req.headers_mut() = head.headers.clone();
+        *req.headers_mut() = head.headers.map().clone();
         // (The rest of a valid path is a valid path.)
         *req.uri_mut() = path_and_query.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
         let mut res = match mount.service.clone().oneshot(req).await {

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use tokio::time::Instant;
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 
 use crate::broadcast::Subscription;
@@ -41,8 +40,9 @@ pub(crate) struct WsState {
     pub(crate) out: Vec<u8>,
     pub(crate) inbound: VecDeque<Message>,
     pub(crate) in_bytes: usize,
-    /// Set once the socket is over; what `recv` reports then.
-    pub(crate) end: Option<Ended>,
+    /// Set once the socket is over; what `recv` reports then (one of a few constants: a
+    /// reference is all a socket keeps).
+    pub(crate) end: Option<&'static Ended>,
     /// The close frame the session asked for when the handler finished (boxed: it is rare,
     /// and this state is part of every socket).
     pub(crate) close: Option<Box<CloseFrame>>,
@@ -66,13 +66,12 @@ pub(crate) struct WsState {
 
 /// A rule the peer broke, and when.
 pub(crate) struct Failure {
-    pub(crate) code: CloseCode,
-    pub(crate) why: &'static str,
+    /// The rule: an [`Ended::Failed`].
+    pub(crate) rule: &'static Ended,
     /// When it was seen (the handler has `close_timeout` to drain what came before).
     pub(crate) at: Instant,
 }
 
-#[derive(Clone)]
 pub(crate) enum Ended {
     /// The peer closed, went away, or the server shut down: `recv` returns `None`.
     Closed,
@@ -335,14 +334,17 @@ impl WsIo {
             }
             return Poll::Ready(Ok(Some(m)));
         }
-        if let (None, Some(&Failure { code, why, .. })) = (&st.end, st.failure.as_deref()) {
-            st.end = Some(Ended::Failed(code.into(), why));
+        if let (None, Some(&Failure { rule, .. })) = (st.end, st.failure.as_deref()) {
+            st.end = Some(rule);
             self.hand_over(st);
-            return Poll::Ready(Err(closed_with(code.into(), why)));
+            return Poll::Ready(match rule {
+                Ended::Closed => Ok(None),
+                &Ended::Failed(code, why) => Err(closed_with(code, why)),
+            });
         }
-        match &st.end {
+        match st.end {
             Some(Ended::Closed) => Poll::Ready(Ok(None)),
-            Some(Ended::Failed(code, why)) => Poll::Ready(Err(closed_with(*code, why))),
+            Some(&Ended::Failed(code, why)) => Poll::Ready(Err(closed_with(code, why))),
             None => {
                 st.receivers.register(cx.waker());
                 Poll::Pending
@@ -376,7 +378,7 @@ impl WsIo {
 
     /// The socket is over: `recv` ends, `send` fails. Wakes whoever waits (see
     /// [`Waiters::wake`] for `running`).
-    pub(crate) fn end(&self, how: Ended, running: Option<Running<'_>>) {
+    pub(crate) fn end(&self, how: &'static Ended, running: Option<Running<'_>>) {
         let mut st = self.lock();
         if st.end.is_none() {
             st.end = Some(how);

@@ -150,15 +150,16 @@ impl Round<'_, '_> {
             self.state.shutting_down |= st.stopping;
             let closing = self.state.marks.closing();
             let mut close = if closing { None } else { st.close.take().map(|c| *c) };
-            if let Some(&Failure { code, why, at }) = st.failure.as_deref() {
+            if let Some(&Failure { rule: &Ended::Failed(code, why), at }) = st.failure.as_deref() {
                 // Once the handler has seen the failure (or finished, or is too slow to drain
                 // what came before it), close with the failure's code.
                 let seen = st.end.is_some() || close.is_some();
                 let overdue = at.elapsed() >= self.config.close_timeout;
-                close = (!closing && (seen || overdue)).then(|| CloseFrame { code, reason: why.into() });
+                close = (!closing && (seen || overdue))
+                    .then(|| CloseFrame { code: CloseCode::from(code), reason: why.into() });
             }
             let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
-            (close, senders, wrote, st.failure.is_some(), st.wants_read(self.config))
+            (close, senders, wrote, st.failure.as_ref().map(|f| f.rule), st.wants_read(self.config))
         };
         if !matches!(senders, Waiters::None) {
             // Room in the queue. The handler, if it waited, is polled again right away.
@@ -174,7 +175,7 @@ impl Round<'_, '_> {
                 .then(|| CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })
         });
         if let Some(frame) = close {
-            let how = if failed { Ended::Failed(frame.code.into(), "protocol error") } else { Ended::Closed };
+            let how = failed.unwrap_or(&Ended::Closed);
             self.close(how, frame)?;
         }
         ControlFlow::Continue(Some(wants_read))
@@ -182,7 +183,7 @@ impl Round<'_, '_> {
 
     /// Ends the socket for the handler (`how`), and sends our close frame: from then on the
     /// socket waits for the peer's, for at most the close timeout.
-    fn close(&mut self, how: Ended, frame: CloseFrame) -> ControlFlow<Over> {
+    fn close(&mut self, how: &'static Ended, frame: CloseFrame) -> ControlFlow<Over> {
         record_close(u16::from(frame.code));
         self.io.end(how, Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
         self.progress = true;
@@ -263,9 +264,9 @@ impl Round<'_, '_> {
                     return ControlFlow::Break(Over);
                 }
                 Err(e) => match close_for(&e) {
-                    Some((code, why)) if !closing => {
+                    Some(rule) if !closing => {
                         tracing::debug!(error = %e, "closing a WebSocket that broke the protocol");
-                        self.failed(code, why);
+                        self.failed(rule);
                         break;
                     }
                     _ => return ControlFlow::Break(Over), // closed, or the connection failed
@@ -312,11 +313,11 @@ impl Round<'_, '_> {
 
     /// The peer broke a rule: the messages before it are still delivered (and may be
     /// answered) before the socket closes with `code`, within the close timeout.
-    fn failed(&mut self, code: CloseCode, why: &'static str) {
+    fn failed(&mut self, rule: &'static Ended) {
         let now = Instant::now();
         let receivers = {
             let mut st = self.io.lock();
-            st.failure = Some(Box::new(Failure { code, why, at: now }));
+            st.failure = Some(Box::new(Failure { rule, at: now }));
             std::mem::take(&mut st.receivers)
         };
         receivers.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));
@@ -356,11 +357,14 @@ impl Round<'_, '_> {
         let idle = config.idle_timeout.is_some_and(|idle| now.duration_since(self.state.last_seen) >= idle);
         if !marks.closing() && late {
             tracing::debug!("closing a WebSocket whose message did not arrive in time");
-            let why = "message not completed in time";
-            self.close(Ended::Failed(1008, why), CloseFrame { code: CloseCode::Policy, reason: why.into() })?;
+            let late = &Ended::Failed(1008, "message not completed in time");
+            self.close(
+                late,
+                CloseFrame { code: CloseCode::Policy, reason: "message not completed in time".into() },
+            )?;
         } else if !marks.closing() && idle {
             tracing::debug!("closing an idle WebSocket");
-            self.close(Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })?;
+            self.close(&Ended::Closed, CloseFrame { code: CloseCode::Away, reason: "idle timeout".into() })?;
         } else {
             // (Due half a tick early: a pong that came just after the last tick's ping must
             // not make this tick skip the next one.)
@@ -411,12 +415,12 @@ fn peer_closed(frame: Option<CloseFrame>) {
     record_close(frame.map_or(1005, |f| u16::from(f.code)));
 }
 
-fn close_for(e: &tungstenite::Error) -> Option<(CloseCode, &'static str)> {
+fn close_for(e: &tungstenite::Error) -> Option<&'static Ended> {
     use tungstenite::Error as E;
     match e {
-        E::Capacity(_) => Some((CloseCode::Size, "message too big")),
-        E::Utf8(_) => Some((CloseCode::Invalid, "invalid UTF-8 in a text message")),
-        E::Protocol(_) => Some((CloseCode::Protocol, "protocol error")),
+        E::Capacity(_) => Some(&Ended::Failed(1009, "message too big")),
+        E::Utf8(_) => Some(&Ended::Failed(1007, "invalid UTF-8 in a text message")),
+        E::Protocol(_) => Some(&Ended::Failed(1002, "protocol error")),
         _ => None,
     }
 }

@@ -76,12 +76,12 @@ impl Future for Session {
                             tracing::error!(
                                 "WebSocket upgrade on a connection that is not a TCP or TLS stream"
                             );
-                            io.end(Ended::Closed, None);
+                            io.end(&Ended::Closed, None);
                             return Poll::Ready(());
                         }
                         Err(e) => {
                             tracing::debug!(error = %e, "WebSocket upgrade failed");
-                            io.end(Ended::Closed, None);
+                            io.end(&Ended::Closed, None);
                             return Poll::Ready(());
                         }
                     };

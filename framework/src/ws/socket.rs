@@ -91,13 +91,13 @@ impl Socket {
                 let until = self.state.marks.closing_until().map_or(until, |t| t.min(until));
                 self.state.marks.alarm(until);
                 let (io, handler) = (channel(&self.ctx), self.ctx.handler_waker());
-                io.end(Ended::Closed, Some(io.running(cx.waker(), &handler)));
+                io.end(&Ended::Closed, Some(io.running(cx.waker(), &handler)));
                 continue;
             }
             if step == Step::Done {
                 self.io = None; // closes the connection
                 let (io, handler) = (channel(&self.ctx), self.ctx.handler_waker());
-                io.end(Ended::Closed, Some(io.running(cx.waker(), &handler)));
+                io.end(&Ended::Closed, Some(io.running(cx.waker(), &handler)));
                 continue; // the handler hears it at once
             }
             if self.handler.is_none() && self.io.is_none() {

@@ -4,18 +4,19 @@ use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::sync::MutexGuard;
 
-use super::{Context, Key};
+use super::{Context, Key, Settings};
 use crate::error::{Error, Result};
 
 impl Context {
-    fn attrs(&self) -> MutexGuard<'_, Vec<(Key, Box<dyn Any + Send + Sync>)>> {
-        // A panic elsewhere while holding the lock leaves the map consistent (every write is
-        // a single push or replace), so poisoning is ignored.
-        self.inner.attrs.lock().unwrap_or_else(|p| p.into_inner())
+    /// What handlers and middleware set: its attributes are `.attrs`.
+    pub(super) fn settings(&self) -> MutexGuard<'_, Settings> {
+        // A panic elsewhere while holding the lock leaves the settings consistent (every write
+        // is a single push, replace or take), so poisoning is ignored.
+        self.inner.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn put(&self, key: Key, value: Box<dyn Any + Send + Sync>) {
-        let mut attrs = self.attrs();
+        let attrs = &mut self.settings().attrs;
         match attrs.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => attrs.push((key, value)),
@@ -31,7 +32,12 @@ impl Context {
     /// A clone of the attribute of type `T`, if one was set.
     pub fn get<T: Clone + 'static>(&self) -> Option<T> {
         let key = Key::Type(TypeId::of::<T>());
-        self.attrs().iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.downcast_ref::<T>()).cloned()
+        self.settings()
+            .attrs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.downcast_ref::<T>())
+            .cloned()
     }
 
     /// Stores an attribute under a string key (when one type is stored several times).
@@ -41,7 +47,8 @@ impl Context {
 
     /// A clone of the attribute stored under `key`, if it exists and is a `T`.
     pub fn get_named<T: Clone + 'static>(&self, key: &str) -> Option<T> {
-        self.attrs()
+        self.settings()
+            .attrs
             .iter()
             .find(|(k, _)| matches!(k, Key::Named(n) if n == key))
             .and_then(|(_, v)| v.downcast_ref::<T>())

@@ -47,19 +47,27 @@ pub struct Context {
 
 pub(crate) struct Inner {
     pub(crate) head: Head,
-    params: Vec<(&'static str, Box<str>)>,
+    params: Box<[(&'static str, Box<str>)]>,
     /// The connection: the app and the peer, shared by its requests.
     pub(crate) conn: Arc<Conn>,
     /// The pattern of the route that matched (a reference to the route's own: one pointer).
     route: Option<&'static &'static str>,
-    attrs: Mutex<Vec<(Key, Box<dyn Any + Send + Sync>)>>,
-    /// Created when something is set: most requests set nothing, and a socket keeps its
-    /// Context for hours.
-    response: Mutex<Option<Box<ResponseParts>>>,
-    /// Whether `response` was created: a request that set nothing is answered without
-    /// taking its lock.
+    /// What handlers and middleware set: attributes and the response head (one lock: one
+    /// handler sets them, one at a time).
+    settings: Mutex<Settings>,
+    /// Whether the response head was created: a request that set nothing is answered without
+    /// taking the lock.
     response_set: AtomicBool,
     pub(crate) io: Io,
+}
+
+/// What handlers and middleware set on a request.
+#[derive(Default)]
+pub(crate) struct Settings {
+    attrs: Vec<(Key, Box<dyn Any + Send + Sync>)>,
+    /// Created when something is set: most requests set nothing, and a socket keeps its
+    /// Context for hours.
+    response: Option<Box<ResponseParts>>,
 }
 
 /// What a Context keeps of the request head: hyper's parts but their extensions (nothing in
@@ -90,11 +98,10 @@ impl Context {
         Context {
             inner: Arc::new(Inner {
                 head: Head { method, uri, version, headers },
-                params,
+                params: params.into_boxed_slice(),
                 conn,
                 route,
-                attrs: Mutex::new(Vec::new()),
-                response: Mutex::new(None),
+                settings: Mutex::new(Settings::default()),
                 response_set: AtomicBool::new(false),
                 io,
             }),

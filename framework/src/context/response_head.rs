@@ -6,35 +6,31 @@ use std::sync::MutexGuard;
 use http::header::HeaderName;
 use http::{HeaderValue, StatusCode};
 
-use super::Context;
+use super::{Context, Settings};
 use crate::response::{Body, Response, ResponseParts};
 
 /// The response parts behind their lock, created by `Context::response`.
-pub(super) struct PartsMut<'a>(MutexGuard<'a, Option<Box<ResponseParts>>>);
+pub(super) struct PartsMut<'a>(MutexGuard<'a, Settings>);
 
 impl std::ops::Deref for PartsMut<'_> {
     type Target = ResponseParts;
     fn deref(&self) -> &ResponseParts {
-        self.0.as_deref().expect("created by `Context::response`")
+        self.0.response.as_deref().expect("created by `Context::response`")
     }
 }
 
 impl std::ops::DerefMut for PartsMut<'_> {
     fn deref_mut(&mut self) -> &mut ResponseParts {
-        self.0.as_deref_mut().expect("created by `Context::response`")
+        self.0.response.as_deref_mut().expect("created by `Context::response`")
     }
 }
 
 impl Context {
-    fn response_parts(&self) -> MutexGuard<'_, Option<Box<ResponseParts>>> {
-        self.inner.response.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The response parts, created if nothing was set yet.
     pub(super) fn response(&self) -> PartsMut<'_> {
-        let mut parts = self.response_parts();
-        if parts.is_none() {
-            *parts = Some(Default::default());
+        let mut parts = self.settings();
+        if parts.response.is_none() {
+            parts.response = Some(Default::default());
             self.inner.response_set.store(true, Ordering::Release);
         }
         PartsMut(parts)
@@ -65,13 +61,13 @@ impl Context {
     /// The response status: in an after-middleware, the status of the response being sent;
     /// before that, what [`set_status`](Self::set_status) set (200 if nothing did).
     pub fn response_status(&self) -> StatusCode {
-        self.response_parts().as_ref().and_then(|p| p.status).unwrap_or(StatusCode::OK)
+        self.settings().response.as_ref().and_then(|p| p.status).unwrap_or(StatusCode::OK)
     }
 
     /// A response header: in an after-middleware, of the response being sent.
     pub fn response_header(&self, name: impl http::header::AsHeaderName) -> Option<String> {
-        let parts = self.response_parts();
-        parts.as_ref()?.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        let parts = self.settings();
+        parts.response.as_ref()?.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     /// Replaces the response body (in an after-middleware; ignored once streaming began).
@@ -84,7 +80,7 @@ impl Context {
         if !self.inner.response_set.load(Ordering::Acquire) {
             return;
         }
-        if let Some(parts) = self.response_parts().as_mut() {
+        if let Some(parts) = self.settings().response.as_mut() {
             parts.apply(res);
         }
     }
@@ -94,7 +90,7 @@ impl Context {
         if !self.inner.response_set.load(Ordering::Acquire) {
             return None;
         }
-        self.response_parts().take()
+        self.settings().response.take()
     }
 
     /// Exposes `res`'s status and headers to after-middleware, through the response methods.

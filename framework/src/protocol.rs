@@ -147,7 +147,8 @@ fn detach(head: &mut http::request::Parts, websocket: bool, budget: usize) -> Pa
     let (mut left, mut dropped) = (budget, 0usize);
     let fits = |(name, value): &(&http::HeaderName, &HeaderValue)| {
         let size = name.as_str().len() + value.len();
-        let fits = size <= left;
+        // (The packed form holds a name or value of at most 64 KiB.)
+        let fits = size <= left && value.len() <= usize::from(u16::MAX);
         if fits {
             left -= size;
         } else {

@@ -39,7 +39,8 @@ impl Headers {
 }
 
 /// A long-lived session's request headers in one allocation: for each header, the lengths of
-/// its name and value (4 bytes each) and then their bytes. A `HeaderMap` is built only if the
+/// its name and value (2 bytes each) and then their bytes. (A header whose name or value is
+/// longer than 64 KiB is not kept: no session's budget holds one.) A `HeaderMap` is built only if the
 /// handler asks for all headers at once.
 pub(crate) struct PackedHeaders {
     bytes: Box<[u8]>,
@@ -51,8 +52,9 @@ impl PackedHeaders {
         let mut bytes = Vec::new();
         for (name, value) in headers {
             let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
-            bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            let (Ok(n), Ok(v)) = (u16::try_from(name.len()), u16::try_from(value.len())) else { continue };
+            bytes.extend_from_slice(&n.to_le_bytes());
+            bytes.extend_from_slice(&v.to_le_bytes());
             bytes.extend_from_slice(name);
             bytes.extend_from_slice(value);
         }
@@ -65,11 +67,11 @@ impl PackedHeaders {
         let mut at = 0;
         std::iter::from_fn(move || {
             let len = |i: usize| -> Option<usize> {
-                Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+                Some(usize::from(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?)))
             };
-            let (n, v) = (len(at)?, len(at + 4)?);
-            let name = &b[at + 8..at + 8 + n];
-            let value = at + 8 + n..at + 8 + n + v;
+            let (n, v) = (len(at)?, len(at + 2)?);
+            let name = &b[at + 4..at + 4 + n];
+            let value = at + 4 + n..at + 4 + n + v;
             at = value.end;
             Some((name, value))
         })

@@ -374,6 +374,7 @@ impl App {
             .into_iter()
             .map(|m| Mount { prefix: m.prefix, pattern: m.pattern, endpoint: m.endpoint, service: m.service })
             .collect();
+        let connections = self.config.connection_permits();
         Ok(Arc::new(Shared {
             matcher,
             states: self.states,
@@ -381,6 +382,7 @@ impl App {
             ws_default: with_clock(self.ws_default),
             ws_routes,
             sessions: Arc::new(SessionRegistry::new(clock)),
+            connections: tokio::sync::Semaphore::new(connections as usize),
             hub: self.hub,
             cookie_key: self.cookie_key,
             layers: self.layers,

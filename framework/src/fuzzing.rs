@@ -169,7 +169,7 @@ impl Harness {
 
     /// A Context for a request with `head` and `body`, on a connection of its own.
     fn context(&self, head: http::request::Parts, body: Option<RequestBody>) -> Context {
-        let conn = Conn::with_slot(self.0.clone(), PEER, None);
+        let conn = Conn::new(self.0.clone(), PEER);
         Context::new(head, None, Vec::new(), conn, None, Io::Http(HttpIo::new(body)))
     }
 
@@ -202,7 +202,7 @@ impl Harness {
         http1.keep_alive(true);
         http1.max_buf_size(config.max_header_bytes.max(8 * 1024));
         http1.max_headers(config.max_headers);
-        let conn = Conn::with_slot(self.0.clone(), PEER, None);
+        let conn = Conn::new(self.0.clone(), PEER);
         let service = ConnService::new(&conn);
         http1.serve_connection(TokioIo::new(io), service).with_upgrades().await?;
         Ok(())

@@ -71,6 +71,14 @@ pub struct Config {
     pub multipart: MultipartConfig,
 }
 
+impl Config {
+    /// How many connections the server lets in at once: [`max_connections`](Self::max_connections),
+    /// as a count of semaphore permits.
+    pub(crate) fn connection_permits(&self) -> u32 {
+        u32::try_from(self.max_connections).unwrap_or(u32::MAX)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

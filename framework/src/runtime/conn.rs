@@ -18,45 +18,44 @@ use super::shared::Shared;
 /// its request's future completes (see `Body::keep_busy`). A counter of its own cost four
 /// more atomic read-modify-writes per request.
 ///
-/// The connection's slot under [`Config::max_connections`](crate::config::Config) is held here
-/// too, so that it is given back when the last of the connection's requests, sockets and
-/// streams ends: a WebSocket outlives its connection's task (hyper hands the socket over),
-/// and must still count.
+/// The connection's place under [`Config::max_connections`] is held here too, so that it is
+/// given back when the last of the connection's requests, sockets and streams ends: a
+/// WebSocket outlives its connection's task (hyper hands the socket over), and must still
+/// count.
+///
+/// [`Config::max_connections`]: crate::config::Config::max_connections
 pub(crate) struct Conn {
     pub(crate) app: Arc<Shared>,
     pub(crate) peer: SocketAddr,
-    /// Requests started, and [`ABORTED`] once [`abort`](Self::abort) was called.
+    /// Requests started, [`ABORTED`] once [`abort`](Self::abort) was called, and [`COUNTED`]
+    /// while the connection holds a place under [`Config::max_connections`] (a permit of the
+    /// app's `connections`, given back when the `Conn` is dropped: a permit of its own would
+    /// cost every socket 16 bytes more).
     pub(crate) started: AtomicUsize,
-    _slot: Option<Slot>,
+    /// Its place under a per-peer limit (boxed: a socket's Context keeps its connection for
+    /// hours, and this is rarely set).
+    _peer_slot: Option<Box<PeerSlot>>,
 }
 
 /// The bit of [`Conn::started`] that says the connection is to be closed.
 pub(crate) const ABORTED: usize = 1 << (usize::BITS - 1);
 
-/// A connection's place under the connection limits, given back when dropped.
-pub(crate) struct Slot {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    // (Boxed: a socket's Context keeps its connection for hours, and this is rarely set.)
-    _peer: Option<Box<PeerSlot>>,
-}
-
-impl Slot {
-    /// The place of a connection holding `permit` (and, under a per-peer limit, `peer`).
-    pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit, peer: Option<Box<PeerSlot>>) -> Self {
-        Slot { _permit: permit, _peer: peer }
-    }
-}
+/// The bit of [`Conn::started`] that says the connection holds a place under the app's
+/// connection limit.
+pub(crate) const COUNTED: usize = 1 << (usize::BITS - 2);
 
 impl Conn {
-    /// A connection from `peer` to `app` outside the server's limits (benchmarks).
-    #[cfg(feature = "__bench")]
+    /// A connection from `peer` to `app` outside the server's limits (benchmarks, fuzzing).
+    #[cfg(any(feature = "__bench", fuzzing))]
     pub(crate) fn new(app: Arc<Shared>, peer: SocketAddr) -> Arc<Conn> {
-        Self::with_slot(app, peer, None)
+        Arc::new(Conn { app, peer, started: AtomicUsize::new(0), _peer_slot: None })
     }
 
-    /// A connection from `peer` to `app` holding its `slot`, with no request started yet.
-    pub(crate) fn with_slot(app: Arc<Shared>, peer: SocketAddr, slot: Option<Slot>) -> Arc<Conn> {
-        Arc::new(Conn { app, peer, started: AtomicUsize::new(0), _slot: slot })
+    /// A connection from `peer` to `app` that took a place under the app's connection limit
+    /// (a permit of `app.connections`, forgotten: the `Conn` gives it back) and, under a
+    /// per-peer limit, `peer_slot`; no request started yet.
+    pub(crate) fn counted(app: Arc<Shared>, peer: SocketAddr, peer_slot: Option<Box<PeerSlot>>) -> Arc<Conn> {
+        Arc::new(Conn { app, peer, started: AtomicUsize::new(COUNTED), _peer_slot: peer_slot })
     }
 
     /// Closes the connection, whatever it is doing (a client that stopped reading a stream:
@@ -66,6 +65,16 @@ impl Conn {
     /// socket keeps its Context.)
     pub(crate) fn abort(&self) {
         self.started.fetch_or(ABORTED, Ordering::Relaxed);
+    }
+}
+
+/// Gives the connection's place under the limit back, once its last request, socket or
+/// stream is over.
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if *self.started.get_mut() & COUNTED != 0 {
+            self.app.connections.add_permits(1);
+        }
     }
 }
 

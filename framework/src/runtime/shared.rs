@@ -23,6 +23,10 @@ pub(crate) struct Shared {
     pub(crate) ws_routes: HashMap<String, Arc<WsConfig>>,
     /// Open WebSocket sessions and SSE streams, which shutdown ends and waits for.
     pub(crate) sessions: Arc<SessionRegistry>,
+    /// A permit for each connection [`Config::max_connections`](crate::config::Config) lets
+    /// in: each open connection holds one (see `Conn`); shutdown takes them all back to know
+    /// that none is open.
+    pub(crate) connections: tokio::sync::Semaphore,
     pub(crate) hub: Hub,
     /// The key of signed and private cookies.
     pub(crate) cookie_key: Option<cookie::Key>,

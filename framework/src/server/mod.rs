@@ -22,11 +22,10 @@ use hyper_util::rt::TokioIo;
 #[cfg(feature = "http2")]
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
-use tokio::sync::Semaphore;
 
 use self::backoff::AcceptBackoff;
 use crate::http::service::ConnService;
-use crate::runtime::conn::{Conn, PeerCounts, Slot, ABORTED};
+use crate::runtime::conn::{Conn, PeerCounts, ABORTED};
 use crate::runtime::shared::Shared;
 
 /// Listen backlog: tokio's `bind` uses 128, and a burst of connects then loses SYNs for a second.
@@ -95,10 +94,6 @@ pub(crate) async fn run(
         http2,
     });
     let stop = Arc::new(Draining::default());
-    // Every connection holds a permit until it ends, and so do the sockets and streams it
-    // hands over to (see `Conn`): shutdown takes them all back to know that none is open.
-    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
-    let permits = Arc::new(Semaphore::new(all as usize));
     let per_peer = config.max_connections_per_ip.map(|max| Arc::new(PeerCounts::new(max)));
     let tls = !matches!(transport, Transport::Plain);
     tracing::info!(addr = %listener.local_addr()?, routes = shared.matcher.len(), tls, "fratello serving");
@@ -109,15 +104,8 @@ pub(crate) async fn run(
     // workers' arenas, where the rest of the connection lives. From the caller's thread, each
     // connection's blocks that outlive its handshake sit between that thread's short-lived
     // ones, and the holes they leave grow an idle server's memory by a third.
-    let accepting = Accepting {
-        listener,
-        shared: shared.clone(),
-        protocols,
-        stop: stop.clone(),
-        permits: permits.clone(),
-        per_peer,
-        transport,
-    };
+    let accepting =
+        Accepting { listener, shared: shared.clone(), protocols, stop: stop.clone(), per_peer, transport };
     let mut accept = tokio::spawn(accepting.run());
     tokio::select! {
         () = shutdown => accept.abort(),
@@ -129,7 +117,7 @@ pub(crate) async fn run(
             std::panic::resume_unwind(e.into_panic());
         }
     }
-    drain(&shared, &stop, &permits, all).await;
+    drain(&shared, &stop).await;
     Ok(())
 }
 
@@ -139,7 +127,6 @@ struct Accepting {
     shared: Arc<Shared>,
     protocols: Arc<Protocols>,
     stop: Arc<Draining>,
-    permits: Arc<Semaphore>,
     per_peer: Option<Arc<PeerCounts>>,
     transport: Transport,
 }
@@ -147,11 +134,11 @@ struct Accepting {
 impl Accepting {
     /// Accepts connections, each into a task of its own, until aborted.
     async fn run(self) {
-        let Accepting { listener, shared, protocols, stop, permits, per_peer, transport } = self;
+        let Accepting { listener, shared, protocols, stop, per_peer, transport } = self;
         let timeout = shared.config.header_read_timeout;
         let mut backoff = AcceptBackoff::default();
         loop {
-            let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let permit = shared.connections.acquire().await.expect("the semaphore is never closed");
             let (stream, peer) = match listener.accept().await {
                 Ok(c) => {
                     backoff.reset();
@@ -175,12 +162,9 @@ impl Accepting {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let slot = Slot::new(permit, peer_slot);
-            let watch = Watch {
-                conn: Conn::with_slot(shared.clone(), peer, Some(slot)),
-                stop: stop.clone(),
-                timeout,
-            };
+            permit.forget(); // (given back by the connection's `Conn` when it is dropped)
+            let watch =
+                Watch { conn: Conn::counted(shared.clone(), peer, peer_slot), stop: stop.clone(), timeout };
             match &transport {
                 Transport::Plain => {
                     tokio::spawn(serve_connection(stream, protocols.clone(), watch));
@@ -201,8 +185,8 @@ impl Accepting {
 
 /// Graceful shutdown, once the listener is closed: every socket and stream is told to end,
 /// every connection to finish its request and close; waits for them all, for at most the
-/// shutdown timeout (`all`: the connection permits that are back once none is open).
-async fn drain(shared: &Shared, stop: &Draining, permits: &Semaphore, all: u32) {
+/// shutdown timeout.
+async fn drain(shared: &Shared, stop: &Draining) {
     let timeout = shared.config.shutdown_timeout;
     tracing::info!("shutting down: draining open connections");
     // Sockets and streams hear it from their sessions; HTTP connections from `stop`.
@@ -210,7 +194,8 @@ async fn drain(shared: &Shared, stop: &Draining, permits: &Semaphore, all: u32) 
     stop.stopping.store(true, Ordering::SeqCst);
     stop.notify.notify_waiters();
     let drained = async {
-        let (_, ()) = tokio::join!(permits.acquire_many(all), shared.sessions.wait_idle());
+        let all = shared.config.connection_permits();
+        let (_, ()) = tokio::join!(shared.connections.acquire_many(all), shared.sessions.wait_idle());
     };
     match tokio::time::timeout(timeout, drained).await {
         Ok(()) => tracing::info!("all connections closed"),
@@ -391,7 +376,8 @@ where
     // What the connection holds of its `Conn` itself (the watch, the service): no request has
     // started yet. Anything above this is a request in progress.
     let held = Arc::strong_count(conn);
-    let (mut registered, mut graceful, mut seen) = (false, false, 0);
+    let (mut registered, mut graceful) = (false, false);
+    let mut seen = conn.started.load(Ordering::Relaxed);
     std::future::poll_fn(|cx| {
         if !registered {
             registered = true;

@@ -5,13 +5,25 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::message::{Out, Outbound};
+use crate::message::{EventForms, Out, Outbound};
 use crate::Result;
 
 impl From<Event> for Outbound {
     fn from(e: Event) -> Self {
-        let data = e.data.as_deref().unwrap_or("").into();
-        Outbound(Out::Event { wire: e.encode(), data })
+        // (Laid out as `EventForms` keeps them: the wire form's length first.)
+        let data = e.data.as_deref().unwrap_or("");
+        let mut out = BytesMut::with_capacity(4 + e.wire_capacity() + data.len());
+        out.put_u32(0);
+        e.write(&mut out);
+        let Ok(wire_len) = u32::try_from(out.len() - 4) else {
+            return Outbound(Out::Invalid("an event over 4 GiB".into()));
+        };
+        out[..4].copy_from_slice(&wire_len.to_be_bytes());
+        out.put_slice(data.as_bytes());
+        match EventForms::new(out.freeze()) {
+            Some(forms) => Outbound(Out::Event(forms)),
+            None => Outbound(Out::Invalid("an event that could not be encoded".into())),
+        }
     }
 }
 
@@ -74,9 +86,22 @@ impl Event {
         self
     }
 
-    /// The wire form. Line breaks inside `event` and `id` would break the framing, so they
-    /// are replaced by spaces; `data` and comments are split into one line each.
+    /// The wire form (see [`write`](Self::write)).
     pub(crate) fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.wire_capacity());
+        self.write(&mut out);
+        out.freeze()
+    }
+
+    /// About as many bytes as the wire form takes.
+    fn wire_capacity(&self) -> usize {
+        16 + self.data.as_ref().map_or(0, String::len)
+    }
+
+    /// Appends the wire form to `out`. Line breaks inside `event` and `id` would break the
+    /// framing, so they are replaced by spaces; `data` and comments are split into one line
+    /// each.
+    fn write(&self, out: &mut BytesMut) {
         fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
             if s.contains(['\r', '\n']) {
                 s.replace(['\r', '\n'], " ").into()
@@ -84,7 +109,6 @@ impl Event {
                 s.into()
             }
         }
-        let mut out = BytesMut::with_capacity(16 + self.data.as_ref().map_or(0, String::len));
         let mut field = |name: &str, value: &str| {
             out.put_slice(name.as_bytes());
             if !value.is_empty() {
@@ -115,7 +139,6 @@ impl Event {
             }
         }
         out.put_u8(b'\n');
-        out.freeze()
     }
 }
 

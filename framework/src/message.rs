@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tungstenite::Utf8Bytes;
 
 use crate::{Error, Result};
@@ -116,14 +116,68 @@ pub(crate) enum Out {
     Text(Utf8Bytes),
     Binary(Bytes),
     /// The wire form for SSE and HTTP, and the data alone for a WebSocket text message.
-    Event {
-        wire: Bytes,
-        data: Utf8Bytes,
-    },
+    Event(EventForms),
     /// A text a hub publishes (see [`SharedText`]): text everywhere, as `Text` is.
     Shared(std::sync::Arc<SharedText>),
     /// A value that could not be encoded (a `Json` whose `Serialize` failed); sending it fails.
     Invalid(std::sync::Arc<str>),
+}
+
+/// An event's two forms in one buffer: the wire form's length (4 bytes, big-endian), the wire
+/// form (what SSE and HTTP carry), then the data alone, UTF-8 (what a WebSocket text message
+/// carries). Lengths and all in the one buffer, an `Outbound` is the size of one buffer
+/// handle: every socket handler's future holds one while it sends. (A room's Redis form of an
+/// event is the same bytes.)
+#[derive(Clone, Debug)]
+pub(crate) struct EventForms(Bytes);
+
+impl EventForms {
+    /// `bytes` as laid out above; `None` when its length is cut short or its data is not
+    /// UTF-8.
+    pub(crate) fn new(bytes: Bytes) -> Option<EventForms> {
+        let forms = EventForms(bytes);
+        std::str::from_utf8(forms.0.get(forms.data_at()?..)?).ok()?;
+        Some(forms)
+    }
+
+    /// Where the data starts (after the length and the wire form).
+    fn data_at(&self) -> Option<usize> {
+        let len = u32::from_be_bytes(self.0.get(..4)?.try_into().ok()?);
+        4usize.checked_add(usize::try_from(len).ok()?)
+    }
+
+    fn split(&self) -> usize {
+        self.data_at().unwrap_or(4) // (checked when made)
+    }
+
+    /// The wire form, without copying it.
+    pub(crate) fn into_wire(self) -> Bytes {
+        let end = self.split();
+        let mut bytes = self.0;
+        bytes.truncate(end);
+        bytes.advance(4);
+        bytes
+    }
+
+    /// The data, as a WebSocket text message carries it.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.0[self.split()..]
+    }
+
+    /// The data as text (checked to be UTF-8 when made).
+    pub(crate) fn data_text(&self) -> &str {
+        std::str::from_utf8(self.data()).unwrap_or_default()
+    }
+
+    /// The whole buffer (a room's Redis form of the event).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The whole buffer's length.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// A text published to a room: every receiver shares it, and the SSE receivers also share its
@@ -143,7 +197,7 @@ impl Outbound {
             Out::Text(t) => t.as_bytes(),
             Out::Shared(s) => s.text.as_bytes(),
             Out::Binary(b) => b,
-            Out::Event { data, .. } => data.as_bytes(),
+            Out::Event(e) => e.data(),
             Out::Invalid(_) => &[],
         }
     }
@@ -153,7 +207,7 @@ impl Outbound {
         match &self.0 {
             Out::Text(t) => Some(t.as_str()),
             Out::Shared(s) => Some(s.text.as_str()),
-            Out::Event { data, .. } => Some(data.as_str()),
+            Out::Event(e) => Some(e.data_text()),
             Out::Binary(_) | Out::Invalid(_) => None,
         }
     }
@@ -164,7 +218,7 @@ impl Outbound {
             Out::Text(t) => t.len(),
             Out::Shared(s) => s.text.len(),
             Out::Binary(b) => b.len(),
-            Out::Event { wire, data } => wire.len() + data.len(),
+            Out::Event(e) => e.len(),
             Out::Invalid(_) => 0,
         }
     }
@@ -195,7 +249,8 @@ impl Outbound {
         match self.0 {
             Out::Text(t) => Ok(t.into()),
             Out::Shared(s) => Ok(s.text.clone().into()),
-            Out::Binary(b) | Out::Event { wire: b, .. } => Ok(b),
+            Out::Binary(b) => Ok(b),
+            Out::Event(e) => Ok(e.into_wire()),
             Out::Invalid(why) => Err(Error::internal(why.to_string())),
         }
     }

@@ -27,7 +27,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use tungstenite::Utf8Bytes;
 
-use crate::message::{Out, Outbound};
+use crate::message::{EventForms, Out, Outbound};
 
 /// The version this module writes, and the only one it reads.
 pub const VERSION: u8 = 1;
@@ -86,24 +86,20 @@ impl std::error::Error for WireError {}
 
 /// Encodes `message` as published by `origin`, its `sequence`-th message to the room.
 pub fn encode(origin: u64, sequence: u64, message: &Outbound) -> Result<Bytes, WireError> {
-    let (kind, event, payload): (u8, &[u8], &[u8]) = match &message.0 {
-        Out::Text(t) => (TEXT, &[], t.as_bytes()),
-        Out::Shared(s) => (TEXT, &[], s.text.as_bytes()),
-        Out::Binary(b) => (BINARY, &[], b),
-        Out::Event { wire, data } => (EVENT, wire, data.as_bytes()),
+    let (kind, payload): (u8, &[u8]) = match &message.0 {
+        Out::Text(t) => (TEXT, t.as_bytes()),
+        Out::Shared(s) => (TEXT, s.text.as_bytes()),
+        Out::Binary(b) => (BINARY, b),
+        // (An event keeps its forms as this format carries them: the wire form's length, the
+        // wire form, the data.)
+        Out::Event(e) => (EVENT, e.as_bytes()),
         Out::Invalid(_) => return Err(WireError::Invalid),
     };
-    let extra = if kind == EVENT { 4 + event.len() } else { 0 };
-    let mut out = BytesMut::with_capacity(HEAD + extra + payload.len());
+    let mut out = BytesMut::with_capacity(HEAD + payload.len());
     out.put_u8(VERSION);
     out.put_u8(kind);
     out.put_u64(origin);
     out.put_u64(sequence);
-    if kind == EVENT {
-        let len = u32::try_from(event.len()).map_err(|_| WireError::EventLength)?;
-        out.put_u32(len);
-        out.put_slice(event);
-    }
     out.put_slice(payload);
     Ok(out.freeze())
 }
@@ -164,9 +160,8 @@ pub fn decode(bytes: Bytes) -> Result<Envelope, WireError> {
             if body.len() - 4 < len {
                 return Err(WireError::EventLength);
             }
-            let wire = body.slice(4..4 + len);
-            let data = utf8(body.slice(4 + len..))?;
-            Outbound(Out::Event { wire, data })
+            // (The length, the wire form and the data, as an event keeps them.)
+            Outbound(Out::Event(EventForms::new(body).ok_or(WireError::NotUtf8)?))
         }
         other => return Err(WireError::Kind(other)),
     };
@@ -197,12 +192,14 @@ mod tests {
         assert_eq!(round_trip(vec![0u8, 255, 1]).message.as_text(), None);
         let event = Event::new().id("9").event("tick").retry(std::time::Duration::from_secs(3)).data("a\nb");
         let got = round_trip(event.clone());
-        let (Out::Event { wire: a, .. }, Out::Event { wire: b, .. }) =
-            (&got.message.0, &Outbound::from(event).0)
-        else {
+        let (Out::Event(a), Out::Event(b)) = (&got.message.0, &Outbound::from(event).0) else {
             panic!("an event stays an event")
         };
-        assert_eq!(a, b, "id, event, retry and data lines as SSE frames them");
+        assert_eq!(
+            a.clone().into_wire(),
+            b.clone().into_wire(),
+            "id, event, retry and data lines as SSE frames them"
+        );
         assert_eq!(got.message.as_text(), Some("a\nb"));
     }
 

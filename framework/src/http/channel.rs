@@ -165,7 +165,7 @@ impl HttpIo {
     ) -> Result<()> {
         let content_type = match &item.0 {
             Out::Text(_) | Out::Shared(_) => "text/plain; charset=utf-8",
-            Out::Event { .. } => "text/event-stream",
+            Out::Event(_) => "text/event-stream",
             Out::Binary(_) | Out::Invalid(_) => "application/octet-stream",
         };
         let chunk = item.into_chunk()?;

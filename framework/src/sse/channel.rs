@@ -296,7 +296,7 @@ fn append(out: &mut BytesMut, chunk: &[u8]) -> bool {
 /// The wire form of one `send`.
 fn encode(item: Outbound) -> Result<Bytes> {
     match item.0 {
-        Out::Event { wire, .. } => Ok(wire),
+        Out::Event(e) => Ok(e.into_wire()),
         Out::Text(t) => Ok(data_event(t.as_str())),
         // (Made with the room's `id:` when a room forwarded it; without, when sent by hand.)
         Out::Shared(s) => Ok(s.sse.get().cloned().unwrap_or_else(|| data_event(s.text.as_str()))),

@@ -416,7 +416,7 @@ fn encode(item: &Outbound, out: &mut Vec<u8>) -> bool {
         Out::Text(t) => (Data::Text, t.as_bytes()),
         Out::Shared(s) => (Data::Text, s.text.as_bytes()),
         Out::Binary(b) => (Data::Binary, b),
-        Out::Event { data, .. } => (Data::Text, data.as_bytes()),
+        Out::Event(e) => (Data::Text, e.data()),
         Out::Invalid(_) => return false,
     };
     let header =

@@ -5,8 +5,6 @@
 
 use std::future::Future;
 
-use futures_util::FutureExt;
-
 pub use crate::context::Context;
 pub use crate::future::BoxFuture;
 pub use crate::response::Response;
@@ -77,10 +75,7 @@ where
     F: Future + Send + 'static,
     F::Output: crate::response::IntoResponse,
 {
-    // `map`, not `async move { fut.await }`: an async block stores its captured future and the
-    // future it awaits separately, which doubled every handler's allocation (a socket's lives
-    // as long as the socket).
-    Box::pin(fut.map(crate::response::IntoResponse::into_response))
+    Box::pin(Converted::<F, ToResponse>::new(fut))
 }
 
 /// Erases a WebSocket or SSE handler's future (`()` or `Result<()>`).
@@ -90,7 +85,7 @@ where
     F: Future + Send + 'static,
     F::Output: StreamReturn,
 {
-    Box::pin(fut.map(StreamReturn::into_result))
+    Box::pin(Converted::<F, ToStreamResult>::new(fut))
 }
 
 /// Erases a middleware's future (`()` or `Result<()>`).
@@ -100,7 +95,67 @@ where
     F: Future + Send + 'static,
     F::Output: MiddlewareReturn,
 {
-    Box::pin(fut.map(MiddlewareReturn::into_result))
+    Box::pin(Converted::<F, ToMiddlewareResult>::new(fut))
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future whose output `C` converts to what its route needs. It is the
+    /// handler's future alone, nothing beside it: an `async move { .. }` around the handler
+    /// would store the future twice, and `futures`' `map` adds a state of its own, in every
+    /// handler's allocation (a socket's lives as long as the socket).
+    struct Converted<F, C> {
+        #[pin]
+        future: F,
+        convert: std::marker::PhantomData<fn() -> C>,
+    }
+}
+
+impl<F, C> Converted<F, C> {
+    fn new(future: F) -> Self {
+        Converted { future, convert: std::marker::PhantomData }
+    }
+}
+
+/// How a handler's output becomes what its route needs.
+trait Convert<T> {
+    type Output;
+    fn convert(value: T) -> Self::Output;
+}
+
+/// An HTTP handler's output, as a response.
+struct ToResponse;
+/// A WebSocket or SSE handler's output, as a result.
+struct ToStreamResult;
+/// A middleware's output, as a result.
+struct ToMiddlewareResult;
+
+impl<T: crate::response::IntoResponse> Convert<T> for ToResponse {
+    type Output = Response;
+    fn convert(value: T) -> Response {
+        value.into_response()
+    }
+}
+
+impl<T: StreamReturn> Convert<T> for ToStreamResult {
+    type Output = crate::Result<()>;
+    fn convert(value: T) -> crate::Result<()> {
+        value.into_result()
+    }
+}
+
+impl<T: MiddlewareReturn> Convert<T> for ToMiddlewareResult {
+    type Output = crate::Result<()>;
+    fn convert(value: T) -> crate::Result<()> {
+        value.into_result()
+    }
+}
+
+impl<F: Future, C: Convert<F::Output>> Future for Converted<F, C> {
+    type Output = C::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<C::Output> {
+        self.project().future.poll(cx).map(C::convert)
+    }
 }
 
 /// What a `#[ws]` or `#[sse]` handler may return.

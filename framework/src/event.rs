@@ -10,19 +10,10 @@ use crate::Result;
 
 impl From<Event> for Outbound {
     fn from(e: Event) -> Self {
-        // (Laid out as `EventForms` keeps them: the wire form's length first.)
         let data = e.data.as_deref().unwrap_or("");
-        let mut out = BytesMut::with_capacity(4 + e.wire_capacity() + data.len());
-        out.put_u32(0);
-        e.write(&mut out);
-        let Ok(wire_len) = u32::try_from(out.len() - 4) else {
-            return Outbound(Out::Invalid("an event over 4 GiB".into()));
-        };
-        out[..4].copy_from_slice(&wire_len.to_be_bytes());
-        out.put_slice(data.as_bytes());
-        match EventForms::new(out.freeze()) {
+        match EventForms::make(data, e.wire_capacity(), |out| e.write(out)) {
             Some(forms) => Outbound(Out::Event(forms)),
-            None => Outbound(Out::Invalid("an event that could not be encoded".into())),
+            None => Outbound(Out::Invalid("an event over 4 GiB".into())),
         }
     }
 }

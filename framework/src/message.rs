@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tungstenite::Utf8Bytes;
 
 use crate::{Error, Result};
@@ -123,60 +123,67 @@ pub(crate) enum Out {
     Invalid(std::sync::Arc<str>),
 }
 
-/// An event's two forms in one buffer: the wire form's length (4 bytes, big-endian), the wire
-/// form (what SSE and HTTP carry), then the data alone, UTF-8 (what a WebSocket text message
-/// carries). Lengths and all in the one buffer, an `Outbound` is the size of one buffer
-/// handle: every socket handler's future holds one while it sends. (A room's Redis form of an
-/// event is the same bytes.)
+/// An event's two forms in one buffer: the data's length (4 bytes, big-endian), the data
+/// alone, UTF-8 (what a WebSocket text message carries), then the wire form (what SSE and
+/// HTTP carry). Lengths and all in the one buffer, an `Outbound` is the size of one buffer
+/// handle: every socket handler's future holds one while it sends. The wire form last, so
+/// that a stream takes it out of a shared buffer by moving its start alone.
 #[derive(Clone, Debug)]
 pub(crate) struct EventForms(Bytes);
 
 impl EventForms {
-    /// `bytes` as laid out above; `None` when its length is cut short or its data is not
-    /// UTF-8.
-    pub(crate) fn new(bytes: Bytes) -> Option<EventForms> {
-        let forms = EventForms(bytes);
-        std::str::from_utf8(forms.0.get(forms.data_at()?..)?).ok()?;
-        Some(forms)
+    /// The forms of an event whose data is `data` and whose wire form `write_wire` appends.
+    pub(crate) fn make(
+        data: &str,
+        wire_capacity: usize,
+        write_wire: impl FnOnce(&mut BytesMut),
+    ) -> Option<Self> {
+        let mut out = BytesMut::with_capacity(4 + data.len() + wire_capacity);
+        out.put_u32(u32::try_from(data.len()).ok()?);
+        out.put_slice(data.as_bytes());
+        write_wire(&mut out);
+        Some(EventForms(out.freeze()))
     }
 
-    /// Where the data starts (after the length and the wire form).
-    fn data_at(&self) -> Option<usize> {
-        let len = u32::from_be_bytes(self.0.get(..4)?.try_into().ok()?);
-        4usize.checked_add(usize::try_from(len).ok()?)
+    /// The forms of an event from its `wire` form and its `data` as bytes (a room's message
+    /// from another instance): `None` unless the data is UTF-8.
+    pub(crate) fn from_parts(wire: &[u8], data: &[u8]) -> Option<Self> {
+        let data = std::str::from_utf8(data).ok()?;
+        Self::make(data, wire.len(), |out| out.put_slice(wire))
     }
 
+    /// Where the wire form starts (after the length and the data).
     fn split(&self) -> usize {
-        self.data_at().unwrap_or(4) // (checked when made)
+        let len: [u8; 4] = self.0[..4].try_into().expect("made with its length");
+        4 + u32::from_be_bytes(len) as usize
     }
 
     /// The wire form, without copying it.
     pub(crate) fn into_wire(self) -> Bytes {
-        let end = self.split();
+        let at = self.split();
         let mut bytes = self.0;
-        bytes.truncate(end);
-        bytes.advance(4);
+        bytes.advance(at);
         bytes
+    }
+
+    /// The wire form.
+    pub(crate) fn wire(&self) -> &[u8] {
+        &self.0[self.split()..]
     }
 
     /// The data, as a WebSocket text message carries it.
     pub(crate) fn data(&self) -> &[u8] {
-        &self.0[self.split()..]
+        &self.0[4..self.split()]
     }
 
-    /// The data as text (checked to be UTF-8 when made).
+    /// The data as text (UTF-8 when made).
     pub(crate) fn data_text(&self) -> &str {
         std::str::from_utf8(self.data()).unwrap_or_default()
     }
 
-    /// The whole buffer (a room's Redis form of the event).
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The whole buffer's length.
+    /// Both forms' bytes.
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.0.len() - 4
     }
 }
 

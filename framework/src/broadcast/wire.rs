@@ -86,20 +86,24 @@ impl std::error::Error for WireError {}
 
 /// Encodes `message` as published by `origin`, its `sequence`-th message to the room.
 pub fn encode(origin: u64, sequence: u64, message: &Outbound) -> Result<Bytes, WireError> {
-    let (kind, payload): (u8, &[u8]) = match &message.0 {
-        Out::Text(t) => (TEXT, t.as_bytes()),
-        Out::Shared(s) => (TEXT, s.text.as_bytes()),
-        Out::Binary(b) => (BINARY, b),
-        // (An event keeps its forms as this format carries them: the wire form's length, the
-        // wire form, the data.)
-        Out::Event(e) => (EVENT, e.as_bytes()),
+    let (kind, event, payload): (u8, &[u8], &[u8]) = match &message.0 {
+        Out::Text(t) => (TEXT, &[], t.as_bytes()),
+        Out::Shared(s) => (TEXT, &[], s.text.as_bytes()),
+        Out::Binary(b) => (BINARY, &[], b),
+        Out::Event(e) => (EVENT, e.wire(), e.data()),
         Out::Invalid(_) => return Err(WireError::Invalid),
     };
-    let mut out = BytesMut::with_capacity(HEAD + payload.len());
+    let extra = if kind == EVENT { 4 + event.len() } else { 0 };
+    let mut out = BytesMut::with_capacity(HEAD + extra + payload.len());
     out.put_u8(VERSION);
     out.put_u8(kind);
     out.put_u64(origin);
     out.put_u64(sequence);
+    if kind == EVENT {
+        let len = u32::try_from(event.len()).map_err(|_| WireError::EventLength)?;
+        out.put_u32(len);
+        out.put_slice(event);
+    }
     out.put_slice(payload);
     Ok(out.freeze())
 }
@@ -160,8 +164,8 @@ pub fn decode(bytes: Bytes) -> Result<Envelope, WireError> {
             if body.len() - 4 < len {
                 return Err(WireError::EventLength);
             }
-            // (The length, the wire form and the data, as an event keeps them.)
-            Outbound(Out::Event(EventForms::new(body).ok_or(WireError::NotUtf8)?))
+            let forms = EventForms::from_parts(&body[4..4 + len], &body[4 + len..]);
+            Outbound(Out::Event(forms.ok_or(WireError::NotUtf8)?))
         }
         other => return Err(WireError::Kind(other)),
     };

@@ -36,6 +36,19 @@ async fn members_now(addr: std::net::SocketAddr) -> usize {
     text.rsplit("\r\n").next().unwrap_or_default().parse().expect("a count")
 }
 
+/// What the kernel may hold for one connection that is not read: the largest send buffer a
+/// socket's may grow to (tcp_wmem's maximum) and a receive buffer of the default size
+/// (tcp_rmem's default; it grows only while its reader reads).
+fn kernel_buffers() -> usize {
+    let field = |file: &str, i: usize, default: usize| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(i).and_then(|v| v.parse().ok()))
+            .unwrap_or(default)
+    };
+    field("tcp_wmem", 2, 4 << 20) + field("tcp_rmem", 1, 128 << 10)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_that_never_read_cost_their_queues_and_are_dropped() {
     let n = if crate::full() { 10_000 } else { 1_000 };
@@ -52,8 +65,11 @@ async fn members_that_never_read_cost_their_queues_and_are_dropped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let joined = server.rss_kib();
-    // 4,000 messages of 1 KiB: far past each member's queue and the room's lag limit.
-    for _ in 0..40 {
+    // Messages of 1 KiB, far past what a member can take without reading: its queue, the
+    // room's lag limit, and what the kernel holds for its socket (the server's send buffer
+    // grows up to tcp_wmem's maximum, and the client's receive buffer holds its default).
+    let messages = 2 * (kernel_buffers() / 1024) + 4_000;
+    for _ in 0..messages.div_ceil(100) {
         probe::send(addr, b"POST /hostile/flood/100 HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n", 1)
             .await;
     }
@@ -68,7 +84,7 @@ async fn members_that_never_read_cost_their_queues_and_are_dropped() {
     let per_member = peak.saturating_sub(before) / n;
     let bound = 3 * crate::process::SEND_QUEUE / 1024 + 64;
     probe::note(
-        &format!("{n} members that never read, 4,000 messages of 1 KiB"),
+        &format!("{n} members that never read, {messages} messages of 1 KiB"),
         "all dropped, memory within the queues",
         format!("all dropped; RSS {before} → {joined} (joined) → {peak} KiB, {per_member} KiB per member"),
     );

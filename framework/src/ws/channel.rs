@@ -16,6 +16,8 @@ use crate::config::WsConfig;
 use crate::error::{Error, Result};
 use crate::message::{Message, Out, Outbound};
 
+use super::waiters::{Running, Waiters};
+
 /// The Context's view of a socket: queues between the handler (and its clones) and the
 /// socket's task, and who waits on them.
 pub(crate) struct WsIo {
@@ -84,57 +86,6 @@ const MAX_INBOUND: usize = 16;
 /// The most room a send queue reserves at once for a burst it is told about.
 const MAX_RESERVE: usize = 64 * 1024;
 
-/// Wakers of the tasks waiting for a change; one is kept without allocating.
-#[derive(Default)]
-pub(crate) enum Waiters {
-    #[default]
-    None,
-    One(Waker),
-    Many(Vec<Waker>),
-}
-
-impl Waiters {
-    pub(crate) fn register(&mut self, waker: &Waker) {
-        match self {
-            Waiters::None => *self = Waiters::One(waker.clone()),
-            Waiters::One(w) if w.will_wake(waker) => {}
-            Waiters::One(w) => *self = Waiters::Many(vec![w.clone(), waker.clone()]),
-            Waiters::Many(v) => {
-                if !v.iter().any(|w| w.will_wake(waker)) {
-                    v.push(waker.clone());
-                }
-            }
-        }
-    }
-
-    /// Wakes them all. From inside the socket's task (`running`), the task itself is not
-    /// woken (it looks again by itself) and its handler is marked due without a wake-up.
-    pub(crate) fn wake(self, running: Option<Running<'_>>) {
-        let wake = |w: Waker| match running {
-            Some(r) if w.will_wake(r.handler) => r.handler_woken.store(true, Ordering::SeqCst),
-            Some(r) if w.will_wake(r.task) => {}
-            _ => w.wake(),
-        };
-        match self {
-            Waiters::None => {}
-            Waiters::One(w) => wake(w),
-            Waiters::Many(v) => v.into_iter().for_each(wake),
-        }
-    }
-}
-
-/// The socket's task, as it polls: the wakers of the task and of its handler.
-///
-/// Waking the handler's waker marks the handler due and takes the socket's lock to wake the
-/// task. The task, handing something to its own handler (a message in, room to send), only
-/// needs the mark: it polls the handler on its next round.
-#[derive(Clone, Copy)]
-pub(crate) struct Running<'a> {
-    task: &'a Waker,
-    handler: &'a Waker,
-    handler_woken: &'a AtomicBool,
-}
-
 /// What `recv` reports once the peer broke a rule.
 fn closed_with(code: u16, why: &str) -> Error {
     Error::bad_request(format!("the WebSocket was closed with {code}: {why}"))
@@ -172,7 +123,7 @@ impl WsIo {
 
     /// The socket's task as it polls (see [`Running`]).
     pub(crate) fn running<'a>(&'a self, task: &'a Waker, handler: &'a Waker) -> Running<'a> {
-        Running { task, handler, handler_woken: &self.handler_woken }
+        Running::new(task, handler, &self.handler_woken)
     }
 
     /// The handler was woken (through its waker, see the Context's `Wake`): it is due, and the
@@ -429,53 +380,14 @@ fn encode(item: &Outbound, out: &mut Vec<u8>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::task::{Wake, Waker};
 
     use tungstenite::protocol::frame::FrameHeader;
 
     use crate::config::WsConfig;
-    use crate::ws::channel::{Running, Waiters, WsIo};
-
-    /// A waker that counts its wake-ups.
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
-
-    #[test]
-    fn waiters_keep_each_task_once_and_wake_each_once() {
-        let ((a, wa), (b, wb)) = (counter(), counter());
-        let mut waiters = Waiters::default();
-        waiters.register(&wa);
-        waiters.register(&wa);
-        waiters.register(&wb);
-        waiters.register(&wb.clone());
-        waiters.wake(None);
-        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1));
-
-        // From inside the socket's task: the task is not woken, its handler is marked due.
-        let ((task, wt), (handler, wh)) = (counter(), counter());
-        let due = std::sync::atomic::AtomicBool::new(false);
-        let mut waiters = Waiters::default();
-        waiters.register(&wt);
-        waiters.register(&wh);
-        waiters.register(&wa);
-        waiters.wake(Some(Running { task: &wt, handler: &wh, handler_woken: &due }));
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
-        assert_eq!(handler.0.load(Ordering::SeqCst), 0);
-        assert!(due.load(Ordering::SeqCst));
-        assert_eq!(a.0.load(Ordering::SeqCst), 2);
-    }
+    use crate::ws::channel::WsIo;
 
     /// Many senders at once into a queue far smaller than what they send, drained by a thread
     /// that takes the queue the way the socket's task does: every message arrives once, each

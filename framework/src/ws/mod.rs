@@ -76,6 +76,8 @@ mod socket;
 #[cfg(feature = "ws")]
 mod stream;
 #[cfg(feature = "ws")]
+mod waiters;
+#[cfg(feature = "ws")]
 mod wire;
 
 pub use crate::config::WsConfig;

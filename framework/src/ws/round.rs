@@ -8,9 +8,10 @@ use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 
-use super::channel::{Ended, Failure, Waiters, WsIo};
+use super::channel::{Ended, Failure, WsIo};
 use super::deadlines::Marks;
 use super::parser::{Held, Parser};
+use super::waiters::Waiters;
 use super::wire::TaskIo;
 use crate::config::WsConfig;
 use crate::message::Message;

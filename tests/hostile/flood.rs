@@ -36,9 +36,9 @@ async fn members_now(addr: std::net::SocketAddr) -> usize {
     text.rsplit("\r\n").next().unwrap_or_default().parse().expect("a count")
 }
 
-/// What the kernel may hold for one connection that is not read: the largest send buffer a
-/// socket's may grow to (tcp_wmem's maximum) and a receive buffer of the default size
-/// (tcp_rmem's default; it grows only while its reader reads).
+/// What the kernel may hold for one connection that is not read: the largest the server's
+/// send buffer may grow to (tcp_wmem's maximum) and the client's receive buffer at its default
+/// size (tcp_rmem's default; it grows only while its reader reads).
 fn kernel_buffers() -> usize {
     let field = |file: &str, i: usize, default: usize| {
         std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
@@ -66,10 +66,10 @@ async fn members_that_never_read_cost_their_queues_and_are_dropped() {
     }
     let joined = server.rss_kib();
     // Messages of 1 KiB, far past what a member can take without reading: its queue, the
-    // room's lag limit, and what the kernel holds for its socket (the server's send buffer
-    // grows up to tcp_wmem's maximum, and the client's receive buffer holds its default).
-    let messages = 2 * (kernel_buffers() / 1024) + 4_000;
-    for _ in 0..messages.div_ceil(100) {
+    // room's lag limit, and what the kernel holds for its socket.
+    let posts = (2 * (kernel_buffers() / 1024) + 4_000).div_ceil(100);
+    let messages = 100 * posts;
+    for _ in 0..posts {
         probe::send(addr, b"POST /hostile/flood/100 HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n", 1)
             .await;
     }

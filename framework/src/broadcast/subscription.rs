@@ -187,7 +187,7 @@ impl Subscription {
 
     /// The next message if one is already there; `Err(n)` when `n` messages were lost before
     /// it (count them with [`lost`](Self::lost), which may leave the room: not under a lock).
-    #[cfg_attr(not(any(feature = "ws", feature = "sse")), allow(dead_code))]
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn try_recv(&mut self) -> std::result::Result<Option<Outbound>, u64> {
         loop {
             if self.resuming {
@@ -200,6 +200,28 @@ impl Subscription {
                 Ok(Look::Message(m)) => Ok(Some(m)),
                 Ok(Look::Lost(n)) => Err(n),
                 Ok(Look::Nothing) | Err(_) => Ok(None),
+            };
+        }
+    }
+
+    /// [`try_recv`](Self::try_recv) that leaves `waker` to be woken by the next publish when
+    /// nothing is there (`Ok(Ok(None))`); `Err` once this receiver was dropped.
+    #[cfg(feature = "sse")]
+    pub(crate) fn try_recv_or_wait(
+        &mut self,
+        waker: &Waker,
+    ) -> Result<std::result::Result<Option<Outbound>, u64>> {
+        loop {
+            if self.resuming {
+                if let Some(m) = self.resume_step() {
+                    return Ok(Ok(Some(m)));
+                }
+            }
+            return match self.look(Some(waker), true)? {
+                Look::Message(_) if self.resuming && self.carried_already() => continue,
+                Look::Message(m) => Ok(Ok(Some(m))),
+                Look::Lost(n) => Ok(Err(n)),
+                Look::Nothing => Ok(Ok(None)),
             };
         }
     }

@@ -3,6 +3,7 @@
 //! the Context: the Context holds it, the body drains it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -65,6 +66,17 @@ impl Queue {
     fn try_queue(
         &self,
         waiting: Option<&Waker>,
+        next: impl FnMut(&mut BytesMut) -> bool,
+    ) -> Option<Result<()>> {
+        self.try_queue_as(waiting, false, next)
+    }
+
+    /// [`try_queue`](Self::try_queue); with `until_gone`, `waiting` also waits for the client
+    /// to leave when `next` had nothing at all.
+    fn try_queue_as(
+        &self,
+        waiting: Option<&Waker>,
+        until_gone: bool,
         mut next: impl FnMut(&mut BytesMut) -> bool,
     ) -> Option<Result<()>> {
         let mut st = self.lock();
@@ -80,6 +92,11 @@ impl Queue {
             queued = true;
         }
         if queued || exhausted {
+            if let (true, Some(w)) = (until_gone, waiting) {
+                if !st.closers.iter().any(|c| c.will_wake(w)) {
+                    st.closers.push(w.clone());
+                }
+            }
             let body = if queued { st.body.take() } else { None };
             drop(st);
             if let Some(body) = body {
@@ -93,6 +110,16 @@ impl Queue {
             }
         }
         None
+    }
+
+    /// [`try_queue`](Self::try_queue) for a forward: when `next` had nothing (it left its
+    /// waker with the room), `waker` also waits for the client to leave.
+    fn try_queue_or_wait(
+        &self,
+        waker: &Waker,
+        next: impl FnMut(&mut BytesMut) -> bool,
+    ) -> Option<Result<()>> {
+        self.try_queue_as(Some(waker), true, next)
     }
 
     /// The client took nothing for the write timeout: its connection is closed (nothing can
@@ -195,63 +222,75 @@ impl SseIo {
         }))
     }
 
-    /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream: a
-    /// message, and then whatever else the room already holds, goes straight into the stream's
-    /// queue while that has room. While it is full (the client reads more slowly than the room
-    /// talks), the messages stay in the room; those it drops before this client had room for
-    /// them are counted as lost, so that a receiver too far behind is dropped (`Err`). A value
-    /// a stream cannot carry (bytes) is skipped. `Ok` once the client is gone.
+    /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream: the
+    /// room's messages go straight into the stream's queue while that has room, as many at
+    /// once as it takes. While it is full (the client reads more slowly than the room talks),
+    /// the messages stay in the room; those it drops before this client had room for them
+    /// are counted as lost, so that a receiver too far behind is dropped (`Err`). A value a
+    /// stream cannot carry (bytes) is skipped. `Ok` once the client is gone.
+    ///
+    /// One wait for all of it: a message, the client leaving, room in the queue, and (while
+    /// the queue is full) the write timeout, each looked at once per wake-up.
     pub(crate) async fn forward(&self, sub: &mut Subscription) -> Result<()> {
         let queue = &self.queue;
-        let mut first: Option<Outbound> = None;
-        loop {
-            if first.is_none() {
-                first = Some(tokio::select! {
-                    biased;
-                    m = sub.recv() => m?,
-                    () = self.closed() => return Ok(()),
-                });
-            }
-            let mut lost = 0;
-            let wait = std::future::poll_fn(|cx| {
-                let queued = queue.try_queue(Some(cx.waker()), |out| loop {
-                    let m = match first.take().map(|m| Ok(Some(m))).unwrap_or_else(|| sub.try_recv()) {
-                        Ok(Some(m)) => m,
-                        Ok(None) => return false,
-                        Err(n) => {
-                            lost += n;
-                            return false;
-                        }
-                    };
-                    if let Ok(chunk) = encode_from_room(m, sub) {
-                        return append(out, &chunk);
+        // The write timeout, while the queue is full.
+        let mut stall: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        std::future::poll_fn(|cx| loop {
+            // Losses are counted after the lock: counting may leave the room, which takes the
+            // hub's lock.
+            let (mut lost, mut left, mut waiting) = (0, None, false);
+            let queued = queue.try_queue_or_wait(cx.waker(), |out| loop {
+                // (Taken only while the queue has room: a message waits in the room, not here.)
+                let m = match sub.try_recv_or_wait(cx.waker()) {
+                    Ok(Ok(Some(m))) => m,
+                    Ok(Ok(None)) => {
+                        waiting = true;
+                        return false;
                     }
-                });
-                match queued {
-                    Some(done) => Poll::Ready(done),
-                    None => sub.poll_fell_behind(cx).map(|n| {
+                    Ok(Err(n)) => {
                         lost += n;
-                        Ok(())
-                    }),
+                        return false;
+                    }
+                    Err(e) => {
+                        left = Some(e);
+                        return false;
+                    }
+                };
+                if let Ok(chunk) = encode_from_room(m, sub) {
+                    return append(out, &chunk);
                 }
             });
-            // Tried once before the timeout is made: the queue mostly has room, and a timeout
-            // reads the clock and takes the runtime's handle.
-            let mut wait = std::pin::pin!(wait);
-            let queued = match std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx))).await {
-                Poll::Ready(done) => done,
-                Poll::Pending => match tokio::time::timeout(queue.write_timeout, wait).await {
-                    Ok(done) => done,
-                    Err(_) => Err(queue.stalled()),
-                },
-            };
+            match queued {
+                Some(Err(_)) => return Poll::Ready(Ok(())), // the client is gone
+                Some(Ok(())) => stall = None,
+                // Full: wait for room, and meanwhile notice what the room drops.
+                None => {
+                    if let Poll::Ready(n) = sub.poll_fell_behind(cx) {
+                        lost += n;
+                    }
+                    let timer =
+                        stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(queue.write_timeout)));
+                    if timer.as_mut().poll(cx).is_ready() {
+                        queue.stalled();
+                        return Poll::Ready(Ok(()));
+                    }
+                    waiting = lost == 0;
+                }
+            }
+            if let Some(e) = left {
+                return Poll::Ready(Err(e));
+            }
             if lost > 0 {
-                sub.lost(lost)?;
+                if let Err(e) = sub.lost(lost) {
+                    return Poll::Ready(Err(e));
+                }
+                continue;
             }
-            if queued.is_err() {
-                return Ok(()); // the client is gone
+            if waiting {
+                return Poll::Pending;
             }
-        }
+        })
+        .await
     }
 
     /// Completes once the client has left.

@@ -18,17 +18,19 @@
 //! [`Outbound`](crate::Outbound) (JSON serialized, SSE event framed) and the room keeps one copy; every
 //! receiver reads that same copy. A WebSocket receiver copies it behind a frame header
 //! straight into its socket's write queue, with whatever else has been published since it
-//! last looked, and writes them all with one system call.
+//! last looked, and writes them all with one system call. An SSE stream's body hands that
+//! same copy to hyper as the next chunk when hyper asks for one.
 //!
 //! **Bounded in bytes, shared by all.** Each room keeps its recent messages in one ring, at
 //! most [`HubConfig::capacity`] of them (256 by default) and at most
 //! [`HubConfig::max_bytes`] bytes (256 KiB by default); publishing a single message larger
 //! than `max_bytes` is refused with a 413 error. Receivers read from the ring at their own
 //! pace: nothing is copied per receiver until it goes into that client's own queue (a
-//! socket's [`max_send_queue`](crate::ws::WsConfig::max_send_queue), an SSE stream's
-//! [`max_send_queue`](crate::sse::SseConfig::max_send_queue)), which is bounded in bytes
-//! too. So a client that never reads costs its own queue and nothing more, whatever the room
-//! publishes and however many such clients there are.
+//! socket's [`max_send_queue`](crate::ws::WsConfig::max_send_queue)), which is bounded in
+//! bytes too; an SSE stream takes a room's messages only as fast as its connection writes
+//! them (hyper's write buffer bounds what waits there). So a client that never reads costs
+//! its own queue and nothing more, whatever the room publishes and however many such clients
+//! there are.
 //!
 //! **Slow receivers.** Publishing never waits for a receiver. A receiver that falls so far
 //! behind that the ring has dropped messages it had not read yet loses them: every loss is

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use super::cursor::{Cursor, LogId, Place};
-use super::room::Room;
+use super::room::{Ring, Room};
 use super::rooms::Rooms;
 use crate::error::{Error, Result};
 use crate::message::Outbound;
@@ -132,23 +132,18 @@ impl Subscription {
             }
         }
         if let Some(waker) = waker {
-            match self.parked {
-                // Registered in this round already: the waker is there (or replaced if the
-                // receiver moved to another task).
-                Some((round, i)) if round == ring.round => {
-                    if let Some(w) = ring.waiters.get_mut(i) {
-                        if !w.will_wake(waker) {
-                            *w = waker.clone();
-                        }
-                    }
-                }
-                _ => {
-                    self.parked = Some((ring.round, ring.waiters.len()));
-                    ring.waiters.push(waker.clone());
-                }
-            }
+            park_in(&mut self.parked, &mut ring, waker);
         }
         Ok(Look::Nothing)
+    }
+
+    /// Leaves `waker` to be woken by the room's next publish (in place of the one left
+    /// before, if any).
+    #[cfg(feature = "sse")]
+    pub(crate) fn park(&mut self, waker: &Waker) {
+        if let Some(room) = &self.room {
+            park_in(&mut self.parked, &mut room.lock(), waker);
+        }
     }
 
     /// A resumed subscription's next message from its backlog (from the backend's log), or
@@ -262,6 +257,24 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+/// Leaves `waker` in `ring`'s waiters, where `parked` says the receiver's is: replaced there if
+/// it was left in this round already (the receiver moved to another task), added if not.
+fn park_in(parked: &mut Option<(u64, usize)>, ring: &mut Ring, waker: &Waker) {
+    match *parked {
+        Some((round, i)) if round == ring.round => {
+            if let Some(w) = ring.waiters.get_mut(i) {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+            }
+        }
+        _ => {
+            *parked = Some((ring.round, ring.waiters.len()));
+            ring.waiters.push(waker.clone());
+        }
     }
 }
 

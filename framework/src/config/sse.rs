@@ -34,10 +34,11 @@ impl SseConfig {
     }
 
     /// Bytes of encoded events that `send` may queue before it waits for the client. It also
-    /// bounds what a client that does not read costs: a room's events wait in the room while
-    /// the queue is full (see [`broadcast`](crate::broadcast)), and past
+    /// bounds what a client that does not read costs: past
     /// [`Config::write_timeout`](crate::app::Config::write_timeout) without the client taking
-    /// anything, its connection is closed. An event larger than this is still sent, alone.
+    /// anything, its connection is closed. (A room forwarded to the stream is read by the
+    /// stream's body as the connection writes, not queued here: its events wait in the room,
+    /// see [`broadcast`](crate::broadcast).) An event larger than this is still sent, alone.
     /// Default 256 KiB.
     pub fn max_send_queue(mut self, bytes: usize) -> Self {
         self.max_send_queue = bytes.max(1);

@@ -154,9 +154,10 @@ impl Subscription {
     ///
     /// While the client's own queue is full (it reads more slowly than the room talks), the
     /// messages wait in the room; if the room drops them before the client has room for them,
-    /// they are lost for it and counted in [`lagged`](Self::lagged). To a WebSocket or an SSE
-    /// stream, messages go from the room straight into the client's queue, as many at once as
-    /// it takes (one write for a burst). A value the client cannot carry (bytes, to an SSE
+    /// they are lost for it and counted in [`lagged`](Self::lagged). To a WebSocket, messages
+    /// go from the room straight into the socket's queue, as many at once as it takes (one
+    /// write for a burst); an SSE stream's response body reads the room itself, one chunk per
+    /// message as its connection writes. A value the client cannot carry (bytes, to an SSE
     /// stream) is skipped.
     pub async fn forward(mut self, ctx: Context) -> Result<()> {
         #[cfg(feature = "ws")]
@@ -165,7 +166,7 @@ impl Subscription {
         }
         #[cfg(feature = "sse")]
         if let Some(io) = ctx.sse_io() {
-            return io.forward(&mut self).await;
+            return io.forward(self).await;
         }
         let closed = ctx.closed();
         let mut closed = std::pin::pin!(closed);

@@ -1,6 +1,6 @@
-//! A stream's channel: the encoded events on their way from the handler (and a room it
-//! forwards) to the response body, bounded in bytes, and who waits for room. It never names
-//! the Context: the Context holds it, the body drains it.
+//! A stream's channel: the encoded events on their way from the handler to the response
+//! body, bounded in bytes, who waits for room, and the room the body reads itself when the
+//! handler forwards one. It never names the Context: the Context holds it, the body drains it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::encode::{encode, encode_from_room};
+use super::relay::{Relay, Wait};
 use crate::broadcast::Subscription;
 use crate::config::SseConfig;
 use crate::error::{Error, Result};
 use crate::future::BoxFuture;
-use crate::message::{Out, Outbound};
+use crate::message::Outbound;
 use crate::runtime::conn::Conn;
 
 /// The Context's half of a stream: the queue of encoded events that the response body takes.
@@ -50,6 +52,8 @@ struct QueueState {
     senders: Vec<Waker>,
     /// Tasks waiting for the client to leave.
     closers: Vec<Waker>,
+    /// A room the body reads itself (a forward).
+    relay: Relay,
 }
 
 impl Queue {
@@ -126,7 +130,11 @@ impl Queue {
     /// reach it), and the stream is over.
     fn stalled(&self) -> Error {
         tracing::debug!(timeout = ?self.write_timeout, "closing the connection of an SSE client that stopped reading");
-        self.lock().gone = true;
+        {
+            let mut st = self.lock();
+            st.gone = true;
+            st.relay.stop();
+        }
         if let Some(conn) = self.conn.upgrade() {
             conn.abort();
         }
@@ -134,12 +142,15 @@ impl Queue {
     }
 
     /// What the response body sends next: everything queued, as one chunk (one chunk header
-    /// and one write for a burst; there is room in the queue again), `None` once the stream
-    /// has ended, or `Pending` (the body's waker left) while nothing is queued.
+    /// and one write for a burst; there is room in the queue again), else the next message of
+    /// a room the body reads, `None` once the stream has ended, or `Pending` (the body's waker
+    /// left) while there is nothing.
     pub(crate) fn poll_take(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Bytes>> {
         let mut st = self.lock();
+        st.relay.polled();
         if !st.out.is_empty() {
             let chunk = st.out.split().freeze();
+            st.relay.handed_out();
             let senders = std::mem::take(&mut st.senders);
             drop(st);
             senders.into_iter().for_each(Waker::wake);
@@ -148,10 +159,19 @@ impl Queue {
         if st.finished {
             return Poll::Ready(None);
         }
+        if let Some(chunk) = st.relay.poll_next(cx) {
+            st.relay.handed_out();
+            return Poll::Ready(Some(chunk));
+        }
         if !st.body.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             st.body = Some(cx.waker().clone());
         }
         Poll::Pending
+    }
+
+    /// A keep-alive comment went out (see [`poll_take`](Self::poll_take)).
+    pub(crate) fn handed_comment(&self) {
+        self.lock().relay.handed_out();
     }
 
     /// The client left: sends fail, whoever waits hears it.
@@ -159,6 +179,7 @@ impl Queue {
         let (senders, closers) = {
             let mut st = self.lock();
             st.gone = true;
+            st.relay.stop();
             (std::mem::take(&mut st.senders), std::mem::take(&mut st.closers))
         };
         senders.into_iter().chain(closers).for_each(Waker::wake);
@@ -222,6 +243,66 @@ impl SseIo {
         }))
     }
 
+    /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream:
+    /// the body reads the room itself (see [`Relay`]); this waits until the client leaves
+    /// (`Ok`) or the receiver is dropped for falling too far behind (`Err`), and closes the
+    /// connection of a client that took nothing for the write timeout. A second forward at
+    /// the same time goes through the queue ([`forward_queued`](Self::forward_queued)).
+    pub(crate) async fn forward(&self, sub: Subscription) -> Result<()> {
+        let queue = &self.queue;
+        let busy = {
+            let mut st = queue.lock();
+            if st.gone {
+                return Ok(());
+            }
+            if st.relay.active() {
+                Some(sub)
+            } else {
+                st.relay.start(sub);
+                if let Some(body) = st.body.take() {
+                    body.wake();
+                }
+                None
+            }
+        };
+        if let Some(mut sub) = busy {
+            return self.forward_queued(&mut sub).await;
+        }
+        // Dropped (the handler stopped waiting): the body stops reading the room.
+        let _relaying = Relaying(queue);
+        let mut stall: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            let wait = {
+                let mut st = queue.lock();
+                let gone = st.gone;
+                st.relay.poll_wait(cx, gone)
+            };
+            match wait {
+                Wait::Done(end) => Poll::Ready(end),
+                Wait::Idle => {
+                    stall = None;
+                    Poll::Pending
+                }
+                Wait::Stuck(since) => {
+                    // (From when the body was last seen stuck: it may have moved on since.)
+                    let deadline = since + queue.write_timeout;
+                    let timer = stall.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    if timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
+                    }
+                    match timer.as_mut().poll(cx) {
+                        Poll::Ready(()) => {
+                            queue.stalled();
+                            Poll::Ready(Ok(()))
+                        }
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+        })
+        .await
+    }
+
     /// [`Subscription::forward`](crate::broadcast::Subscription::forward) to this stream: the
     /// room's messages go straight into the stream's queue while that has room, as many at
     /// once as it takes. While it is full (the client reads more slowly than the room talks),
@@ -231,7 +312,7 @@ impl SseIo {
     ///
     /// One wait for all of it: a message, the client leaving, room in the queue, and (while
     /// the queue is full) the write timeout, each looked at once per wake-up.
-    pub(crate) async fn forward(&self, sub: &mut Subscription) -> Result<()> {
+    pub(crate) async fn forward_queued(&self, sub: &mut Subscription) -> Result<()> {
         let queue = &self.queue;
         // The write timeout, while the queue is full.
         let mut stall: Option<Pin<Box<tokio::time::Sleep>>> = None;
@@ -332,67 +413,12 @@ fn append(out: &mut BytesMut, chunk: &[u8]) -> bool {
     true
 }
 
-/// The wire form of one `send`.
-fn encode(item: Outbound) -> Result<Bytes> {
-    match item.0 {
-        Out::Event(e) => Ok(e.into_wire()),
-        Out::Text(t) => Ok(data_event(t.as_str())),
-        // (Made with the room's `id:` when a room forwarded it; without, when sent by hand.)
-        Out::Shared(s) => Ok(s.sse.get().cloned().unwrap_or_else(|| data_event(s.text.as_str()))),
-        Out::Binary(_) => {
-            Err(Error::internal("an SSE stream carries text: send a string, Json(..) or an Event, not bytes"))
-        }
-        Out::Invalid(why) => Err(Error::internal(why.to_string())),
-    }
-}
+/// A forward through the body ([`SseIo::forward`]) while it runs: dropped, the body stops
+/// reading the room (and the receiver leaves it).
+struct Relaying<'a>(&'a Queue);
 
-/// The wire form of a message `sub` has just taken from its room: a text carries the place
-/// after it as its `id:` (a [`Cursor`](crate::broadcast::Cursor): a browser sends it back as
-/// `Last-Event-ID`), made once for every receiver of the room on this instance, since they
-/// all see the message at the same place. An [`Event`](crate::Event) goes as it was made.
-fn encode_from_room(item: Outbound, sub: &Subscription) -> Result<Bytes> {
-    match &item.0 {
-        Out::Shared(s) => {
-            Ok(s.sse.get_or_init(|| id_data_event(&sub.cursor().to_string(), s.text.as_str())).clone())
-        }
-        _ => encode(item),
-    }
-}
-
-/// An `id:` line, then the `data:` lines of `text`.
-fn id_data_event(id: &str, text: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(id.len() + 5 + text.len() + 8);
-    out.put_slice(b"id: ");
-    out.put_slice(id.as_bytes());
-    out.put_u8(b'\n');
-    put_data_lines(&mut out, text);
-    out.freeze()
-}
-
-/// `data:` lines for a text payload (CR, LF and CRLF all split lines).
-fn data_event(text: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(text.len() + 8);
-    put_data_lines(&mut out, text);
-    out.freeze()
-}
-
-/// Appends `text` as `data:` lines and the blank line that ends the event.
-fn put_data_lines(out: &mut BytesMut, text: &str) {
-    for line in text.split("\r\n").flat_map(|l| l.split(['\r', '\n'])) {
-        out.put_slice(b"data: ");
-        out.put_slice(line.as_bytes());
-        out.put_u8(b'\n');
-    }
-    out.put_u8(b'\n');
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::sse::channel::*;
-
-    #[test]
-    fn text_becomes_data_lines() {
-        assert_eq!(data_event("a\nb\r\nc"), "data: a\ndata: b\ndata: c\n\n");
-        assert_eq!(data_event(""), "data: \n\n");
+impl Drop for Relaying<'_> {
+    fn drop(&mut self) {
+        self.0.lock().relay.detach();
     }
 }

@@ -35,6 +35,10 @@
 #[cfg(feature = "sse")]
 pub(crate) mod channel;
 #[cfg(feature = "sse")]
+pub(crate) mod encode;
+#[cfg(feature = "sse")]
+pub(crate) mod relay;
+#[cfg(feature = "sse")]
 pub(crate) mod stream;
 
 pub use crate::config::SseConfig;

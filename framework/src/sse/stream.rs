@@ -95,6 +95,7 @@ impl http_body::Body for SseBody {
         }
         // Idle: a comment on every keep-alive tick (also while busy; it costs one line).
         if self.keep_alive.as_mut().is_some_and(|k| k.poll_tick(cx)) {
+            self.queue.handed_comment();
             return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b": keep-alive\n\n")))));
         }
         Poll::Pending

@@ -27,6 +27,9 @@ enum Kind {
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Result<Bytes, Error>>),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
+    /// A body produced as it is sent that keeps its request in progress itself (see
+    /// [`Body::busy_itself`]).
+    BusyItself(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
     Chunks(Box<dyn Iterator<Item = Bytes> + Send + 'static>),
     /// A body still produced after its request's future completed, with what it keeps busy
     /// until it ends (see [`Body::keep_busy`]).
@@ -91,6 +94,17 @@ impl Body {
         Body(Kind::Boxed(Box::pin(body.map_err(Into::into))))
     }
 
+    /// A body produced as it is sent that holds what keeps its request in progress itself (an
+    /// SSE stream's holds its connection), so [`keep_busy`](Self::keep_busy) leaves it as it
+    /// is: hyper polls it for every chunk, through one layer less.
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
+    pub(crate) fn busy_itself<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
+    {
+        Body(Kind::BusyItself(Box::pin(body)))
+    }
+
     /// A body produced lazily, chunk by chunk, from an iterator (sent chunked): large bodies
     /// are generated as they are sent, never held in memory.
     pub fn chunks<I>(chunks: I) -> Self
@@ -128,7 +142,7 @@ impl std::fmt::Debug for Body {
             Kind::Empty => f.write_str("Body::Empty"),
             Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.as_ref().map_or(0, Bytes::len)),
             Kind::Channel(_) => f.write_str("Body::Stream"),
-            Kind::Boxed(_) => f.write_str("Body::Boxed"),
+            Kind::Boxed(_) | Kind::BusyItself(_) => f.write_str("Body::Boxed"),
             Kind::Chunks(_) => f.write_str("Body::Chunks"),
             Kind::Busy { body, .. } => body.fmt(f),
         }
@@ -149,7 +163,7 @@ impl http_body::Body for Body {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             },
-            Kind::Boxed(b) => b.as_mut().poll_frame(cx),
+            Kind::Boxed(b) | Kind::BusyItself(b) => b.as_mut().poll_frame(cx),
             Kind::Chunks(it) => Poll::Ready(it.find(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
             Kind::Busy { body, .. } => Pin::new(&mut **body).poll_frame(cx),
         }
@@ -160,7 +174,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
             Kind::Channel(_) => false,
-            Kind::Boxed(b) => b.is_end_stream(),
+            Kind::Boxed(b) | Kind::BusyItself(b) => b.is_end_stream(),
             Kind::Chunks(_) => false,
             Kind::Busy { body, .. } => body.is_end_stream(),
         }
@@ -171,7 +185,7 @@ impl http_body::Body for Body {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Channel(_) | Kind::Chunks(_) => SizeHint::default(),
-            Kind::Boxed(b) => b.size_hint(),
+            Kind::Boxed(b) | Kind::BusyItself(b) => b.size_hint(),
             Kind::Busy { body, .. } => body.size_hint(),
         }
     }

@@ -17,20 +17,22 @@ use crate::config::SseConfig;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::future::BoxFuture;
-use crate::response::{Body, Response};
+use crate::response::{Body, BoxError, Response};
+use crate::runtime::conn::Conn;
 
 /// The response head of a stream (after before-middleware let the request through).
 pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
     let queue = ctx.sse_io().ok_or_else(|| Error::internal("not an SSE route"))?.take_body_end()?;
     let body = SseBody {
         queue,
+        _conn: ctx.inner.conn.clone(),
         keep_alive: config.keep_alive.map(|every| KeepAlive {
             every,
             sleep: Box::pin(tokio::time::sleep(every)),
             armed_for: None,
         }),
     };
-    let mut res = http::Response::new(Body::new(body));
+    let mut res = http::Response::new(Body::busy_itself(body));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -41,6 +43,9 @@ pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
 /// The response body of a stream: whatever the queue holds, one chunk per poll.
 struct SseBody {
     queue: Arc<Queue>,
+    /// The stream's connection, kept in progress until the stream ends (its watch does not
+    /// close it as idle).
+    _conn: Arc<Conn>,
     keep_alive: Option<KeepAlive>,
 }
 
@@ -82,7 +87,7 @@ impl Drop for SseBody {
 
 impl http_body::Body for SseBody {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

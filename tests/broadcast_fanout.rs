@@ -49,6 +49,16 @@ async fn two_rooms(ctx: Context) -> Result<()> {
     }
 }
 
+#[sse("/two/{a}/{b}/events")]
+async fn two_rooms_sse(ctx: Context) -> Result<()> {
+    let a = ctx.hub().subscribe(ctx.param("a").unwrap_or_default()).forward(ctx.clone());
+    let b = ctx.hub().subscribe(ctx.param("b").unwrap_or_default()).forward(ctx.clone());
+    tokio::select! {
+        r = a => r,
+        r = b => r,
+    }
+}
+
 /// An HTTP long-poll subscriber: answers with the room's next message.
 #[get("/rooms/{room}/next")]
 async fn long_poll(ctx: Context) -> Result<Bytes> {
@@ -344,4 +354,42 @@ async fn a_socket_forwarding_two_rooms_is_dropped_for_one_without_stalling_the_o
         let code = tokio::time::timeout(Duration::from_secs(30), reader).await.expect("closed").unwrap();
         assert_eq!(code, 1011);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_forwarding_two_rooms_gets_both_in_order_and_leaves_both() {
+    // One forward is read by the stream's body itself, the other goes through its queue: both
+    // arrive, each room in its order, and closing the stream leaves both rooms.
+    const MESSAGES: usize = 50;
+    let app = App::only(module_path!());
+    let hub = app.hub();
+    let c = TestClient::start(app).await;
+    let mut s = c.sse("/two/news/sport/events").connect().await;
+    wait_for_subscribers(&hub, "news", 1).await;
+    wait_for_subscribers(&hub, "sport", 1).await;
+    for n in 0..MESSAGES {
+        hub.publish("news", format!("news {n}")).unwrap();
+        hub.publish("sport", format!("sport {n}")).unwrap();
+    }
+    let (mut news, mut sport) = (0, 0);
+    while news + sport < 2 * MESSAGES {
+        let e = tokio::time::timeout(Duration::from_secs(10), s.next_event()).await.expect("events arrive");
+        let data = e.expect("the stream stays open").data.expect("data");
+        let (room, n) = data.split_once(' ').expect("room and number");
+        let n: usize = n.parse().expect("a number");
+        match room {
+            "news" => {
+                assert_eq!(n, news, "news in order");
+                news += 1;
+            }
+            "sport" => {
+                assert_eq!(n, sport, "sport in order");
+                sport += 1;
+            }
+            other => panic!("an event of room {other}"),
+        }
+    }
+    drop(s);
+    wait_for_subscribers(&hub, "news", 0).await;
+    wait_for_subscribers(&hub, "sport", 0).await;
 }

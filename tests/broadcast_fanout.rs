@@ -41,16 +41,17 @@ async fn member_sse(ctx: Context) -> Result<()> {
 /// Two rooms forwarded from one handler.
 #[ws("/two/{a}/{b}")]
 async fn two_rooms(ctx: Context) -> Result<()> {
-    let a = ctx.hub().subscribe(ctx.param("a").unwrap_or_default()).forward(ctx.clone());
-    let b = ctx.hub().subscribe(ctx.param("b").unwrap_or_default()).forward(ctx.clone());
-    tokio::select! {
-        r = a => r,
-        r = b => r,
-    }
+    forward_two(ctx).await
 }
 
+/// The same, to an SSE stream.
 #[sse("/two/{a}/{b}/events")]
 async fn two_rooms_sse(ctx: Context) -> Result<()> {
+    forward_two(ctx).await
+}
+
+/// Forwards rooms `a` and `b` to the client until either forward ends.
+async fn forward_two(ctx: Context) -> Result<()> {
     let a = ctx.hub().subscribe(ctx.param("a").unwrap_or_default()).forward(ctx.clone());
     let b = ctx.hub().subscribe(ctx.param("b").unwrap_or_default()).forward(ctx.clone());
     tokio::select! {

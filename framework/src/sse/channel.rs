@@ -116,16 +116,6 @@ impl Queue {
         None
     }
 
-    /// [`try_queue`](Self::try_queue) for a forward: when `next` had nothing (it left its
-    /// waker with the room), `waker` also waits for the client to leave.
-    fn try_queue_or_wait(
-        &self,
-        waker: &Waker,
-        next: impl FnMut(&mut BytesMut) -> bool,
-    ) -> Option<Result<()>> {
-        self.try_queue_as(Some(waker), true, next)
-    }
-
     /// The client took nothing for the write timeout: its connection is closed (nothing can
     /// reach it), and the stream is over.
     fn stalled(&self) -> Error {
@@ -320,7 +310,8 @@ impl SseIo {
             // Losses are counted after the lock: counting may leave the room, which takes the
             // hub's lock.
             let (mut lost, mut left, mut waiting) = (0, None, false);
-            let queued = queue.try_queue_or_wait(cx.waker(), |out| loop {
+            // When the room has nothing, the same lock also waits for the client to leave.
+            let queued = queue.try_queue_as(Some(cx.waker()), true, |out| loop {
                 // (Taken only while the queue has room: a message waits in the room, not here.)
                 let m = match sub.try_recv_or_wait(cx.waker()) {
                     Ok(Ok(Some(m))) => m,

@@ -124,11 +124,8 @@ impl Relay {
 
     /// Ends the relay with `end` (the receiver was dropped), for `forward` to return.
     fn finish(&mut self, end: Result<()>) {
-        self.sub = None;
         self.end = Some(end);
-        if let Some(w) = self.waiter.take() {
-            w.wake();
-        }
+        self.stop();
     }
 
     /// `forward` is over (returned or dropped): the body stops reading the room, and another

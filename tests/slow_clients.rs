@@ -39,6 +39,11 @@ async fn trickle(_ctx: Context) -> fratello::Body {
     fratello::Body::new(http_body_util::StreamBody::new(chunks))
 }
 
+#[get("/plain")]
+async fn plain(_ctx: Context) -> &'static str {
+    "plain"
+}
+
 async fn client() -> TestClient {
     TestClient::start(App::only(module_path!()).header_read_timeout(TIMEOUT)).await
 }
@@ -118,6 +123,31 @@ async fn an_idle_keep_alive_connection_is_closed() {
         .collect();
     assert_eq!(body, "01234567", "every chunk, in order");
     assert!(idle <= TIMEOUT * 2 + Duration::from_millis(500), "closed {idle:?} after the response's end");
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_idle_after_plain_requests_is_closed() {
+    // Plain requests leave their Context with the connection for the next one: it must not
+    // count as a request in progress.
+    let c = client().await;
+    let mut stream = tokio::net::TcpStream::connect(c.addr()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..3 {
+        stream.write_all(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let before = got.len();
+        while !String::from_utf8_lossy(&got[before..]).ends_with("plain") {
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                .await
+                .expect("answered within 5 s")
+                .unwrap();
+            assert!(n > 0, "closed before the answer: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    let idle = until_closed(&mut stream).await;
+    assert_eq!(String::from_utf8_lossy(&got).matches("HTTP/1.1 200 OK").count(), 3);
+    assert!(idle <= TIMEOUT * 2 + Duration::from_millis(500), "closed {idle:?} after the last response");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod headers;
 mod io;
 mod request;
 mod response_head;
+mod reuse;
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;

@@ -106,6 +106,22 @@ impl HttpIo {
         }
     }
 
+    /// This channel, which nobody else holds and which [`clear`](Self::clear) emptied, made
+    /// that of the next request of its connection, with `body`: as [`new`](Self::new) makes
+    /// one, in place.
+    pub(crate) fn renew(&mut self, body: RequestBody) {
+        *self.body.get_mut() = Some(body);
+    }
+
+    /// Empties this channel, which nobody else holds, once its request is over: the body
+    /// (dropped, as hyper waits for), a streamed response's queue, a head nobody took.
+    pub(crate) fn clear(&mut self) {
+        *self.body.get_mut() = None;
+        *self.stream.get_mut() = Streaming::NotStarted;
+        *self.head.get_mut().unwrap_or_else(|p| p.into_inner()) = HeadSlot::default();
+        *self.head_state.get_mut() = 0;
+    }
+
     /// The body, unread, taken out (for a tower service to read instead).
     pub(crate) async fn take_body(&self) -> Option<RequestBody> {
         self.body.lock().await.take()

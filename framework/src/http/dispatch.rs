@@ -14,6 +14,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 
 use super::pipeline::Pipeline;
 use super::request_id::{request_id, X_REQUEST_ID};
+use super::spare::Spare;
 use crate::context::Context;
 use crate::error::Error;
 use crate::matcher::Lookup;
@@ -48,8 +49,13 @@ struct Trace {
     id: HeaderValue,
 }
 
-/// Starts one request: routes it and makes its Context.
-pub(crate) fn dispatch(conn: &Arc<Conn>, req: http::Request<impl Into<RequestBody>>) -> Answer {
+/// Starts one request: routes it and makes its Context (the one the connection keeps in
+/// `spare`, if it has one).
+pub(crate) fn dispatch(
+    conn: &Arc<Conn>,
+    spare: Option<&Arc<Spare>>,
+    req: http::Request<impl Into<RequestBody>>,
+) -> Answer {
     conn.started.fetch_add(1, Ordering::Relaxed);
     // Without a subscriber no span is made: with `tracing`'s `log` feature (which other crates
     // turn on) a span would otherwise format its fields for `log` on every request.
@@ -77,8 +83,8 @@ pub(crate) fn dispatch(conn: &Arc<Conn>, req: http::Request<impl Into<RequestBod
     let is_head = head.method == Method::HEAD;
     let start = trace.as_ref().map(|t| t.start);
     let routed = match &trace {
-        None => route(conn, head, body, is_head, start),
-        Some(t) => t.span.in_scope(|| route(conn, head, body, is_head, start)),
+        None => route(conn, spare, head, body, is_head, start),
+        Some(t) => t.span.in_scope(|| route(conn, spare, head, body, is_head, start)),
     };
     let route = match routed {
         Ok(handling) => Route::Handling(handling),
@@ -149,10 +155,12 @@ fn render(res: &mut Response, json: impl FnOnce() -> bool, is_head: bool, start:
     }
 }
 
-/// Finds the route and makes the Context: the future that runs middleware and handler, or
-/// (rendered by [`render`]) the answer when there is none to run: no route, a bad handshake.
+/// Finds the route and makes the Context (or makes the connection's `spare` that of this
+/// request): the future that runs middleware and handler, or (rendered by [`render`]) the
+/// answer when there is none to run: no route, a bad handshake.
 fn route(
     conn: &Arc<Conn>,
+    spare: Option<&Arc<Spare>>,
     mut head: http::request::Parts,
     body: RequestBody,
     is_head: bool,
@@ -219,7 +227,12 @@ fn route(
         Err(res) => return Err(refuse(res, &head)),
     };
     let packed = def.kind.detach(&mut head, app.config.max_session_header_bytes);
-    let io = def.kind.channel(conn, def.path, body);
-    let ctx = Context::new(head, packed, params, conn.clone(), Some(&def.path), io);
-    Ok(Pipeline::new(ctx, endpoint, upgrade))
+    let ctx = match spare.and_then(|s| s.take()) {
+        Some(kept) => kept.renew(head, packed, params, &def.path, def.kind, body),
+        None => {
+            let io = def.kind.channel(conn, def.path, body);
+            Context::new(head, packed, params, conn.clone(), Some(&def.path), io)
+        }
+    };
+    Ok(Pipeline::new(ctx, endpoint, upgrade, spare.cloned()))
 }

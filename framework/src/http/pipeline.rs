@@ -3,10 +3,12 @@
 //! A handler that streams its response goes on in a task of its own once the head is out.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::task::Poll;
 
 use futures_util::FutureExt;
 
+use super::spare::Spare;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::future::BoxFuture;
@@ -23,8 +25,9 @@ use crate::routing::{Endpoint, Handler, RouteDef, RouteKind};
 /// locals of every branch side by side. Here it is a few pointers, and each stage that is not
 /// the plain handler's is a box of its own.
 pub(crate) struct Pipeline {
-    /// Whatever happens to this future, a head that comes later is not waited for.
-    ctx: AbandonHead,
+    /// Whatever happens to this future, a head that comes later is not waited for, and the
+    /// Context goes back to its connection if nobody else holds it.
+    ctx: Held,
     endpoint: &'static Endpoint,
     stage: PipelineStage,
     upgrade: Option<Box<Upgrade>>,
@@ -46,7 +49,14 @@ enum PipelineStage {
 }
 
 impl Pipeline {
-    pub(crate) fn new(ctx: Context, endpoint: &'static Endpoint, upgrade: Option<Box<Upgrade>>) -> Self {
+    /// The pipeline of `ctx`'s request, to `endpoint`; when it is dropped, the Context goes to
+    /// `spare` if nobody else holds it.
+    pub(crate) fn new(
+        ctx: Context,
+        endpoint: &'static Endpoint,
+        upgrade: Option<Box<Upgrade>>,
+        spare: Option<Arc<Spare>>,
+    ) -> Self {
         let def = endpoint.def;
         let stage = if endpoint.chain.before.is_empty() {
             PipelineStage::Start
@@ -59,7 +69,7 @@ impl Pipeline {
                 .boxed(),
             )
         };
-        Pipeline { ctx: AbandonHead(ctx), endpoint, stage, upgrade }
+        Pipeline { ctx: Held(ctx, spare), endpoint, stage, upgrade }
     }
 
     /// The request's Context.
@@ -204,13 +214,20 @@ fn describe(def: &RouteDef) -> String {
     format!("handler `{}` ({}:{})", def.name, def.file, def.line)
 }
 
-/// Tells the Context, when dropped, that nobody waits for a streamed head any more.
-struct AbandonHead(Context);
+/// A request's Context as its pipeline holds it. When dropped, it tells the Context that
+/// nobody waits for a streamed head any more, and gives the Context, emptied, to the
+/// connection's spare when nobody else holds it.
+struct Held(Context, Option<Arc<Spare>>);
 
-impl Drop for AbandonHead {
+impl Drop for Held {
     fn drop(&mut self) {
         if let Some(io) = self.0.http_io() {
             io.abandon_head();
+        }
+        if let Some(spare) = &self.1 {
+            if self.0.retire() {
+                spare.keep(self.0.clone());
+            }
         }
     }
 }

@@ -13,14 +13,15 @@ use hyper::body::Incoming;
 use tower::ServiceExt;
 
 use super::dispatch::{dispatch, Answer};
+use super::spare::Spare;
 use crate::layer::AppService;
 use crate::response::{Body, Response};
 use crate::runtime::conn::Conn;
 
 /// What a connection's requests go to.
 pub(crate) enum ConnService {
-    /// The app.
-    Plain(Arc<Conn>),
+    /// The app, and the Context its requests take one after the other.
+    Plain(Arc<Conn>, Arc<Spare>),
     /// The app inside its layers (the last one added outermost), made once per connection.
     Layered(AppService),
 }
@@ -33,11 +34,21 @@ impl ConnService {
     pub(crate) fn new(conn: &Arc<Conn>) -> ConnService {
         let layers = &conn.app.layers;
         if layers.is_empty() {
-            return ConnService::Plain(conn.clone());
+            return ConnService::Plain(conn.clone(), Arc::default());
         }
         let inner = conn.clone();
-        let app = AppService::new(tower::service_fn(move |req: http::Request<Body>| dispatch(&inner, req)));
+        let app =
+            AppService::new(tower::service_fn(move |req: http::Request<Body>| dispatch(&inner, None, req)));
         ConnService::Layered(layers.iter().fold(app, |inner, layer| layer(inner)))
+    }
+
+    /// Where the connection keeps a Context between requests, if it does (not behind tower
+    /// layers, which may hold a request past its answer).
+    pub(crate) fn spare(&self) -> Option<&Arc<Spare>> {
+        match self {
+            ConnService::Plain(_, spare) => Some(spare),
+            ConnService::Layered(_) => None,
+        }
     }
 }
 
@@ -48,7 +59,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         match self {
-            ConnService::Plain(conn) => Either::Left(dispatch(conn, req)),
+            ConnService::Plain(conn, spare) => Either::Left(dispatch(conn, Some(spare), req)),
             ConnService::Layered(app) => Either::Right(Box::pin(app.clone().oneshot(req))),
         }
     }

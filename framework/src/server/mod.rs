@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 
 use self::backoff::AcceptBackoff;
 use crate::http::service::ConnService;
+use crate::http::spare::Spare;
 use crate::runtime::conn::{Conn, PeerCounts, ABORTED};
 use crate::runtime::shared::Shared;
 
@@ -290,18 +291,20 @@ async fn serve_http<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = ConnService::new(&watch.conn);
+    let spare = service.spare().cloned();
+    let spare = spare.as_deref();
     #[cfg(feature = "http2")]
     if h2 {
         let served = protocols.http2.serve_connection(io, service);
         let shutdown = hyper::server::conn::http2::Connection::graceful_shutdown;
-        let outcome = drive(served, shutdown, watch, timer, stopped).await;
+        let outcome = drive(served, shutdown, watch, spare, timer, stopped).await;
         return log_end(outcome, watch);
     }
     // (Without HTTP/2, hyper's HTTP/1.1 refuses the preface.)
     let _ = h2;
     let served = protocols.http1.serve_connection(io, service).with_upgrades();
     let shutdown = hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown;
-    let outcome = drive(served, shutdown, watch, timer, stopped).await;
+    let outcome = drive(served, shutdown, watch, spare, timer, stopped).await;
     log_end(outcome, watch);
 }
 
@@ -361,10 +364,14 @@ struct Draining {
 /// every request, and the shutdown signal's poll takes a lock that every
 /// connection shares. Here each wake-up polls the connection and reads two flags; the timer
 /// and the signal are registered once and hold this task's waker until they fire.
+///
+/// `spare`: where the connection keeps a Context between requests, which holds the `Conn`
+/// once more while it is kept there.
 async fn drive<C>(
     served: C,
     shutdown: fn(std::pin::Pin<&mut C>),
     watch: &Watch,
+    spare: Option<&Spare>,
     mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
     mut stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
 ) -> Option<Result<(), hyper::Error>>
@@ -374,7 +381,8 @@ where
     let mut served = std::pin::pin!(served);
     let (conn, timeout) = (&watch.conn, watch.timeout);
     // What the connection holds of its `Conn` itself (the watch, the service): no request has
-    // started yet. Anything above this is a request in progress.
+    // started yet. Anything above this, but a Context kept in `spare`, is a request in
+    // progress.
     let held = Arc::strong_count(conn);
     let (mut registered, mut graceful) = (false, false);
     let mut seen = conn.started.load(Ordering::Relaxed);
@@ -401,7 +409,10 @@ where
             if started & ABORTED != 0 {
                 return Poll::Ready(Some(Ok(())));
             }
-            if started == seen && Arc::strong_count(conn) <= held {
+            // (The count is read before whether a Context is kept: a request that takes the
+            // kept one in between is seen in progress.)
+            let count = Arc::strong_count(conn);
+            if started == seen && count <= held + usize::from(spare.is_some_and(Spare::is_kept)) {
                 return Poll::Ready(None);
             }
             seen = started;

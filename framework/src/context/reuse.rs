@@ -1,0 +1,82 @@
+//! A Context made again for the next request of its connection, in place: no allocation, and
+//! nothing of it is made again that the last request left as it found it. Only a Context that
+//! nobody else holds any more is made again (see `http::spare`): a handler's task that kept a
+//! clone keeps the Context it knew.
+
+use std::sync::Arc;
+
+use super::headers::Headers;
+use super::io::Io;
+use super::{Context, Head, PackedHeaders};
+use crate::http::channel::RequestBody;
+use crate::routing::RouteKind;
+
+impl Head {
+    /// The head of no request: nothing allocated, nothing of the last request kept.
+    fn empty() -> Self {
+        Head {
+            method: http::Method::GET,
+            uri: http::Uri::default(),
+            version: http::Version::default(),
+            headers: Headers::Map(http::HeaderMap::new()),
+        }
+    }
+}
+
+impl Context {
+    /// This Context, which a request of its connection had and which has been emptied since
+    /// ([`retire`](Self::retire)), made the Context of the next request: as [`Context::new`]
+    /// makes one, with the channel `kind` needs for `body`. A new one if, unexpectedly, it is
+    /// held elsewhere.
+    pub(crate) fn renew(
+        mut self,
+        head: http::request::Parts,
+        packed: Option<PackedHeaders>,
+        params: Vec<(&'static str, Box<str>)>,
+        route: &'static &'static str,
+        kind: RouteKind,
+        body: RequestBody,
+    ) -> Context {
+        let Some(inner) = Arc::get_mut(&mut self.inner) else {
+            let conn = self.inner.conn.clone();
+            let io = kind.channel(&conn, route, body);
+            return Context::new(head, packed, params, conn, Some(route), io);
+        };
+        let http::request::Parts { method, uri, version, headers, .. } = head;
+        inner.head = Head {
+            method,
+            uri,
+            version,
+            headers: match packed {
+                Some(packed) => Headers::Packed(packed),
+                None => Headers::Map(headers),
+            },
+        };
+        inner.params = params.into_boxed_slice();
+        inner.route = Some(route);
+        match (kind, &mut inner.io) {
+            (RouteKind::Http | RouteKind::Mount, Io::Http(io)) => io.renew(body),
+            (kind, io) => *io = kind.channel(&inner.conn, route, body),
+        }
+        self
+    }
+
+    /// Empties this Context once its request is over, for [`renew`](Self::renew): the head,
+    /// parameters, attributes and response head, the request body (hyper waits for it to be
+    /// dropped). Only an HTTP request's Context that nobody else holds is emptied (`true`):
+    /// a socket's or a stream's lives on as its session, and one a handler's task kept a
+    /// clone of is dropped by that task.
+    pub(crate) fn retire(&mut self) -> bool {
+        let Some(inner) = Arc::get_mut(&mut self.inner) else { return false };
+        let Io::Http(io) = &mut inner.io else { return false };
+        io.clear();
+        inner.head = Head::empty();
+        inner.params = Box::default();
+        inner.route = None;
+        let settings = inner.settings.get_mut().unwrap_or_else(|p| p.into_inner());
+        settings.attrs.clear();
+        settings.response = None;
+        *inner.response_set.get_mut() = false;
+        true
+    }
+}

@@ -98,22 +98,27 @@ impl Future for Answer {
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut res = match &mut this.route {
-            Route::Early(res) => *res.take().expect("a request's future was polled after it completed"),
+        // The response is finished where the pipeline left it, not moved out and back in.
+        let mut answered = match &mut this.route {
+            Route::Early(res) => {
+                Poll::Ready(*res.take().expect("a request's future was polled after it completed"))
+            }
             Route::Handling(handling) => {
                 let _entered = this.trace.as_ref().map(|t| t.span.enter());
-                let mut res = std::task::ready!(std::pin::Pin::new(&mut *handling).poll(cx));
-                let ctx = handling.context();
-                let json = || prefers_json(ctx.header(header::ACCEPT));
-                render(&mut res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
-                res.body_mut().keep_busy(|| ctx.inner.conn.clone() as KeepAlive);
-                res
+                let mut answered = std::pin::Pin::new(&mut *handling).poll(cx);
+                if let Poll::Ready(res) = &mut answered {
+                    let ctx = handling.context();
+                    let json = || prefers_json(ctx.header(header::ACCEPT));
+                    render(res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
+                    res.body_mut().keep_busy(|| ctx.inner.conn.clone() as KeepAlive);
+                }
+                answered
             }
         };
-        if let Some(t) = &this.trace {
+        if let (Some(t), Poll::Ready(res)) = (&this.trace, &mut answered) {
             res.headers_mut().entry(X_REQUEST_ID).or_insert_with(|| t.id.clone());
         }
-        Poll::Ready(Ok(res))
+        answered.map(Ok)
     }
 }
 

@@ -221,13 +221,15 @@ struct Held(Context, Option<Arc<Spare>>);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(io) = self.0.http_io() {
-            io.abandon_head();
-        }
         if let Some(spare) = &self.1 {
             if self.0.retire() {
+                // (Nobody else holds the Context: nobody can hand a head to it any more.)
                 spare.keep(self.0.clone());
+                return;
             }
+        }
+        if let Some(io) = self.0.http_io() {
+            io.abandon_head();
         }
     }
 }

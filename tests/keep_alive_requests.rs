@@ -3,7 +3,6 @@
 //! attributes, and answers with its own status and headers; what a request set is dropped when
 //! it ends; a handler's task that kept its Context still sees its own request.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,14 +17,14 @@ use hyper_util::rt::TokioIo;
 #[derive(Clone)]
 struct Mark(String);
 
-/// An attribute that counts its drops.
-struct Guard;
+/// An attribute that records its drop, by the name of the request that set it.
+struct Guard(String);
 
-static GUARDS_DROPPED: AtomicUsize = AtomicUsize::new(0);
+static GUARDS_DROPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        GUARDS_DROPPED.fetch_add(1, Ordering::SeqCst);
+        GUARDS_DROPPED.lock().unwrap().push(std::mem::take(&mut self.0));
     }
 }
 
@@ -37,7 +36,7 @@ static LET_GO: tokio::sync::Notify = tokio::sync::Notify::const_new();
 async fn set(ctx: Context) -> Result<String> {
     let name = ctx.param("name").unwrap_or_default().to_owned();
     ctx.set(Mark(name.clone()));
-    ctx.set(Guard);
+    ctx.set(Guard(name.clone()));
     ctx.set_status(StatusCode::CREATED);
     ctx.set_header("x-set", &name);
     let body = ctx.text().await?;
@@ -56,9 +55,10 @@ async fn look(ctx: Context) -> Result<String> {
     Ok(format!("{} {:?} {:?} {:?} {body:?}", ctx.uri(), ctx.param(&earlier_param), header, mark))
 }
 
-#[get("/dropped")]
-async fn dropped(_ctx: Context) -> String {
-    GUARDS_DROPPED.load(Ordering::SeqCst).to_string()
+#[get("/dropped/{name}")]
+async fn dropped(ctx: Context) -> String {
+    let name = ctx.param("name").unwrap_or_default();
+    GUARDS_DROPPED.lock().unwrap().iter().any(|n| n == name).to_string()
 }
 
 /// Keeps its Context in a task until let go, then says what it sees.
@@ -131,12 +131,11 @@ async fn each_request_of_a_connection_sees_only_its_own() {
 async fn what_a_request_set_is_dropped_when_it_ends() {
     let c = TestClient::start(App::only(module_path!())).await;
     let mut send = connect(&c).await;
-    let before = GUARDS_DROPPED.load(Ordering::SeqCst);
-    exchange(&mut send, "POST", "/set/ada", None, "").await;
+    exchange(&mut send, "POST", "/set/guarded", None, "").await;
     // Asked on another connection: the first one, now idle, keeps nothing of its request.
     let mut other = connect(&c).await;
-    let (_, _, dropped) = exchange(&mut other, "GET", "/dropped", None, "").await;
-    assert!(dropped.parse::<usize>().unwrap() > before, "the request's attribute outlived it");
+    let (_, _, dropped) = exchange(&mut other, "GET", "/dropped/guarded", None, "").await;
+    assert_eq!(dropped, "true", "the request's attribute outlived it");
 }
 
 #[tokio::test]

@@ -81,6 +81,16 @@ impl RouteKind {
         }
     }
 
+    /// `io`, the channel of a Context made again for a request of this kind (see
+    /// `Context::renew`): an HTTP channel emptied by the last request is given `body` in
+    /// place; any other is made as [`channel`](Self::channel) makes it.
+    pub(crate) fn renew_channel(self, io: &mut Io, conn: &Arc<Conn>, route: &str, body: RequestBody) {
+        match (self, io) {
+            (RouteKind::Http | RouteKind::Mount, Io::Http(http)) => http.renew(body),
+            (kind, io) => *io = kind.channel(conn, route, body),
+        }
+    }
+
     /// The answer once before-middleware let the request through, for a route whose handler
     /// does not answer itself: a socket's 101, a stream's head.
     pub(crate) fn answer(self, ctx: &Context, upgrade: Option<&Upgrade>) -> Result<Response> {

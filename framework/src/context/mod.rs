@@ -80,6 +80,19 @@ pub(crate) struct Head {
     pub(crate) headers: Headers,
 }
 
+impl Head {
+    /// What a Context keeps of hyper's request `head`, with a socket's or stream's headers
+    /// `packed` apart.
+    fn new(head: http::request::Parts, packed: Option<PackedHeaders>) -> Self {
+        let http::request::Parts { method, uri, version, headers, .. } = head;
+        let headers = match packed {
+            Some(packed) => Headers::Packed(packed),
+            None => Headers::Map(headers),
+        };
+        Head { method, uri, version, headers }
+    }
+}
+
 impl Context {
     /// A request's Context: its head (with a socket's or stream's headers `packed` apart), its
     /// path parameters, its connection, the pattern of the route that matched, its channel.
@@ -91,14 +104,9 @@ impl Context {
         route: Option<&'static &'static str>,
         io: Io,
     ) -> Self {
-        let http::request::Parts { method, uri, version, headers, .. } = head;
-        let headers = match packed {
-            Some(packed) => Headers::Packed(packed),
-            None => Headers::Map(headers),
-        };
         Context {
             inner: Arc::new(Inner {
-                head: Head { method, uri, version, headers },
+                head: Head::new(head, packed),
                 params: params.into_boxed_slice(),
                 conn,
                 route,

@@ -42,22 +42,10 @@ impl Context {
             let io = kind.channel(&conn, route, body);
             return Context::new(head, packed, params, conn, Some(route), io);
         };
-        let http::request::Parts { method, uri, version, headers, .. } = head;
-        inner.head = Head {
-            method,
-            uri,
-            version,
-            headers: match packed {
-                Some(packed) => Headers::Packed(packed),
-                None => Headers::Map(headers),
-            },
-        };
+        inner.head = Head::new(head, packed);
         inner.params = params.into_boxed_slice();
         inner.route = Some(route);
-        match (kind, &mut inner.io) {
-            (RouteKind::Http | RouteKind::Mount, Io::Http(io)) => io.renew(body),
-            (kind, io) => *io = kind.channel(&inner.conn, route, body),
-        }
+        kind.renew_channel(&mut inner.io, &inner.conn, route, body);
         self
     }
 

@@ -159,10 +159,10 @@ impl Round<'_, '_> {
                 close = (!closing && (seen || overdue))
                     .then(|| CloseFrame { code: CloseCode::from(code), reason: why.into() });
             }
-            let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::None };
+            let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::default() };
             (close, senders, wrote, st.failure.as_ref().map(|f| f.rule), st.wants_read(self.config))
         };
-        if !matches!(senders, Waiters::None) {
+        if !senders.is_empty() {
             // Room in the queue. The handler, if it waited, is polled again right away.
             self.progress = true;
             senders.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));

@@ -5,27 +5,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 
 /// Wakers of the tasks waiting for a change; one is kept without allocating.
+///
+/// Two fields rather than an enum of none, one and many: taking, waking and dropping them is
+/// a check of each field where it happens, not a call to the enum's drop, on every message.
 #[derive(Default)]
-pub(crate) enum Waiters {
-    #[default]
-    None,
-    One(Waker),
-    Many(Vec<Waker>),
+pub(crate) struct Waiters {
+    /// The first task to wait (most often the only one: the socket's handler).
+    first: Option<Waker>,
+    /// Any others (several tasks waiting on one socket), rare. (Boxed: one pointer, as two of
+    /// these are in every socket's state.)
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<Waker>>>,
 }
 
 impl Waiters {
     /// Adds `waker` unless a waker that wakes the same task is already there.
     pub(crate) fn register(&mut self, waker: &Waker) {
-        match self {
-            Waiters::None => *self = Waiters::One(waker.clone()),
-            Waiters::One(w) if w.will_wake(waker) => {}
-            Waiters::One(w) => *self = Waiters::Many(vec![w.clone(), waker.clone()]),
-            Waiters::Many(v) => {
-                if !v.iter().any(|w| w.will_wake(waker)) {
-                    v.push(waker.clone());
+        match &self.first {
+            None => self.first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                let more = self.more.get_or_insert_with(Box::default);
+                if !more.iter().any(|w| w.will_wake(waker)) {
+                    more.push(waker.clone());
                 }
             }
         }
+    }
+
+    /// Whether no task waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.is_none()
     }
 
     /// Wakes them all. From inside the socket's task (`running`), the task itself is not
@@ -36,10 +46,11 @@ impl Waiters {
             Some(r) if w.will_wake(r.task) => {}
             _ => w.wake(),
         };
-        match self {
-            Waiters::None => {}
-            Waiters::One(w) => wake(w),
-            Waiters::Many(v) => v.into_iter().for_each(wake),
+        if let Some(w) = self.first {
+            wake(w);
+        }
+        if let Some(more) = self.more {
+            more.into_iter().for_each(wake);
         }
     }
 }
@@ -83,6 +94,11 @@ mod tests {
     fn counter() -> (Arc<Count>, Waker) {
         let c = Arc::new(Count(AtomicUsize::new(0)));
         (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn waiters_take_three_words_of_a_sockets_state() {
+        assert_eq!(std::mem::size_of::<Waiters>(), 3 * std::mem::size_of::<usize>());
     }
 
     #[test]

@@ -172,12 +172,6 @@ fn route(
     start: Option<Instant>,
 ) -> Result<Pipeline, Box<Response>> {
     let app = &conn.app;
-    let refuse = |res: Response, head: &http::request::Parts| {
-        let json = || prefers_json(head.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-        let mut res = Box::new(res);
-        render(&mut res, json, is_head, start);
-        res
-    };
     let catalog = catalog();
     let (endpoint, params) = match app.matcher.lookup(&head.method, head.uri.path()) {
         Lookup::Found { id, params } => match (id as usize).checked_sub(catalog.len()) {
@@ -185,43 +179,15 @@ fn route(
             // (A mounted service: its endpoint forwards to it.)
             Some(mount) => (catalog.mount(app.mounts[mount].endpoint), params),
         },
-        Lookup::NotFound => {
-            return Err(refuse(Error::not_found("no route matches this path").into_response(), &head));
-        }
-        Lookup::MethodNotAllowed(allow) => {
-            let mut res = Error::method_not_allowed(format!(
-                "{} is not allowed here; allowed: {}",
-                head.method,
-                allow.to_str().unwrap_or("")
-            ))
-            .into_response();
-            res.headers_mut().insert(header::ALLOW, allow.clone());
-            return Err(refuse(res, &head));
-        }
-        Lookup::BadParam(name) => {
-            let msg = format!("path parameter `{name}` is not valid percent-encoded UTF-8");
-            return Err(refuse(Error::bad_request(msg).into_response(), &head));
-        }
-        Lookup::Redirect(to) => {
-            let location = match head.uri.query() {
-                Some(q) => format!("{to}?{q}"),
-                None => to,
-            };
-            let mut res = StatusCode::PERMANENT_REDIRECT.into_response();
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                res.headers_mut().insert(header::LOCATION, v);
-            }
-            return Err(refuse(res, &head));
-        }
+        missed => return Err(unrouted(missed, &head, is_head, start)),
     };
-
     let def = endpoint.def;
     if !def.param_types.is_empty() {
         // A typed parameter that does not parse: the route does not match (404, as for a path
         // no route has: the path names nothing this route serves).
         if let Some(ty) = def.unparsed_param(&params) {
             let msg = format!("no route matches this path (`{}` is not a valid `{}`)", ty.name, ty.type_name);
-            return Err(refuse(Error::not_found(msg).into_response(), &head));
+            return Err(refuse(Error::not_found(msg).into_response(), &head, is_head, start));
         }
     }
     if start.is_some() {
@@ -229,7 +195,7 @@ fn route(
     }
     let upgrade = match def.kind.check(&mut head, conn, def.path) {
         Ok(upgrade) => upgrade,
-        Err(res) => return Err(refuse(res, &head)),
+        Err(res) => return Err(refuse(res, &head, is_head, start)),
     };
     let packed = def.kind.detach(&mut head, app.config.max_session_header_bytes);
     let ctx = match spare.and_then(|s| s.take()) {
@@ -240,4 +206,62 @@ fn route(
         }
     };
     Ok(Pipeline::new(ctx, endpoint, upgrade, spare.cloned()))
+}
+
+/// The answer to a request no route takes (`missed`: what the lookup found instead), rendered.
+/// (Out of [`route`]'s way: every request goes through that, few come here.)
+#[cold]
+#[inline(never)]
+fn unrouted(
+    missed: Lookup<'_>,
+    head: &http::request::Parts,
+    is_head: bool,
+    start: Option<Instant>,
+) -> Box<Response> {
+    let res = match missed {
+        Lookup::Found { .. } => unreachable!("a found route is routed"),
+        Lookup::NotFound => Error::not_found("no route matches this path").into_response(),
+        Lookup::MethodNotAllowed(allow) => {
+            let mut res = Error::method_not_allowed(format!(
+                "{} is not allowed here; allowed: {}",
+                head.method,
+                allow.to_str().unwrap_or("")
+            ))
+            .into_response();
+            res.headers_mut().insert(header::ALLOW, allow.clone());
+            res
+        }
+        Lookup::BadParam(name) => {
+            let msg = format!("path parameter `{name}` is not valid percent-encoded UTF-8");
+            Error::bad_request(msg).into_response()
+        }
+        Lookup::Redirect(to) => {
+            let location = match head.uri.query() {
+                Some(q) => format!("{to}?{q}"),
+                None => to,
+            };
+            let mut res = StatusCode::PERMANENT_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            res
+        }
+    };
+    refuse(res, head, is_head, start)
+}
+
+/// `res`, an answer made without a handler to the request of `head`, rendered as the client
+/// prefers.
+#[cold]
+#[inline(never)]
+fn refuse(
+    res: Response,
+    head: &http::request::Parts,
+    is_head: bool,
+    start: Option<Instant>,
+) -> Box<Response> {
+    let json = || prefers_json(head.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let mut res = Box::new(res);
+    render(&mut res, json, is_head, start);
+    res
 }

@@ -11,7 +11,7 @@ use crate::{Error, Result};
 /// Polls `fut`; a panic inside it becomes a logged 500 [`Error`].
 ///
 /// Handlers share nothing with the server through `&mut` borrows that a panic could leave
-/// half-written (the Context's locks tolerate poisoning), so asserting unwind safety is sound.
+/// half-written (the Context's locks do not poison), so asserting unwind safety is sound.
 pub(crate) async fn catch<T, F, D>(fut: F, describe: D) -> Result<T>
 where
     F: Future<Output = Result<T>>,

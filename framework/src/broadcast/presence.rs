@@ -6,8 +6,9 @@
 //! and leaves with its last tab, on whichever instances they are.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use super::backend::Backend;
@@ -88,7 +89,7 @@ impl Presences {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, RoomPresence>> {
-        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+        self.rooms.lock()
     }
 
     /// The room's presence, made (and watched through the backend) if it is new.

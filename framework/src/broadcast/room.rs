@@ -3,8 +3,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::config::HubConfig;
 use super::cursor::LogId;
@@ -41,8 +42,7 @@ pub(crate) struct Ring {
 
 impl Room {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Ring> {
-        // Every critical section is a few field updates that cannot panic half-way.
-        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+        self.ring.lock()
     }
 
     /// Adds `message` (of `size` bytes) to the ring, drops the oldest beyond the bounds, and

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::backend::Backend;
 use super::config::HubConfig;
@@ -58,11 +60,11 @@ impl Rooms {
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, RoomMap> {
-        self.map.read().unwrap_or_else(|p| p.into_inner())
+        self.map.read()
     }
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, RoomMap> {
-        self.map.write().unwrap_or_else(|p| p.into_inner())
+        self.map.write()
     }
 
     /// One subscriber of `room` (named `name`) leaves; the last one frees the room.

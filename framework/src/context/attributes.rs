@@ -2,7 +2,8 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
-use std::sync::MutexGuard;
+
+use parking_lot::MutexGuard;
 
 use super::{Context, Key, Settings};
 use crate::error::{Error, Result};
@@ -10,9 +11,9 @@ use crate::error::{Error, Result};
 impl Context {
     /// What handlers and middleware set: its attributes are `.attrs`.
     pub(super) fn settings(&self) -> MutexGuard<'_, Settings> {
-        // A panic elsewhere while holding the lock leaves the settings consistent (every write
-        // is a single push, replace or take), so poisoning is ignored.
-        self.inner.settings.lock().unwrap_or_else(|p| p.into_inner())
+        // (A panic elsewhere while holding the lock leaves the settings consistent: every write
+        // is a single push, replace or take.)
+        self.inner.settings.lock()
     }
 
     fn put(&self, key: Key, value: Box<dyn Any + Send + Sync>) {

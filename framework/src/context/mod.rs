@@ -17,7 +17,9 @@ mod reuse;
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use self::headers::Headers;
 pub(crate) use self::headers::PackedHeaders;

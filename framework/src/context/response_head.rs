@@ -1,10 +1,10 @@
 //! The response head as the handler and after-middleware set it: status, headers, body.
 
 use std::sync::atomic::Ordering;
-use std::sync::MutexGuard;
 
 use http::header::HeaderName;
 use http::{HeaderValue, StatusCode};
+use parking_lot::MutexGuard;
 
 use super::{Context, Settings};
 use crate::response::{Body, Response, ResponseParts};

@@ -65,7 +65,7 @@ impl Context {
         inner.head = Head::empty();
         inner.params = Box::default();
         inner.route = None;
-        let settings = inner.settings.get_mut().unwrap_or_else(|p| p.into_inner());
+        let settings = inner.settings.get_mut();
         settings.attrs.clear();
         settings.response = None;
         *inner.response_set.get_mut() = false;

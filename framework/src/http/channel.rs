@@ -3,7 +3,6 @@
 //! pipeline. It never names the Context: the Context holds it, the pipeline takes the head.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -118,7 +118,7 @@ impl HttpIo {
     pub(crate) fn clear(&mut self) {
         *self.body.get_mut() = None;
         *self.stream.get_mut() = Streaming::NotStarted;
-        *self.head.get_mut().unwrap_or_else(|p| p.into_inner()) = HeadSlot::default();
+        *self.head.get_mut() = HeadSlot::default();
         *self.head_state.get_mut() = 0;
     }
 
@@ -128,7 +128,7 @@ impl HttpIo {
     }
 
     fn slot(&self) -> MutexGuard<'_, HeadSlot> {
-        self.head.lock().unwrap_or_else(|p| p.into_inner())
+        self.head.lock()
     }
 
     /// The next chunk of the body, waiting at most `timeout` for it (408 past it: the body is

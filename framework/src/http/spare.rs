@@ -2,7 +2,7 @@
 //! connection takes instead of allocating one (see `Context::renew`). A keep-alive connection
 //! answers request after request with one Context, made once.
 
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::context::Context;
 
@@ -17,7 +17,7 @@ pub(crate) struct Spare(Mutex<Option<Context>>);
 
 impl Spare {
     fn slot(&self) -> MutexGuard<'_, Option<Context>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock()
     }
 
     /// The kept Context, for the next request.

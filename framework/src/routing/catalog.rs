@@ -2,7 +2,9 @@
 //! once: the chains depend on the registered routes and middleware alone, which are the same
 //! for every app in the program (`App::only` selects routes, never middleware).
 
-use std::sync::{OnceLock, RwLock};
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
 
 use super::chain::{chain, Chain};
 use super::registry::{Handler, MiddlewareDef, MiddlewareRegistration, RouteDef, RouteKind, Scope};
@@ -69,7 +71,7 @@ impl Catalog {
         forward: Handler,
     ) -> u32 {
         let (file, line) = place;
-        let mut mounts = self.mounts.write().unwrap_or_else(|p| p.into_inner());
+        let mut mounts = self.mounts.write();
         let same =
             |e: &&Endpoint| (e.def.path, e.def.name, e.def.file, e.def.line) == (pattern, name, file, line);
         if let Some(i) = mounts.iter().position(same) {
@@ -94,7 +96,7 @@ impl Catalog {
 
     /// The mount endpoint numbered `id` by [`mount_id`](Self::mount_id).
     pub(crate) fn mount(&self, id: u32) -> &'static Endpoint {
-        self.mounts.read().unwrap_or_else(|p| p.into_inner())[id as usize]
+        self.mounts.read()[id as usize]
     }
 
     /// Route `id`.

@@ -82,7 +82,7 @@ impl Drop for Conn {
 /// IPv6 peer counts by its /64 network, which one client can fill with addresses.
 pub(crate) struct PeerCounts {
     max: usize,
-    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    open: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
 /// One connection's place in [`PeerCounts`], given back when dropped.
@@ -109,7 +109,7 @@ impl PeerCounts {
     /// A place for a connection from `ip`, unless its peer has `max` open.
     pub(crate) fn enter(counts: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
         let key = Self::key(ip);
-        let mut open = counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = counts.open.lock();
         let n = open.entry(key).or_insert(0);
         if *n >= counts.max {
             return None;
@@ -121,7 +121,7 @@ impl PeerCounts {
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.counts.open.lock();
         if let Some(n) = open.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {

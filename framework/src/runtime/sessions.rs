@@ -2,9 +2,10 @@
 //! ends and waits for, and which one clock ticks.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -70,8 +71,7 @@ impl SessionRegistry {
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
-        // Every critical section is a few field updates that cannot panic half-way.
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.lock()
     }
 
     /// Enters `session`, which [`shutdown`](Self::shutdown) will end (at once if the server is

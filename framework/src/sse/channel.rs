@@ -4,11 +4,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use parking_lot::{Mutex, MutexGuard};
 
 use super::encode::{encode, encode_from_room};
 use super::relay::{Relay, Wait};
@@ -58,8 +59,7 @@ struct QueueState {
 
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
-        // Every critical section is a few field updates that cannot panic half-way.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Appends what `next` gives while there is room (at least one event), and wakes the body

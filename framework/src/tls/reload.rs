@@ -12,9 +12,10 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{Mutex, RwLock};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -49,7 +50,7 @@ impl CertFiles {
 
     /// The certified key new handshakes get.
     pub(crate) fn current(&self) -> Arc<CertifiedKey> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current.read().clone()
     }
 
     /// Reads the files, and swaps their pair in if they changed since they were last read:
@@ -60,14 +61,14 @@ impl CertFiles {
     pub(crate) fn reload_if_changed(&self) -> Result<bool, String> {
         let (now, read) = snapshot(&self.cert, &self.key);
         {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = self.seen.lock();
             if *seen == now {
                 return Ok(false);
             }
             *seen = now;
         }
         let fresh = parse(&self.cert, &self.key, read?)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        *self.current.write() = Arc::new(fresh);
         Ok(true)
     }
 }

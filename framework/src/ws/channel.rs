@@ -5,9 +5,10 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
 use tungstenite::protocol::CloseFrame;
 
@@ -153,8 +154,7 @@ impl WsIo {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
-        // Every critical section is a few field updates that cannot panic half-way.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Queues what `next` gives while the queue has room (at least one message), under one

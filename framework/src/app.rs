@@ -350,7 +350,9 @@ impl App {
         for info in &infos {
             tracing::debug!("{info}");
         }
-        // The sessions' clock ticks at the pace of the most demanding socket settings.
+        // The sessions' clock ticks at the pace of the most demanding socket settings, and of
+        // the write timeout for streams (a stream's client that stopped reading is looked at
+        // on a tick).
         #[cfg(feature = "ws")]
         let clock = self
             .ws_routes
@@ -360,7 +362,9 @@ impl App {
             .map(crate::ws::deadlines::tick)
             .min();
         #[cfg(not(feature = "ws"))]
-        let clock = None;
+        let clock: Option<std::time::Duration> = None;
+        #[cfg(feature = "sse")]
+        let clock = Some(clock.map_or(self.config.write_timeout, |c| c.min(self.config.write_timeout)));
         let with_clock = |#[allow(unused_mut)] mut config: WsConfig| {
             #[cfg(feature = "ws")]
             if let Some(clock) = clock {

@@ -137,15 +137,6 @@ impl Subscription {
         Ok(Look::Nothing)
     }
 
-    /// Leaves `waker` to be woken by the room's next publish (in place of the one left
-    /// before, if any).
-    #[cfg(feature = "sse")]
-    pub(crate) fn park(&mut self, waker: &Waker) {
-        if let Some(room) = &self.room {
-            park_in(&mut self.parked, &mut room.lock(), waker);
-        }
-    }
-
     /// A resumed subscription's next message from its backlog (from the backend's log), or
     /// `None` once the backlog is read (then the ring's messages follow).
     #[inline(never)]

@@ -55,7 +55,9 @@ pub struct Config {
     /// its client to take anything: a client that stops reading is given up then (the
     /// handler's `send` fails, a room stops forwarding to it) and its connection is closed
     /// within one [`header_read_timeout`](Self::header_read_timeout) more, instead of holding
-    /// it and the handler forever. Default 30 s.
+    /// it and the handler forever. (A stream that a room is forwarded to is looked at on the
+    /// tick of a clock that keeps this pace: its client is given up within twice the timeout.)
+    /// Default 30 s.
     pub write_timeout: Duration,
     /// Bytes of request headers (names and values) that a WebSocket or SSE session keeps for
     /// its lifetime, for its handler and middleware to read: headers past it, in the order

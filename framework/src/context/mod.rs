@@ -193,9 +193,12 @@ impl OpenSession for Inner {
     }
 
     fn tick(&self) {
-        #[cfg(feature = "ws")]
-        if let Io::Ws(io) = &self.io {
-            io.tick();
+        match &self.io {
+            #[cfg(feature = "ws")]
+            Io::Ws(io) => io.tick(),
+            #[cfg(feature = "sse")]
+            Io::Sse(io) => io.tick(),
+            Io::Http(_) => {}
         }
     }
 }

@@ -16,7 +16,8 @@ pub(crate) trait OpenSession: Send + Sync {
     fn stop(&self);
 
     /// The registry's clock ticked: a socket looks at its deadlines (pings, the idle timeout,
-    /// a message or a write that takes too long).
+    /// a message or a write that takes too long), a stream at a client that may have stopped
+    /// reading.
     fn tick(&self);
 }
 

@@ -159,6 +159,15 @@ impl Queue {
         Poll::Pending
     }
 
+    /// The sessions' clock ticked: a `forward` whose body has been waiting since its last
+    /// chunk is woken to look at it (see [`Relay::tick`]).
+    fn tick(&self) {
+        let waiter = self.lock().relay.tick();
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+
     /// A keep-alive comment went out (see [`poll_take`](Self::poll_take)).
     pub(crate) fn handed_comment(&self) {
         self.lock().relay.handed_out();
@@ -205,6 +214,11 @@ impl SseIo {
     /// Server shutdown: the session sends the retry hint and ends the stream.
     pub(crate) fn stop(&self) {
         self.stop.notify_one(); // stored if the session is not waiting yet
+    }
+
+    /// The sessions' clock ticked (see [`Queue::tick`]).
+    pub(crate) fn tick(&self) {
+        self.queue.tick();
     }
 
     /// Queues `item` on the stream. While the queue has room that is done at once (`Ok`):

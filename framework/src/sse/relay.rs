@@ -5,9 +5,11 @@
 //! hands the message's wire form (made once for every receiver) to hyper as it is: no copy
 //! into the stream's queue, and no wake-up of the handler's task per message. The handler's
 //! `forward` only waits, for the client to leave or for the receiver to be dropped, and looks
-//! after a client that stops reading: hyper then stops asking the body for chunks, so the body
-//! leaves the handler's waker with the room, and the handler counts what the room drops for
-//! this receiver and gives the client up after the write timeout.
+//! after a client that stops reading. hyper then stops asking the body for chunks, and the
+//! body stays marked as having handed one out: the sessions' clock, at its next tick, wakes
+//! `forward`, which from then on counts what the room drops for this receiver and gives the
+//! client up after the write timeout. (Nothing of this is done per message: a client that
+//! reads costs one flag per chunk.)
 
 use std::task::{Context as TaskCx, Poll, Waker};
 
@@ -29,7 +31,8 @@ pub(crate) struct Relay {
     /// How the relay ended, for `forward` to return.
     end: Option<Result<()>>,
     /// The body handed out a chunk and has not been asked for the next one since: its
-    /// connection is writing, or cannot write because the client does not read.
+    /// connection is writing, or cannot write because the client does not read (which the
+    /// clock's tick tells `forward` to look at).
     handed: bool,
     /// When `forward` first saw the body in that state (the write timeout counts from then).
     handed_seen: Option<Instant>,
@@ -63,12 +66,20 @@ impl Relay {
         self.handed_seen = None;
     }
 
-    /// The body handed out a chunk: until it is asked again, the room wakes `forward` rather
-    /// than the body (which only hyper polls), so that a client that stops reading is noticed.
+    /// The body handed out a chunk: until it is asked again, a tick of the clock wakes
+    /// `forward` (see [`tick`](Self::tick)).
     pub(crate) fn handed_out(&mut self) {
         self.handed = true;
-        if let (Some(sub), Some(waiter)) = (&mut self.sub, &self.waiter) {
-            sub.park(waiter);
+    }
+
+    /// The sessions' clock ticked: `forward`'s waker, to wake, when the body is still waiting
+    /// for hyper to take its last chunk (the client may have stopped reading: `forward` then
+    /// counts what the room drops, and times the client out).
+    pub(crate) fn tick(&self) -> Option<Waker> {
+        if self.handed && self.sub.is_some() {
+            self.waiter.clone()
+        } else {
+            None
         }
     }
 

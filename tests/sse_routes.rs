@@ -152,7 +152,7 @@ async fn keep_alive_comments_on_an_idle_stream() {
 }
 
 #[tokio::test]
-async fn keep_alive_comments_on_a_busy_stream_too() {
+async fn no_keep_alive_comments_on_a_busy_stream() {
     let c = TestClient::start(app().0).await;
     let mut s = c.sse("/busy").connect().await;
     let (mut events, mut comments) = (0, 0);
@@ -161,8 +161,10 @@ async fn keep_alive_comments_on_a_busy_stream_too() {
         comments += block.comments.iter().filter(|c| *c == "keep-alive").count();
     }
     assert_eq!(events, 100);
-    // One every 100 ms over about 2 s; at least a few, whatever the machine's load.
-    assert!(comments >= 3, "{comments} keep-alive comments in about 2 s of events");
+    // A comment goes out only after a keep-alive period (100 ms) without an event: one every
+    // 100 ms regardless would be about 20 here. (One or two are allowed for a machine so busy
+    // that the handler's 20 ms sleeps stretch past the period.)
+    assert!(comments <= 2, "{comments} keep-alive comments in about 2 s of events every 20 ms");
 }
 
 #[tokio::test]

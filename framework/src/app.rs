@@ -350,9 +350,9 @@ impl App {
         for info in &infos {
             tracing::debug!("{info}");
         }
-        // The sessions' clock ticks at the pace of the most demanding socket settings, and of
-        // the write timeout for streams (a stream's client that stopped reading is looked at
-        // on a tick).
+        // The sessions' clock ticks at the pace of the most demanding socket settings, and, when
+        // the app has streams, at theirs (a client that stopped reading and keep-alive comments
+        // are looked at on a tick).
         #[cfg(feature = "ws")]
         let clock = self
             .ws_routes
@@ -364,7 +364,12 @@ impl App {
         #[cfg(not(feature = "ws"))]
         let clock: Option<std::time::Duration> = None;
         #[cfg(feature = "sse")]
-        let clock = Some(clock.map_or(self.config.write_timeout, |c| c.min(self.config.write_timeout)));
+        let clock = if infos.iter().any(|r| r.kind == RouteKind::Sse) {
+            let streams = crate::sse::stream::clock_tick(&self.config);
+            Some(clock.map_or(streams, |c| c.min(streams)))
+        } else {
+            clock
+        };
         let with_clock = |#[allow(unused_mut)] mut config: WsConfig| {
             #[cfg(feature = "ws")]
             if let Some(clock) = clock {

@@ -71,7 +71,9 @@ impl RouteKind {
             #[cfg(feature = "ws")]
             RouteKind::Ws => Io::Ws(WsIo::new(app.ws_config(route))),
             #[cfg(feature = "sse")]
-            RouteKind::Sse => Io::Sse(SseIo::new(&app.config.sse, app.config.write_timeout, conn)),
+            RouteKind::Sse => {
+                Io::Sse(SseIo::new(&app.config.sse, app.config.write_timeout, app.sessions.period(), conn))
+            }
             // (A route of a protocol left out of the build cannot be declared: the macros
             // refuse it. Its requests would be plain HTTP.)
             _ => {
@@ -101,7 +103,7 @@ impl RouteKind {
                 Ok(crate::ws::handshake::accept(ctx, &config, upgrade.accept_key.clone()))
             }
             #[cfg(feature = "sse")]
-            (RouteKind::Sse, _) => crate::sse::stream::response(ctx, &ctx.app().config.sse),
+            (RouteKind::Sse, _) => crate::sse::stream::response(ctx),
             _ => {
                 let _ = (ctx, upgrade);
                 Err(crate::error::Error::internal("this route answers with its handler"))

@@ -21,7 +21,10 @@ impl Default for SseConfig {
 }
 
 impl SseConfig {
-    /// Interval of keep-alive comments on an idle stream (`None`: none). Default 15 s.
+    /// Silence after which a stream gets a keep-alive comment (`: keep-alive`), so that proxies
+    /// keep it open: one goes out once the stream has sent nothing for this long, within half
+    /// as long again (streams are looked at on the tick of one clock, not each by a timer of
+    /// its own). A stream that sends gets none. `None`: no comments. Default 15 s.
     pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
         self.keep_alive = every;
         self

@@ -71,6 +71,12 @@ impl SessionRegistry {
         }
     }
 
+    /// How often the clock ticks (`None`: never).
+    #[cfg_attr(not(feature = "sse"), allow(dead_code))]
+    pub(crate) fn period(&self) -> Option<Duration> {
+        self.period
+    }
+
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock()
     }

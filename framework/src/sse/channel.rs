@@ -36,7 +36,13 @@ pub(crate) struct Queue {
     write_timeout: Duration,
     /// The connection the stream is on (closed when the client stops reading).
     conn: Weak<Conn>,
+    /// Ticks of the sessions' clock without anything sent after which a keep-alive comment
+    /// goes out (`None`: no comments).
+    keep_alive: Option<u32>,
 }
+
+/// What a keep-alive comment is on the wire.
+const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 #[derive(Default)]
 struct QueueState {
@@ -55,6 +61,36 @@ struct QueueState {
     closers: Vec<Waker>,
     /// A room the body reads itself (a forward).
     relay: Relay,
+    /// The body handed something out since the clock's last tick.
+    active: bool,
+    /// The clock's ticks since the body last handed something out.
+    quiet: u32,
+    /// A keep-alive comment is to go out when the body has nothing else.
+    comment_due: bool,
+}
+
+impl QueueState {
+    /// The body handed a chunk out.
+    fn handed_out(&mut self) {
+        self.relay.handed_out();
+        self.active = true;
+    }
+
+    /// The clock ticked, for a stream whose comments go out after `ticks` quiet ticks: the
+    /// body's waker, to wake, when a comment is due now.
+    fn keep_alive_tick(&mut self, ticks: u32) -> Option<Waker> {
+        if std::mem::take(&mut self.active) {
+            self.quiet = 0;
+            return None;
+        }
+        self.quiet += 1;
+        if self.quiet < ticks || self.finished || self.gone {
+            return None;
+        }
+        self.quiet = 0;
+        self.comment_due = true;
+        self.body.take()
+    }
 }
 
 impl Queue {
@@ -133,14 +169,14 @@ impl Queue {
 
     /// What the response body sends next: everything queued, as one chunk (one chunk header
     /// and one write for a burst; there is room in the queue again), else the next message of
-    /// a room the body reads, `None` once the stream has ended, or `Pending` (the body's waker
-    /// left) while there is nothing.
+    /// a room the body reads, else a keep-alive comment if one is due; `None` once the stream
+    /// has ended, or `Pending` (the body's waker left) while there is nothing.
     pub(crate) fn poll_take(&self, cx: &mut std::task::Context<'_>) -> Poll<Option<Bytes>> {
         let mut st = self.lock();
         st.relay.polled();
         if !st.out.is_empty() {
             let chunk = st.out.split().freeze();
-            st.relay.handed_out();
+            st.handed_out();
             let senders = std::mem::take(&mut st.senders);
             drop(st);
             senders.into_iter().for_each(Waker::wake);
@@ -150,8 +186,12 @@ impl Queue {
             return Poll::Ready(None);
         }
         if let Some(chunk) = st.relay.poll_next(cx) {
-            st.relay.handed_out();
+            st.handed_out();
             return Poll::Ready(Some(chunk));
+        }
+        if std::mem::take(&mut st.comment_due) {
+            st.handed_out();
+            return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE_COMMENT)));
         }
         if !st.body.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             st.body = Some(cx.waker().clone());
@@ -160,17 +200,16 @@ impl Queue {
     }
 
     /// The sessions' clock ticked: a `forward` whose body has been waiting since its last
-    /// chunk is woken to look at it (see [`Relay::tick`]).
+    /// chunk is woken to look at it (see [`Relay::tick`]), and a body that has sent nothing
+    /// for the keep-alive period is woken to send a comment. (One clock for every stream,
+    /// rather than a timer in each: the body then has nothing to look at per chunk.)
     fn tick(&self) {
-        let waiter = self.lock().relay.tick();
-        if let Some(w) = waiter {
-            w.wake();
-        }
-    }
-
-    /// A keep-alive comment went out (see [`poll_take`](Self::poll_take)).
-    pub(crate) fn handed_comment(&self) {
-        self.lock().relay.handed_out();
+        let (waiter, body) = {
+            let mut st = self.lock();
+            let body = self.keep_alive.and_then(|ticks| st.keep_alive_tick(ticks));
+            (st.relay.tick(), body)
+        };
+        waiter.into_iter().chain(body).for_each(Waker::wake);
     }
 
     /// The client left: sends fail, whoever waits hears it.
@@ -186,13 +225,27 @@ impl Queue {
 }
 
 impl SseIo {
-    pub(crate) fn new(config: &SseConfig, write_timeout: Duration, conn: &Arc<Conn>) -> SseIo {
+    /// The channel of a stream on `conn`, whose sessions' clock ticks every `clock` (the
+    /// keep-alive comments are counted in its ticks).
+    pub(crate) fn new(
+        config: &SseConfig,
+        write_timeout: Duration,
+        clock: Option<Duration>,
+        conn: &Arc<Conn>,
+    ) -> SseIo {
+        let keep_alive = match (config.keep_alive, clock) {
+            (Some(every), Some(tick)) => Some(
+                u32::try_from(every.as_nanos().div_ceil(tick.as_nanos().max(1))).unwrap_or(u32::MAX).max(1),
+            ),
+            _ => None,
+        };
         SseIo {
             queue: Arc::new(Queue {
                 state: Mutex::new(QueueState::default()),
                 max: config.max_send_queue,
                 write_timeout,
                 conn: Arc::downgrade(conn),
+                keep_alive,
             }),
             stop: tokio::sync::Notify::new(),
         }

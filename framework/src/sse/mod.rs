@@ -19,8 +19,8 @@
 //! - `ctx.send(x)`: a string becomes one event's data (a multi-line string becomes several
 //!   `data:` lines), `Json(v)` becomes data, and an [`Event`](crate::Event) sets every field
 //!   (`event`, `id`, `data`, `retry`, comment). Bytes are refused: SSE carries text.
-//! - Keep-alive comments (`: keep-alive`) go out on [`SseConfig::keep_alive`] (15 s by default),
-//!   so proxies and browsers keep an idle stream open.
+//! - A keep-alive comment (`: keep-alive`) goes out after [`SseConfig::keep_alive`] of silence
+//!   (15 s by default), so proxies and browsers keep an idle stream open.
 //! - **The client leaving ends the handler:** when the connection closes, the handler's future
 //!   is dropped at its next `.await`, even when it is waiting for something else than `send`
 //!   (a sleep, a broadcast). Put clean-up in a `Drop` guard. `ctx.closed()` also resolves then.

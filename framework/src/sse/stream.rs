@@ -2,10 +2,9 @@
 //! stream's channel, and the task that runs the handler until the client leaves or the server
 //! shuts down.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskCx, Poll, Waker};
+use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,25 +12,26 @@ use http::{header, HeaderValue};
 use tracing::Instrument;
 
 use super::channel::Queue;
-use crate::config::SseConfig;
+use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::future::BoxFuture;
 use crate::response::{Body, BoxError, Response};
 use crate::runtime::conn::Conn;
 
+/// How often the sessions' clock must look at a stream with these settings: within the write
+/// timeout (a client that stopped reading is given up within twice it), and twice per
+/// keep-alive period (a comment then goes out after one to one and a half periods of silence).
+pub(crate) fn clock_tick(config: &Config) -> Duration {
+    let tick =
+        config.sse.keep_alive.map_or(config.write_timeout, |every| config.write_timeout.min(every / 2));
+    tick.max(Duration::from_millis(1))
+}
+
 /// The response head of a stream (after before-middleware let the request through).
-pub(crate) fn response(ctx: &Context, config: &SseConfig) -> Result<Response> {
+pub(crate) fn response(ctx: &Context) -> Result<Response> {
     let queue = ctx.sse_io().ok_or_else(|| Error::internal("not an SSE route"))?.take_body_end()?;
-    let body = SseBody {
-        queue,
-        _conn: ctx.inner.conn.clone(),
-        keep_alive: config.keep_alive.map(|every| KeepAlive {
-            every,
-            sleep: Box::pin(tokio::time::sleep(every)),
-            armed_for: None,
-        }),
-    };
+    let body = SseBody { queue, _conn: ctx.inner.conn.clone() };
     let mut res = http::Response::new(Body::busy_itself(body));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -46,37 +46,6 @@ struct SseBody {
     /// The stream's connection, kept in progress until the stream ends (its watch does not
     /// close it as idle).
     _conn: Arc<Conn>,
-    keep_alive: Option<KeepAlive>,
-}
-
-/// The timer of a stream's keep-alive comments.
-struct KeepAlive {
-    every: Duration,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    /// The waker the timer wakes when it fires, once it has been polled with it: while the
-    /// body is polled with that waker and the timer has not fired, polling the timer again
-    /// would only register the same waker again (the body is polled after every delivery).
-    armed_for: Option<Waker>,
-}
-
-impl KeepAlive {
-    /// Whether a tick is due; if not, the timer wakes `cx` when one is.
-    fn poll_tick(&mut self, cx: &mut TaskCx<'_>) -> bool {
-        let armed = self.armed_for.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-        if armed && !self.sleep.is_elapsed() {
-            return false;
-        }
-        let due = self.sleep.as_mut().poll(cx).is_ready();
-        if due {
-            let next = tokio::time::Instant::now() + self.every;
-            self.sleep.as_mut().reset(next);
-            let _ = self.sleep.as_mut().poll(cx); // register the waker for the next tick
-        }
-        if !armed {
-            self.armed_for = Some(cx.waker().clone());
-        }
-        due
-    }
 }
 
 impl Drop for SseBody {
@@ -90,20 +59,12 @@ impl http_body::Body for SseBody {
     type Error = BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut TaskCx<'_>,
     ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
-        match self.queue.poll_take(cx) {
-            Poll::Ready(Some(chunk)) => return Poll::Ready(Some(Ok(http_body::Frame::data(chunk)))),
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => {}
-        }
-        // Idle: a comment on every keep-alive tick (also while busy; it costs one line).
-        if self.keep_alive.as_mut().is_some_and(|k| k.poll_tick(cx)) {
-            self.queue.handed_comment();
-            return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b": keep-alive\n\n")))));
-        }
-        Poll::Pending
+        // (Keep-alive comments come from the queue too, when the sessions' clock says one is
+        // due: nothing here is looked at per chunk but the queue.)
+        self.queue.poll_take(cx).map(|chunk| chunk.map(|c| Ok(http_body::Frame::data(c))))
     }
 }
 

@@ -145,9 +145,18 @@ async fn keep_alive_comments_on_an_idle_stream() {
     let c = TestClient::start(app().0).await;
     let mut s = c.sse("/idle").connect().await;
     assert_eq!(s.next_event().await.unwrap().data.as_deref(), Some("hello"));
+    let mut last = std::time::Instant::now();
     for _ in 0..2 {
         let block = tokio::time::timeout(Duration::from_secs(3), s.next_block()).await.unwrap().unwrap();
         assert_eq!(block.comments, ["keep-alive"]);
+        // Each after a keep-alive period (100 ms) of silence, not sooner (less the time the
+        // last block took to arrive).
+        assert!(
+            last.elapsed() >= Duration::from_millis(75),
+            "a comment after {:?} of silence",
+            last.elapsed()
+        );
+        last = std::time::Instant::now();
     }
 }
 

@@ -61,8 +61,6 @@ struct QueueState {
     closers: Vec<Waker>,
     /// A room the body reads itself (a forward).
     relay: Relay,
-    /// The body handed something out since the clock's last tick.
-    active: bool,
     /// The clock's ticks since the body last handed something out.
     quiet: u32,
     /// A keep-alive comment is to go out when the body has nothing else.
@@ -73,18 +71,15 @@ impl QueueState {
     /// The body handed a chunk out.
     fn handed_out(&mut self) {
         self.relay.handed_out();
-        self.active = true;
+        self.quiet = 0;
     }
 
-    /// The clock ticked, for a stream whose comments go out after `ticks` quiet ticks: the
-    /// body's waker, to wake, when a comment is due now.
+    /// The clock ticked, for a stream whose comments go out after `ticks` whole ticks without
+    /// anything sent (the first tick after a chunk ends a part of one): the body's waker, to
+    /// wake, when a comment is due now.
     fn keep_alive_tick(&mut self, ticks: u32) -> Option<Waker> {
-        if std::mem::take(&mut self.active) {
-            self.quiet = 0;
-            return None;
-        }
-        self.quiet += 1;
-        if self.quiet < ticks || self.finished || self.gone {
+        self.quiet = self.quiet.saturating_add(1);
+        if self.quiet <= ticks || self.finished || self.gone {
             return None;
         }
         self.quiet = 0;

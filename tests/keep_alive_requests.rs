@@ -1,7 +1,8 @@
 //! Requests one after the other on one keep-alive connection, which answers them with one
 //! Context made again for each: every request sees its own head, parameters, body and
 //! attributes, and answers with its own status and headers; what a request set is dropped when
-//! it ends; a handler's task that kept its Context still sees its own request.
+//! it ends; a handler's task that kept its Context still sees its own request; handlers whose
+//! futures differ in size follow each other.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -71,6 +72,27 @@ async fn keep(ctx: Context) -> &'static str {
         *KEPT_SAW.lock().unwrap() = Some(saw);
     });
     "kept"
+}
+
+/// Holds a drop-recorded value across an await: its future holds it until it completes.
+#[get("/holds/{name}")]
+async fn holds(ctx: Context) -> String {
+    let guard = Guard(ctx.param("name").unwrap_or_default().to_owned());
+    tokio::task::yield_now().await;
+    format!("held {}", guard.0)
+}
+
+/// A handler whose future is large: it holds a buffer across an await.
+#[get("/large")]
+async fn large(_ctx: Context) -> String {
+    let buf = std::hint::black_box([3u8; 4096]);
+    tokio::task::yield_now().await;
+    format!("large {}", buf.iter().map(|b| usize::from(*b)).sum::<usize>())
+}
+
+#[get("/panics")]
+async fn panics(_ctx: Context) -> &'static str {
+    panic!("a handler that panics, on purpose")
 }
 
 /// One connection to `c`, for requests one after the other.
@@ -156,4 +178,30 @@ async fn a_task_that_kept_its_context_still_sees_its_own_request() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_eq!(saw, r#"/keep/7 Some("7") None"#);
+}
+
+#[tokio::test]
+async fn handlers_of_every_size_follow_each_other_on_a_connection() {
+    let c = TestClient::start(App::only(module_path!())).await;
+    let mut send = connect(&c).await;
+    // Each handler's future goes in the box the last one left when it fits: small after
+    // large, large after small, one after a panic, each answers as its own.
+    for round in 0..2 {
+        let name = format!("local-{round}");
+        // (Twice: the second future takes the first one's box as it is.)
+        for _ in 0..2 {
+            let (status, _, body) = exchange(&mut send, "GET", &format!("/holds/{name}"), None, "").await;
+            assert_eq!((status, body.as_str()), (200, format!("held {name}").as_str()));
+        }
+        // What the finished future held is dropped, though its box is kept for the next.
+        let (_, _, dropped) = exchange(&mut send, "GET", &format!("/dropped/{name}"), None, "").await;
+        assert_eq!(dropped, "true", "a finished handler's local outlived it");
+        for _ in 0..2 {
+            assert_eq!(exchange(&mut send, "GET", "/large", None, "").await.2, "large 12288");
+        }
+        assert_eq!(exchange(&mut send, "GET", "/panics", None, "").await.0, 500);
+        assert_eq!(exchange(&mut send, "GET", "/large", None, "").await.2, "large 12288");
+        let look = exchange(&mut send, "POST", "/look", None, "after").await;
+        assert_eq!(look.2, r#"/look None None None "after""#);
+    }
 }

@@ -46,17 +46,25 @@ impl OutputSpan {
         }
     }
 
-    /// `::fratello::__private::ERASE(NAME(CTX))`, the call that erases the user's future.
+    /// `::fratello::__private::ERASE(NAME(CTX))`, the call that erases the user's future
+    /// (`ERASE(NAME(CTX), SPENT)` with `spent`: an HTTP handler's, given the box to refill).
     ///
     /// The helper's trait bound on the future's output is what checks the return type, and
     /// the compiler reports an unmet bound at the argument `NAME(CTX)`: spanned at the
     /// return type, that is where the error points, with no label elsewhere. (Spanning the
     /// closing parenthesis at the type's last token would make the compiler underline only
     /// the part after the first token.)
-    pub(crate) fn erased_call(self, erase: &str, name: &Ident, ctx: &Ident) -> TokenStream {
+    pub(crate) fn erased_call(
+        self,
+        erase: &str,
+        name: &Ident,
+        ctx: &Ident,
+        spent: Option<&Ident>,
+    ) -> TokenStream {
         let mut name = name.clone();
         name.set_span(self.first);
-        let inner = quote_spanned!(self.first=> #name(#ctx));
+        let spent = spent.map(|spent| quote_spanned!(self.first=> , #spent));
+        let inner = quote_spanned!(self.first=> #name(#ctx) #spent);
         let mut args = Group::new(Delimiter::Parenthesis, inner);
         args.set_span(self.last);
         let erase = Ident::new(erase, self.first);

@@ -231,7 +231,7 @@ impl ToTokens for Middleware {
         let docs = func.attrs.iter().filter(|a| a.path().is_ident("doc") || a.path().is_ident("cfg"));
         let cfgs: Vec<_> = func.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
         // A return type other than `()` or `Result<()>` is reported at the return type.
-        let call = output.erased_call("middleware_handler", &hidden, &ctx);
+        let call = output.erased_call("middleware_handler", &hidden, &ctx, None);
         let line = quote_spanned!(Span::call_site()=> ::core::line!());
         let states = state::needs(states);
         let route_impl = route.then(|| quote!(impl ::fratello::__private::RouteMiddleware for #name {}));

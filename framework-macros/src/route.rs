@@ -379,7 +379,14 @@ impl ToTokens for Route {
         };
         // A return type the protocol does not accept is reported at the return type, with
         // the message of the runtime trait's `#[diagnostic::on_unimplemented]`.
-        let call = output.erased_call(erase, name, &ctx);
+        // An HTTP handler's future goes in the box its connection's last one left, if any.
+        let spent = Ident::new("__fratello_spent", Span::mixed_site());
+        let (call, params) = match kind {
+            Kind::Method { .. } | Kind::Route => {
+                (output.erased_call(erase, name, &ctx, Some(&spent)), quote!(#ctx, #spent))
+            }
+            Kind::Ws | Kind::Sse => (output.erased_call(erase, name, &ctx, None), quote!(#ctx)),
+        };
         // Spanned at each name: a name that is not in scope, or not a `route` middleware, is
         // an error at that name.
         let middleware =
@@ -396,7 +403,7 @@ impl ToTokens for Route {
                 // A non-capturing closure coerces to the `fn` pointer the variant holds,
                 // without this code having to spell the result type. It stays outside of
                 // `submit!` so that diagnostics about it are not attributed to that macro.
-                const #handler: ::fratello::__private::Handler = ::fratello::__private::Handler::#variant(|#ctx| #call);
+                const #handler: ::fratello::__private::Handler = ::fratello::__private::Handler::#variant(|#params| #call);
                 ::fratello::__private::inventory::submit! {
                     ::fratello::__private::RouteDef {
                         kind: ::fratello::__private::RouteKind::#route_kind,

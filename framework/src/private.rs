@@ -6,7 +6,7 @@
 use std::future::Future;
 
 pub use crate::context::Context;
-pub use crate::future::BoxFuture;
+pub use crate::future::{BoxFuture, ReusableFuture};
 pub use crate::response::Response;
 pub use crate::routing::{
     Handler, MiddlewareDef, MiddlewareRegistration, ParamType, RouteDef, RouteKind, Scope, StateNeed,
@@ -68,14 +68,15 @@ pub fn parses<T: PathParam>(segment: &str) -> bool {
     segment.parse::<T>().is_ok()
 }
 
-/// Erases an HTTP handler's future into the router's handler type.
+/// Erases an HTTP handler's future into the router's handler type, in the box of the future
+/// `spent` when it fits.
 #[inline]
-pub fn http_handler<F>(fut: F) -> BoxFuture<Response>
+pub fn http_handler<F>(fut: F, spent: Option<ReusableFuture<Response>>) -> ReusableFuture<Response>
 where
     F: Future + Send + 'static,
     F::Output: crate::response::IntoResponse,
 {
-    Box::pin(Converted::<F, ToResponse>::new(fut))
+    ReusableFuture::refill(spent, Converted::<F, ToResponse>::new(fut))
 }
 
 /// Erases a WebSocket or SSE handler's future (`()` or `Result<()>`).

@@ -14,7 +14,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 
 use super::pipeline::Pipeline;
 use super::request_id::{request_id, X_REQUEST_ID};
-use super::spare::Spare;
+use super::spare::{Kept, Spare};
 use crate::context::Context;
 use crate::error::Error;
 use crate::matcher::Lookup;
@@ -198,14 +198,14 @@ fn route(
         Err(res) => return Err(refuse(res, &head, is_head, start)),
     };
     let packed = def.kind.detach(&mut head, app.config.max_session_header_bytes);
-    let ctx = match spare.and_then(|s| s.take()) {
-        Some(kept) => kept.renew(head, packed, params, &def.path, def.kind, body),
+    let (ctx, handler) = match spare.and_then(|s| s.take()) {
+        Some(Kept { ctx, handler }) => (ctx.renew(head, packed, params, &def.path, def.kind, body), handler),
         None => {
             let io = def.kind.channel(conn, def.path, body);
-            Context::new(head, packed, params, conn.clone(), Some(&def.path), io)
+            (Context::new(head, packed, params, conn.clone(), Some(&def.path), io), None)
         }
     };
-    Ok(Pipeline::new(ctx, endpoint, upgrade, spare.cloned()))
+    Ok(Pipeline::new(ctx, endpoint, upgrade, spare.cloned(), handler))
 }
 
 /// The answer to a request no route takes (`missed`: what the lookup found instead), rendered.
@@ -264,4 +264,16 @@ fn refuse(
     let mut res = Box::new(res);
     render(&mut res, json, is_head, start);
     res
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        eprintln!(
+            "SIZES pipeline {} answer {} held-stage {}",
+            std::mem::size_of::<super::Pipeline>(),
+            std::mem::size_of::<super::Answer>(),
+            std::mem::size_of::<Option<crate::future::ReusableFuture<crate::Response>>>()
+        );
+    }
 }

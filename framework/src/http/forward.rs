@@ -4,18 +4,17 @@
 //! own path space: a redirect it makes to one of its paths (`ServeDir`'s from `/docs` to
 //! `/docs/`) gets the prefix back in front.
 
-use futures_util::FutureExt;
 use tower::ServiceExt;
 
 use crate::context::Context;
-use crate::future::BoxFuture;
+use crate::future::ReusableFuture;
 use crate::mount::strip_prefix;
 use crate::response::{Body, Response};
 
 /// The handler of a mount's endpoint: calls the mounted service whose pattern is the route
-/// of `ctx`.
-pub(crate) fn forward(ctx: Context) -> BoxFuture<Response> {
-    async move {
+/// of `ctx` (in the box of the `spent` future, when it fits).
+pub(crate) fn forward(ctx: Context, spent: Option<ReusableFuture<Response>>) -> ReusableFuture<Response> {
+    let forwarding = async move {
         let app = ctx.app().clone();
         // (No two mounts of an app have one prefix.)
         let route = ctx.route();
@@ -48,8 +47,8 @@ pub(crate) fn forward(ctx: Context) -> BoxFuture<Response> {
             relocate(&mut res, mount.prefix);
         }
         res
-    }
-    .boxed()
+    };
+    ReusableFuture::refill(spent, forwarding)
 }
 
 /// Puts `prefix` in front of a redirect's `Location` that is a path of the service's own

@@ -8,10 +8,10 @@ use std::task::Poll;
 
 use futures_util::FutureExt;
 
-use super::spare::Spare;
+use super::spare::{Kept, Spare};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::future::BoxFuture;
+use crate::future::{BoxFuture, ReusableFuture};
 use crate::middleware::{run_after, run_before};
 use crate::protocol::Upgrade;
 use crate::response::{ErrorMark, IntoResponse, Response};
@@ -26,7 +26,7 @@ use crate::routing::{Endpoint, Handler, RouteDef, RouteKind};
 /// the plain handler's is a box of its own.
 pub(crate) struct Pipeline {
     /// Whatever happens to this future, a head that comes later is not waited for, and the
-    /// Context goes back to its connection if nobody else holds it.
+    /// Context (with the handler's box) goes back to its connection if nobody else holds it.
     ctx: Held,
     endpoint: &'static Endpoint,
     stage: PipelineStage,
@@ -40,7 +40,7 @@ enum PipelineStage {
     /// Next: the handler (or the protocol's answer).
     Start,
     /// The HTTP handler runs.
-    Handler(BoxFuture<Response>),
+    Handler(ReusableFuture<Response>),
     /// What is still to run before the response (after-middleware, the end of a streamed
     /// response).
     Rest(BoxFuture<Response>),
@@ -49,13 +49,15 @@ enum PipelineStage {
 }
 
 impl Pipeline {
-    /// The pipeline of `ctx`'s request, to `endpoint`; when it is dropped, the Context goes to
-    /// `spare` if nobody else holds it.
+    /// The pipeline of `ctx`'s request, to `endpoint`, whose handler's future goes in the box
+    /// of the `spent` one when it fits; when the pipeline is dropped, the Context and the box
+    /// go to `spare` if nobody else holds the Context.
     pub(crate) fn new(
         ctx: Context,
         endpoint: &'static Endpoint,
         upgrade: Option<Box<Upgrade>>,
         spare: Option<Arc<Spare>>,
+        spent: Option<ReusableFuture<Response>>,
     ) -> Self {
         let def = endpoint.def;
         let stage = if endpoint.chain.before.is_empty() {
@@ -69,7 +71,7 @@ impl Pipeline {
                 .boxed(),
             )
         };
-        Pipeline { ctx: Held(ctx, spare), endpoint, stage, upgrade }
+        Pipeline { ctx: Held(ctx, spare, spent), endpoint, stage, upgrade }
     }
 
     /// The request's Context.
@@ -83,16 +85,20 @@ impl Pipeline {
         let def = self.endpoint.def;
         match def.handler {
             Handler::Http(h) => {
-                self.stage = PipelineStage::Handler(h(ctx.clone()));
+                self.stage = PipelineStage::Handler(h(ctx.clone(), self.ctx.2.take()));
                 None
             }
             Handler::Stream(_) => Some(def.kind.answer(ctx, self.upgrade.as_deref())),
         }
     }
 
-    /// After the handler (or the answer): the response, or what is still to run before it
-    /// (`PipelineStage::Rest`).
+    /// After the handler (or the answer): the response (the stage then `Done`), or what is
+    /// still to run before it (`PipelineStage::Rest`).
     fn handler_done(&mut self, outcome: Result<Response>) -> Option<Response> {
+        if let PipelineStage::Handler(spent) = std::mem::replace(&mut self.stage, PipelineStage::Done) {
+            // (The handler's future is over: its box is the next request's.)
+            self.ctx.2 = Some(spent);
+        }
         let ctx = &self.ctx.0;
         let endpoint = self.endpoint;
         if let Some(head) = ctx.http_io().and_then(|io| io.take_head()) {
@@ -126,7 +132,6 @@ impl Pipeline {
         if def.kind != RouteKind::Http {
             def.kind.open(ctx, def, upgrade, &res);
         }
-        self.stage = PipelineStage::Done;
         Some(res)
     }
 
@@ -188,7 +193,7 @@ impl Future for Pipeline {
                 },
                 PipelineStage::Handler(handler) => {
                     let def = this.endpoint.def;
-                    match crate::panic::poll_caught(handler.as_mut(), cx, || describe(def)) {
+                    match crate::panic::poll_caught(std::pin::Pin::new(handler), cx, || describe(def)) {
                         Poll::Ready(outcome) => outcome,
                         Poll::Pending => {
                             let Some(io) = this.ctx.0.http_io() else { return Poll::Pending };
@@ -214,17 +219,24 @@ fn describe(def: &RouteDef) -> String {
     format!("handler `{}` ({}:{})", def.name, def.file, def.line)
 }
 
-/// A request's Context as its pipeline holds it. When dropped, it tells the Context that
-/// nobody waits for a streamed head any more, and gives the Context, emptied, to the
-/// connection's spare when nobody else holds it.
-struct Held(Context, Option<Arc<Spare>>);
+/// A request's Context as its pipeline holds it, with the connection's spare and a handler's
+/// box whose future is over (before the handler starts, the last request's; after it ends,
+/// its own). When dropped, it tells the Context that nobody waits for a streamed head any
+/// more, and gives the Context, emptied, and the box to the connection's spare when nobody
+/// else holds the Context.
+struct Held(Context, Option<Arc<Spare>>, Option<ReusableFuture<Response>>);
+
+/// The largest handler's box a connection keeps between requests: an idle connection holds it,
+/// and one handler with large locals must not make every idle connection that large.
+const KEPT_HANDLER_BYTES: usize = 1024;
 
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(spare) = &self.1 {
             if self.0.retire() {
                 // (Nobody else holds the Context: nobody can hand a head to it any more.)
-                spare.keep(self.0.clone());
+                let handler = self.2.take().and_then(|mut h| (h.size() <= KEPT_HANDLER_BYTES).then_some(h));
+                spare.keep(Kept { ctx: self.0.clone(), handler });
                 return;
             }
         }

@@ -5,6 +5,8 @@
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::context::Context;
+use crate::future::ReusableFuture;
+use crate::response::Response;
 
 /// Where a connection keeps the Context its last request left: shared by the connection's
 /// service and each request's pipeline (which gives the Context back when it is dropped).
@@ -13,21 +15,31 @@ use crate::context::Context;
 /// more, which the connection's watch knows ([`is_kept`](Self::is_kept)) to tell a
 /// connection at rest from one with a request in progress.
 #[derive(Default)]
-pub(crate) struct Spare(Mutex<Option<Context>>);
+pub(crate) struct Spare(Mutex<Option<Kept>>);
+
+/// What a request leaves to the next one of its connection.
+pub(crate) struct Kept {
+    /// Its Context, emptied.
+    pub(crate) ctx: Context,
+    /// Its handler's box, the future in it over, for the next handler's future if that has
+    /// the same layout (a connection's requests often go to one route).
+    pub(crate) handler: Option<ReusableFuture<Response>>,
+}
 
 impl Spare {
-    fn slot(&self) -> MutexGuard<'_, Option<Context>> {
+    fn slot(&self) -> MutexGuard<'_, Option<Kept>> {
         self.0.lock()
     }
 
-    /// The kept Context, for the next request.
-    pub(crate) fn take(&self) -> Option<Context> {
+    /// What the last request left, for the next request.
+    pub(crate) fn take(&self) -> Option<Kept> {
         self.slot().take()
     }
 
-    /// Keeps `ctx`, emptied by `Context::retire`, for the next request.
-    pub(crate) fn keep(&self, ctx: Context) {
-        *self.slot() = Some(ctx);
+    /// Keeps what a request left: its Context, emptied by `Context::retire`, and its handler's
+    /// box.
+    pub(crate) fn keep(&self, kept: Kept) {
+        *self.slot() = Some(kept);
     }
 
     /// Whether a Context is kept.

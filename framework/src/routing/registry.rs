@@ -1,6 +1,6 @@
 //! The static descriptors that the attribute macros submit through `inventory`.
 
-use crate::future::BoxFuture;
+use crate::future::{BoxFuture, ReusableFuture};
 use crate::{Context, Response};
 
 /// The protocol a route speaks after its middleware chain has run.
@@ -32,8 +32,9 @@ impl RouteKind {
 /// A type-erased route handler.
 #[derive(Clone, Copy)]
 pub enum Handler {
-    /// An HTTP handler: its return value becomes the response.
-    Http(fn(Context) -> BoxFuture<Response>),
+    /// An HTTP handler: its return value becomes the response. Its future goes in the box of
+    /// the one the connection's last request left, when there is one.
+    Http(fn(Context, Option<ReusableFuture<Response>>) -> ReusableFuture<Response>),
     /// A WebSocket or SSE handler: it talks through `ctx.send`/`ctx.recv` and returns
     /// `Ok(())` or an error (close 1011 for a socket, end of stream for SSE).
     Stream(fn(Context) -> BoxFuture<crate::Result<()>>),

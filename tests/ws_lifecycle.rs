@@ -1,4 +1,5 @@
-//! Socket lifecycle: pings, a dead peer detected by the idle timeout, shutdown with 1001.
+//! Socket lifecycle: pings, a dead peer detected by the idle timeout (and a live one not),
+//! shutdown with 1001.
 
 use std::time::Duration;
 
@@ -188,4 +189,22 @@ async fn one_clock_keeps_each_route_at_its_own_pace() {
     let (fast, slow) = tokio::join!(pings_in(&c, "/echo", window), pings_in(&c, "/wait", window));
     assert!(fast >= 5, "the fast route's socket was pinged {fast} times in a second");
     assert_eq!(slow, 0, "the other route's socket was pinged");
+}
+
+#[tokio::test]
+async fn messages_keep_a_socket_open_past_the_idle_timeout() {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let config = WsConfig::default().ping_interval(None).idle_timeout(Some(Duration::from_millis(300)));
+    let c = TestClient::start(App::only(module_path!()).state(tx).ws_config(config)).await;
+    let mut ws = c.ws("/echo").connect().await;
+    // A message every 100 ms for four times the timeout: each one counts, and no pong helps
+    // (no pings are sent).
+    for i in 0..12 {
+        ws.send_text(&format!("m{i}")).await;
+        assert_eq!(ws.recv_text().await, format!("m{i}"), "the socket was closed while in use");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then silence: closed as idle.
+    let closed = tokio::time::timeout(Duration::from_secs(3), ws.closed()).await;
+    assert_eq!(closed.expect("closed as idle within 3 s").0, 1001);
 }

@@ -123,7 +123,9 @@ impl WsConfig {
         self
     }
 
-    /// How often a silent peer is pinged (`None`: never). Default 30 s.
+    /// How often a silent peer is pinged (`None`: never). Default 30 s. Looked at on the ticks
+    /// of the app's sessions clock, which ticks at least this often: a peer is pinged within
+    /// about twice this after it was last heard from.
     pub fn ping_interval(mut self, every: Option<Duration>) -> Self {
         self.ping_interval = every;
         self
@@ -131,7 +133,8 @@ impl WsConfig {
 
     /// How long a peer may stay silent (no message, no pong) before the socket is closed with
     /// 1001 and the handler's `recv` ends (`None`: forever). Pings from the peer do not count:
-    /// a client that only pings is silent. Default 75 s.
+    /// a client that only pings is silent. Default 75 s. Looked at on the clock's ticks, as
+    /// pings are: the socket is closed within one or two ticks after the timeout.
     pub fn idle_timeout(mut self, after: Option<Duration>) -> Self {
         self.idle_timeout = after;
         self

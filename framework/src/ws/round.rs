@@ -18,7 +18,10 @@ use crate::message::Message;
 
 /// What the socket's I/O keeps between rounds.
 pub(crate) struct IoState {
-    /// When the peer last showed it is there: a message, or a pong (pings do not count).
+    /// When the peer last showed it is there (pings do not count): a pong, or the tick of the
+    /// sessions' clock that found a message had come since the one before. (A message only
+    /// clears `quiet`, without reading the time: the idle timeout and pings are looked at on
+    /// ticks, and are late by at most one tick for it.)
     pub(crate) last_seen: Instant,
     /// Bytes tungstenite has taken since the last message that no control frame accounts for:
     /// part of a message (or of a frame) it holds. (Bytes it read ahead past a message's end,
@@ -307,7 +310,7 @@ impl Round<'_, '_> {
             tungstenite::Message::Frame(_) => return None,
         };
         self.state.held.parsed(message.len());
-        (self.state.last_seen, self.state.unparsed, self.state.quiet) = (Instant::now(), 0, false);
+        (self.state.unparsed, self.state.quiet) = (0, false);
         self.state.marks.clear_message();
         Some(self.io.push(message, running))
     }
@@ -345,6 +348,10 @@ impl Round<'_, '_> {
             return ControlFlow::Continue(());
         }
         let (now, config) = (Instant::now(), self.config);
+        if !self.state.quiet {
+            // (A message came since the last tick.)
+            self.state.last_seen = now;
+        }
         let marks = &self.state.marks;
         if marks.closing_until().is_some_and(|t| now >= t) {
             return ControlFlow::Break(Over); // the peer never answered our close frame

@@ -153,10 +153,42 @@ impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
 
+    // An empty or whole body is answered here, where hyper's write path can inline it; the
+    // others (which may hold a body of this type) out of line.
+    #[inline]
     fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().0 {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            produced => produced.poll_produced(cx),
+        }
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_none(),
+            produced => produced.produced_ended(),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            produced => produced.produced_size(),
+        }
+    }
+}
+
+impl Kind {
+    /// [`Body::poll_frame`] of a body produced as it is sent.
+    #[inline(never)]
+    fn poll_produced(&mut self, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self {
+            Kind::Empty | Kind::Full(_) => unreachable!("answered by Body::poll_frame"),
             Kind::Channel(rx) => match rx.poll_recv(cx) {
                 Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
@@ -165,28 +197,29 @@ impl http_body::Body for Body {
             },
             Kind::Boxed(b) | Kind::BusyItself(b) => b.as_mut().poll_frame(cx),
             Kind::Chunks(it) => Poll::Ready(it.find(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
-            Kind::Busy { body, .. } => Pin::new(&mut **body).poll_frame(cx),
+            Kind::Busy { body, .. } => http_body::Body::poll_frame(Pin::new(&mut **body), cx),
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        match &self.0 {
-            Kind::Empty => true,
-            Kind::Full(b) => b.is_none(),
-            Kind::Channel(_) => false,
+    /// [`Body::is_end_stream`] of a body produced as it is sent.
+    #[inline(never)]
+    fn produced_ended(&self) -> bool {
+        match self {
+            Kind::Empty | Kind::Full(_) => unreachable!("answered by Body::is_end_stream"),
+            Kind::Channel(_) | Kind::Chunks(_) => false,
             Kind::Boxed(b) | Kind::BusyItself(b) => b.is_end_stream(),
-            Kind::Chunks(_) => false,
-            Kind::Busy { body, .. } => body.is_end_stream(),
+            Kind::Busy { body, .. } => http_body::Body::is_end_stream(&**body),
         }
     }
 
-    fn size_hint(&self) -> SizeHint {
-        match &self.0 {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+    /// [`Body::size_hint`] of a body produced as it is sent.
+    #[inline(never)]
+    fn produced_size(&self) -> SizeHint {
+        match self {
+            Kind::Empty | Kind::Full(_) => unreachable!("answered by Body::size_hint"),
             Kind::Channel(_) | Kind::Chunks(_) => SizeHint::default(),
             Kind::Boxed(b) | Kind::BusyItself(b) => b.size_hint(),
-            Kind::Busy { body, .. } => body.size_hint(),
+            Kind::Busy { body, .. } => http_body::Body::size_hint(&**body),
         }
     }
 }

@@ -5,23 +5,10 @@
 
 use std::sync::Arc;
 
-use super::headers::Headers;
 use super::io::Io;
 use super::{Context, Head, PackedHeaders};
 use crate::http::channel::RequestBody;
 use crate::routing::RouteKind;
-
-impl Head {
-    /// The head of no request: nothing allocated, nothing of the last request kept.
-    fn empty() -> Self {
-        Head {
-            method: http::Method::GET,
-            uri: http::Uri::default(),
-            version: http::Version::default(),
-            headers: Headers::Map(http::HeaderMap::new()),
-        }
-    }
-}
 
 impl Context {
     /// This Context, which a request of its connection had and which has been emptied since
@@ -49,11 +36,14 @@ impl Context {
         self
     }
 
-    /// Empties this Context once its request is over, for [`renew`](Self::renew): the head,
-    /// parameters, attributes and response head, the request body (hyper waits for it to be
-    /// dropped). Only an HTTP request's Context that nobody else holds is emptied (`true`):
-    /// a socket's or a stream's lives on as its session, and one a handler's task kept a
-    /// clone of is dropped by that task.
+    /// Empties this Context once its request is over, for [`renew`](Self::renew): the
+    /// attributes (values of the app's, whose drop may matter) and the response head, the
+    /// request body (hyper waits for it to be dropped). The request's head and parameters, its
+    /// own bytes and nothing else, stay until the next request's replace them: replacing them
+    /// once costs less than emptying them and replacing the empty ones, and nobody can see
+    /// them meanwhile. Only an HTTP request's Context that nobody else holds is emptied
+    /// (`true`): a socket's or a stream's lives on as its session, and one a handler's task
+    /// kept a clone of is dropped by that task.
     pub(crate) fn retire(&mut self) -> bool {
         let Some(inner) = Arc::get_mut(&mut self.inner) else { return false };
         let io = match &mut inner.io {
@@ -62,8 +52,6 @@ impl Context {
             _ => return false,
         };
         io.clear();
-        inner.head = Head::empty();
-        inner.params = Box::default();
         inner.route = None;
         let settings = inner.settings.get_mut();
         settings.attrs.clear();

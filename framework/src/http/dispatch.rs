@@ -40,7 +40,13 @@ enum Route {
     Handling(Pipeline),
     /// Answered without a handler (no route, a bad handshake), and already rendered.
     Early(Option<Box<Response>>),
+    /// The app behind its tower layers: their answer, which routed the request inside them
+    /// (each request's own [`Answer`], rendered there).
+    Layered(LayeredAnswer),
 }
+
+/// A layered request's answer.
+pub(crate) type LayeredAnswer = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 struct Trace {
     span: tracing::Span,
@@ -93,6 +99,13 @@ pub(crate) fn dispatch(
     Answer { route, is_head, trace }
 }
 
+impl Answer {
+    /// The answer of a request to the app behind its tower layers.
+    pub(crate) fn layered(answer: LayeredAnswer) -> Answer {
+        Answer { route: Route::Layered(answer), is_head: false, trace: None }
+    }
+}
+
 impl Future for Answer {
     type Output = Result<Response, Infallible>;
 
@@ -103,6 +116,7 @@ impl Future for Answer {
             Route::Early(res) => {
                 Poll::Ready(*res.take().expect("a request's future was polled after it completed"))
             }
+            Route::Layered(answer) => return answer.as_mut().poll(cx),
             Route::Handling(handling) => {
                 let _entered = this.trace.as_ref().map(|t| t.span.enter());
                 let mut answered = std::pin::Pin::new(&mut *handling).poll(cx);

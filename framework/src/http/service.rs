@@ -4,11 +4,8 @@
 //! without this choice: one branch per request, nothing boxed.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::future::Either;
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
@@ -25,9 +22,6 @@ pub(crate) enum ConnService {
     /// The app inside its layers (the last one added outermost), made once per connection.
     Layered(AppService),
 }
-
-/// A layered request's answer.
-type LayeredAnswer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 impl ConnService {
     /// The service of `conn`'s requests.
@@ -55,12 +49,12 @@ impl ConnService {
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Answer, LayeredAnswer>;
+    type Future = Answer;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, req: http::Request<Incoming>) -> Answer {
         match self {
-            ConnService::Plain(conn, spare) => Either::Left(dispatch(conn, Some(spare), req)),
-            ConnService::Layered(app) => Either::Right(Box::pin(app.clone().oneshot(req))),
+            ConnService::Plain(conn, spare) => dispatch(conn, Some(spare), req),
+            ConnService::Layered(app) => Answer::layered(Box::pin(app.clone().oneshot(req))),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::response::{IntoResponse, Response};
 use crate::{Error, Result};
 
 /// Polls `fut`; a panic inside it becomes a logged 500 [`Error`].
@@ -42,13 +43,31 @@ where
 {
     match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
         Ok(poll) => poll.map(Ok),
-        Err(payload) => {
-            let what = describe();
-            let msg = panic_message(&*payload);
-            tracing::error!(panic = msg, "{what} panicked");
-            Poll::Ready(Err(Error::internal("internal server error")))
-        }
+        Err(payload) => Poll::Ready(Err(panicked(describe, payload))),
     }
+}
+
+/// Polls an HTTP handler's `fut` once; a panic inside it becomes the response of a logged 500
+/// [`Error`]. (The response as the handler returns it, not wrapped: it is moved once less.)
+pub(crate) fn poll_answer<F, D>(fut: Pin<&mut F>, cx: &mut Context<'_>, describe: D) -> Poll<Response>
+where
+    F: Future<Output = Response> + ?Sized,
+    D: FnOnce() -> String,
+{
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(poll) => poll,
+        Err(payload) => Poll::Ready(panicked(describe, payload).into_response()),
+    }
+}
+
+/// Logs the panic `payload` of what `describe` names: the error it is answered with.
+#[cold]
+#[inline(never)]
+fn panicked(describe: impl FnOnce() -> String, payload: Box<dyn Any + Send>) -> Error {
+    let what = describe();
+    let msg = panic_message(&*payload);
+    tracing::error!(panic = msg, "{what} panicked");
+    Error::internal("internal server error")
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

@@ -80,7 +80,7 @@ impl Pipeline {
     }
 
     /// After the before-middleware: starts the HTTP handler, or answers for its protocol.
-    fn start(&mut self) -> Option<Result<Response>> {
+    fn start(&mut self) -> Option<Response> {
         let ctx = &self.ctx.0;
         let def = self.endpoint.def;
         match def.handler {
@@ -88,13 +88,17 @@ impl Pipeline {
                 self.stage = PipelineStage::Handler(h(ctx.clone(), self.ctx.2.take()));
                 None
             }
-            Handler::Stream(_) => Some(def.kind.answer(ctx, self.upgrade.as_deref())),
+            Handler::Stream(_) => Some(
+                def.kind.answer(ctx, self.upgrade.as_deref()).unwrap_or_else(IntoResponse::into_response),
+            ),
         }
     }
 
-    /// After the handler (or the answer): the response (the stage then `Done`), or what is
-    /// still to run before it (`PipelineStage::Rest`).
-    fn handler_done(&mut self, outcome: Result<Response>) -> Option<Response> {
+    /// After the handler (or the answer, or a refusal): finishes the response `res` in place
+    /// (`true`: the stage then `Done`), or takes it into what is still to run before it,
+    /// `PipelineStage::Rest`, which is polled next. (In place: the response is not moved on
+    /// its way out.)
+    fn handler_done(&mut self, res: &mut Response) -> bool {
         if let PipelineStage::Handler(spent) = std::mem::replace(&mut self.stage, PipelineStage::Done) {
             // (The handler's future is over: its box is the next request's.)
             self.ctx.2 = Some(spent);
@@ -103,22 +107,21 @@ impl Pipeline {
         let endpoint = self.endpoint;
         if let Some(head) = ctx.http_io().and_then(|io| io.take_head()) {
             // Streamed, and finished before the head was looked for.
-            let ctx = ctx.clone();
+            let (ctx, res) = (ctx.clone(), std::mem::take(res));
             self.stage = PipelineStage::Rest(
                 async move {
-                    let res = run_after(&ctx, &endpoint.chain.after, head).await;
-                    end_streamed_body(&ctx, outcome).await;
-                    res
+                    let head = run_after(&ctx, &endpoint.chain.after, head).await;
+                    end_streamed_body(&ctx, res).await;
+                    head
                 }
                 .boxed(),
             );
-            return None;
+            return false;
         }
-        let mut res = outcome.unwrap_or_else(IntoResponse::into_response);
-        ctx.apply_response_parts(&mut res);
+        ctx.apply_response_parts(res);
         let (def, upgrade) = (endpoint.def, self.upgrade.take());
         if !endpoint.chain.after.is_empty() {
-            let ctx = ctx.clone();
+            let (ctx, res) = (ctx.clone(), std::mem::take(res));
             self.stage = PipelineStage::Rest(
                 async move {
                     let res = run_after(&ctx, &endpoint.chain.after, res).await;
@@ -127,12 +130,12 @@ impl Pipeline {
                 }
                 .boxed(),
             );
-            return None;
+            return false;
         }
         if def.kind != RouteKind::Http {
-            def.kind.open(ctx, def, upgrade, &res);
+            def.kind.open(ctx, def, upgrade, res);
         }
-        Some(res)
+        true
     }
 
     /// The handler streams: its head is out of the handler. The handler goes on in a task of
@@ -148,7 +151,7 @@ impl Pipeline {
             let def = endpoint.def;
             tokio::spawn(async move {
                 let outcome = crate::panic::catch(handler.map(Ok), || describe(def)).await;
-                end_streamed_body(&ctx, outcome).await;
+                end_streamed_body(&ctx, outcome.unwrap_or_else(IntoResponse::into_response)).await;
             });
         };
         if endpoint.chain.after.is_empty() {
@@ -173,7 +176,7 @@ impl Future for Pipeline {
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
         let this = &mut *self;
         loop {
-            let outcome = match &mut this.stage {
+            let mut answered = match &mut this.stage {
                 PipelineStage::Rest(rest) => {
                     let res = std::task::ready!(rest.as_mut().poll(cx));
                     this.stage = PipelineStage::Done;
@@ -184,31 +187,31 @@ impl Future for Pipeline {
                     this.stage = PipelineStage::Start;
                     match passed {
                         Ok(()) => continue,
-                        Err(e) => Err(e), // refused: the handler never starts
+                        Err(e) => Poll::Ready(e.into_response()), // refused: the handler never starts
                     }
                 }
                 PipelineStage::Start => match this.start() {
-                    Some(outcome) => outcome,
+                    Some(res) => Poll::Ready(res),
                     None => continue,
                 },
                 PipelineStage::Handler(handler) => {
                     let def = this.endpoint.def;
-                    match crate::panic::poll_caught(std::pin::Pin::new(handler), cx, || describe(def)) {
-                        Poll::Ready(outcome) => outcome,
-                        Poll::Pending => {
-                            let Some(io) = this.ctx.0.http_io() else { return Poll::Pending };
-                            let head = std::task::ready!(io.poll_head(cx));
-                            match this.streaming(head) {
-                                Some(res) => return Poll::Ready(res),
-                                None => continue,
-                            }
+                    let polled = crate::panic::poll_answer(std::pin::Pin::new(handler), cx, || describe(def));
+                    if polled.is_pending() {
+                        let Some(io) = this.ctx.0.http_io() else { return Poll::Pending };
+                        let head = std::task::ready!(io.poll_head(cx));
+                        match this.streaming(head) {
+                            Some(res) => return Poll::Ready(res),
+                            None => continue,
                         }
                     }
+                    polled
                 }
                 PipelineStage::Done => panic!("a request's future was polled after it completed"),
             };
-            if let Some(res) = this.handler_done(outcome) {
-                return Poll::Ready(res);
+            let Poll::Ready(res) = &mut answered else { unreachable!("only an answer gets here") };
+            if this.handler_done(res) {
+                return answered;
             }
         }
     }
@@ -247,14 +250,13 @@ impl Drop for Held {
 }
 
 /// Ends a streamed response: cleanly when the handler succeeded, with an aborted body when it
-/// failed (so the client sees a truncated response, not a complete one).
-async fn end_streamed_body(ctx: &Context, outcome: Result<Response>) {
+/// failed, `res` being an error's (so the client sees a truncated response, not a complete
+/// one).
+async fn end_streamed_body(ctx: &Context, res: Response) {
     let Some(io) = ctx.http_io() else { return };
     if let Some(tx) = io.streamed().await {
-        if let Err(e) = outcome.and_then(|res| match res.extensions().get::<ErrorMark>() {
-            Some(ErrorMark(e)) => Err(Error::new(e.status(), e.message().to_owned())),
-            None => Ok(()),
-        }) {
+        if let Some(ErrorMark(e)) = res.extensions().get::<ErrorMark>() {
+            let e = Error::new(e.status(), e.message().to_owned());
             tracing::error!(error = %e, "streamed response failed after its head was sent");
             let _ = tx.send(Err(e)).await;
         }

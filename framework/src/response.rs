@@ -183,20 +183,37 @@ impl http_body::Body for Body {
     }
 }
 
+/// The next chunk of a channel body. (Out of line, as the next: a body polled through a trait
+/// object, an SSE stream's, goes through [`Kind::poll_produced`] for each of its chunks, which
+/// then needs to save few registers.)
+#[inline(never)]
+fn poll_channel(
+    rx: &mut mpsc::Receiver<Result<Bytes, Error>>,
+    cx: &mut TaskCx<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    match rx.poll_recv(cx) {
+        Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+        Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+        Poll::Ready(None) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// The next chunk of a chunks body that is not empty.
+#[inline(never)]
+fn next_chunk(chunks: &mut Box<dyn Iterator<Item = Bytes> + Send + 'static>) -> Option<Bytes> {
+    chunks.find(|b| !b.is_empty())
+}
+
 impl Kind {
     /// [`Body::poll_frame`] of a body produced as it is sent.
     #[inline(never)]
     fn poll_produced(&mut self, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self {
             Kind::Empty | Kind::Full(_) => unreachable!("answered by Body::poll_frame"),
-            Kind::Channel(rx) => match rx.poll_recv(cx) {
-                Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
             Kind::Boxed(b) | Kind::BusyItself(b) => b.as_mut().poll_frame(cx),
-            Kind::Chunks(it) => Poll::Ready(it.find(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
+            Kind::Channel(rx) => poll_channel(rx, cx),
+            Kind::Chunks(it) => Poll::Ready(next_chunk(it).map(|b| Ok(Frame::data(b)))),
             Kind::Busy { body, .. } => http_body::Body::poll_frame(Pin::new(&mut **body), cx),
         }
     }

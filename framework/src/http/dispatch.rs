@@ -279,15 +279,3 @@ fn refuse(
     render(&mut res, json, is_head, start);
     res
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        eprintln!(
-            "SIZES pipeline {} answer {} held-stage {}",
-            std::mem::size_of::<super::Pipeline>(),
-            std::mem::size_of::<super::Answer>(),
-            std::mem::size_of::<Option<crate::future::ReusableFuture<crate::Response>>>()
-        );
-    }
-}

@@ -71,21 +71,21 @@ impl Pipeline {
                 .boxed(),
             )
         };
-        Pipeline { ctx: Held(ctx, spare, spent), endpoint, stage, upgrade }
+        Pipeline { ctx: Held { ctx, spare, spent }, endpoint, stage, upgrade }
     }
 
     /// The request's Context.
     pub(crate) fn context(&self) -> &Context {
-        &self.ctx.0
+        &self.ctx.ctx
     }
 
     /// After the before-middleware: starts the HTTP handler, or answers for its protocol.
     fn start(&mut self) -> Option<Response> {
-        let ctx = &self.ctx.0;
+        let ctx = &self.ctx.ctx;
         let def = self.endpoint.def;
         match def.handler {
             Handler::Http(h) => {
-                self.stage = PipelineStage::Handler(h(ctx.clone(), self.ctx.2.take()));
+                self.stage = PipelineStage::Handler(h(ctx.clone(), self.ctx.spent.take()));
                 None
             }
             Handler::Stream(_) => Some(
@@ -101,9 +101,9 @@ impl Pipeline {
     fn handler_done(&mut self, res: &mut Response) -> bool {
         if let PipelineStage::Handler(spent) = std::mem::replace(&mut self.stage, PipelineStage::Done) {
             // (The handler's future is over: its box is the next request's.)
-            self.ctx.2 = Some(spent);
+            self.ctx.spent = Some(spent);
         }
-        let ctx = &self.ctx.0;
+        let ctx = &self.ctx.ctx;
         let endpoint = self.endpoint;
         if let Some(head) = ctx.http_io().and_then(|io| io.take_head()) {
             // Streamed, and finished before the head was looked for.
@@ -145,7 +145,7 @@ impl Pipeline {
         let PipelineStage::Handler(handler) = std::mem::replace(&mut self.stage, PipelineStage::Done) else {
             unreachable!("only a running handler streams")
         };
-        let ctx = self.ctx.0.clone();
+        let ctx = self.ctx.ctx.clone();
         let endpoint = self.endpoint;
         let spawn = move |ctx: Context| {
             let def = endpoint.def;
@@ -198,7 +198,7 @@ impl Future for Pipeline {
                     let def = this.endpoint.def;
                     let polled = crate::panic::poll_answer(std::pin::Pin::new(handler), cx, || describe(def));
                     if polled.is_pending() {
-                        let Some(io) = this.ctx.0.http_io() else { return Poll::Pending };
+                        let Some(io) = this.ctx.ctx.http_io() else { return Poll::Pending };
                         let head = std::task::ready!(io.poll_head(cx));
                         match this.streaming(head) {
                             Some(res) => return Poll::Ready(res),
@@ -227,7 +227,13 @@ fn describe(def: &RouteDef) -> String {
 /// its own). When dropped, it tells the Context that nobody waits for a streamed head any
 /// more, and gives the Context, emptied, and the box to the connection's spare when nobody
 /// else holds the Context.
-struct Held(Context, Option<Arc<Spare>>, Option<ReusableFuture<Response>>);
+struct Held {
+    ctx: Context,
+    /// Where the connection keeps what a request leaves (none behind tower layers).
+    spare: Option<Arc<Spare>>,
+    /// A handler's box whose future is over.
+    spent: Option<ReusableFuture<Response>>,
+}
 
 /// The largest handler's box a connection keeps between requests: an idle connection holds it,
 /// and one handler with large locals must not make every idle connection that large.
@@ -235,15 +241,16 @@ const KEPT_HANDLER_BYTES: usize = 1024;
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(spare) = &self.1 {
-            if self.0.retire() {
+        if let Some(spare) = &self.spare {
+            if self.ctx.retire() {
                 // (Nobody else holds the Context: nobody can hand a head to it any more.)
-                let handler = self.2.take().and_then(|mut h| (h.size() <= KEPT_HANDLER_BYTES).then_some(h));
-                spare.keep(Kept { ctx: self.0.clone(), handler });
+                let handler =
+                    self.spent.take().and_then(|mut h| (h.size() <= KEPT_HANDLER_BYTES).then_some(h));
+                spare.keep(Kept { ctx: self.ctx.clone(), handler });
                 return;
             }
         }
-        if let Some(io) = self.0.http_io() {
+        if let Some(io) = self.ctx.http_io() {
             io.abandon_head();
         }
     }

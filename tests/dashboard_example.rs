@@ -44,5 +44,5 @@ async fn ticks_reach_sse_and_websocket_viewers() {
     }
     feed.abort();
     let snap: Vec<serde_json::Value> = c.get("/api/snapshot").header("x-api-key", "demo").send().await.json();
-    assert!(!snap.is_empty() && snap.len() <= 5);
+    assert_eq!(snap.len(), 5, "every symbol is quoted from the opening");
 }

@@ -22,10 +22,21 @@ pub struct Quote {
     pub seq: u64,
 }
 
+/// The symbols the feed quotes, with their opening prices.
+const SYMBOLS: [(&str, f64); 5] =
+    [("ACME", 120.0), ("GLOBX", 54.5), ("INITech", 31.2), ("UMBR", 250.0), ("WAYNE", 88.8)];
+
 /// The latest quote of every symbol: what `/api/snapshot` returns.
-#[derive(Default)]
 pub struct Market {
     quotes: Mutex<BTreeMap<&'static str, Quote>>,
+}
+
+impl Default for Market {
+    /// A market at its opening prices (tick 0), so a viewer sees every symbol from the start.
+    fn default() -> Self {
+        let quotes = SYMBOLS.iter().map(|&(symbol, price)| (symbol, Quote { symbol, price, seq: 0 }));
+        Market { quotes: Mutex::new(quotes.collect()) }
+    }
 }
 
 impl Market {
@@ -37,8 +48,6 @@ impl Market {
 /// Publishes a tick for one symbol every `every`, forever: a random walk (made-up prices, not
 /// a secret: a small generator seeded from the operating system's is plenty).
 pub async fn feed(hub: Hub, market: Arc<Market>, every: Duration) {
-    const SYMBOLS: [(&str, f64); 5] =
-        [("ACME", 120.0), ("GLOBX", 54.5), ("INITech", 31.2), ("UMBR", 250.0), ("WAYNE", 88.8)];
     let mut prices: Vec<f64> = SYMBOLS.iter().map(|s| s.1).collect();
     let mut rng = getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
     let mut seq = 0u64;

@@ -108,12 +108,17 @@ pub(crate) async fn run(
     let accepting =
         Accepting { listener, shared: shared.clone(), protocols, stop: stop.clone(), per_peer, transport };
     let mut accept = tokio::spawn(accepting.run());
-    tokio::select! {
-        () = shutdown => accept.abort(),
-        _ = &mut accept => {}
-    }
-    // (Aborted: the listener is closed once the task is dropped, which this waits for.)
-    if let Err(e) = accept.await {
+    let accepted = tokio::select! {
+        // (Aborted: the listener is closed once the task is dropped, which this waits for.)
+        () = shutdown => {
+            accept.abort();
+            accept.await
+        }
+        // Over without a shutdown: it panicked, or the runtime is shutting down. (Its handle
+        // is not awaited a second time.)
+        accepted = &mut accept => accepted,
+    };
+    if let Err(e) = accepted {
         if e.is_panic() {
             std::panic::resume_unwind(e.into_panic());
         }

@@ -1,10 +1,8 @@
 //! Before-middleware on one keep-alive connection, whose requests share one Context made again
-//! for each, and whose middleware futures go in the boxes the last chain left at the same
-//! steps: chains of different lengths and routes follow each other, a path-scoped step runs
+//! for each: chains of different lengths and routes follow each other, a path-scoped step runs
 //! for some requests of a route and not others, a step refuses or panics, a step's future is
-//! too large to keep; every request runs exactly its own chain, in order, sees only the
-//! attributes its own steps set, and what a finished step held is dropped though its box is
-//! kept.
+//! large; every request runs exactly its own chain, in order, sees only the attributes its own
+//! steps set, and what a finished step held is dropped.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -47,7 +45,7 @@ async fn small(ctx: Context) -> Result<()> {
 }
 
 /// Runs under `/mw/big` only (for the route `/mw/{name}`: for some of its requests), with a
-/// future too large for a connection to keep.
+/// large future.
 #[middleware(path = "/mw/big", order = 2)]
 async fn big(ctx: Context) -> Result<()> {
     let buf = std::hint::black_box([1u8; 4096]);

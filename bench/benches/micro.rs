@@ -663,10 +663,8 @@ fn hot(c: &mut Criterion) {
     });
     g.bench_function("context_create", |b| b.iter(|| built.context(std::hint::black_box("/r57/12345"))));
     let ctx = built.context("/mw/plaintext");
-    // (As on a keep-alive connection: each run's futures go in the boxes the last one left.)
-    let mut boxes = fratello::__bench::MiddlewareBoxes::default();
     g.bench_function("middleware_chain_of_5", |b| {
-        b.iter(|| rt.block_on(fratello::__bench::run_middleware(&ctx, &mut boxes)).expect("the chain passes"))
+        b.iter(|| rt.block_on(fratello::__bench::run_middleware(&ctx)).expect("the chain passes"))
     });
     g.finish();
 }

@@ -47,8 +47,7 @@ impl OutputSpan {
     }
 
     /// `::fratello::__private::ERASE(NAME(CTX))`, the call that erases the user's future
-    /// (`ERASE(NAME(CTX), SPENT)` with `spent`: an HTTP handler's or a middleware's, given
-    /// the box to refill).
+    /// (`ERASE(NAME(CTX), SPENT)` with `spent`: an HTTP handler's, given the box to refill).
     ///
     /// The helper's trait bound on the future's output is what checks the return type, and
     /// the compiler reports an unmet bound at the argument `NAME(CTX)`: spanned at the

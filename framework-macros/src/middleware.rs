@@ -231,9 +231,7 @@ impl ToTokens for Middleware {
         let docs = func.attrs.iter().filter(|a| a.path().is_ident("doc") || a.path().is_ident("cfg"));
         let cfgs: Vec<_> = func.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
         // A return type other than `()` or `Result<()>` is reported at the return type.
-        // Its future goes in the box the connection's last request left at this step, if any.
-        let spent = Ident::new("__fratello_spent", Span::mixed_site());
-        let call = output.erased_call("middleware_handler", &hidden, &ctx, Some(&spent));
+        let call = output.erased_call("middleware_handler", &hidden, &ctx, None);
         let line = quote_spanned!(Span::call_site()=> ::core::line!());
         let states = state::needs(states);
         let route_impl = route.then(|| quote!(impl ::fratello::__private::RouteMiddleware for #name {}));
@@ -258,7 +256,7 @@ impl ToTokens for Middleware {
                         order: #order,
                         scope: #scope,
                         after: #after,
-                        run: |#ctx, #spent| #call,
+                        run: |#ctx| #call,
                         states: #states,
                         module_path: ::core::module_path!(),
                         file: ::core::file!(),

@@ -9,7 +9,6 @@ use http::Method;
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::future::MiddlewareFuture;
 use crate::http::channel::HttpIo;
 use crate::matcher::Lookup;
 use crate::routing::{catalog, Endpoint};
@@ -46,15 +45,10 @@ impl Built {
     }
 }
 
-/// The boxes of a middleware chain's futures that a connection keeps between requests.
-#[derive(Default)]
-pub struct MiddlewareBoxes(Vec<Option<MiddlewareFuture>>);
-
-/// Runs the before-middleware chain of the route `ctx` matched, as the server runs it for a
-/// request of a connection whose last request left `boxes`.
-pub async fn run_middleware(ctx: &Context, boxes: &mut MiddlewareBoxes) -> Result<()> {
+/// Runs the before-middleware chain of the route `ctx` matched.
+pub async fn run_middleware(ctx: &Context) -> Result<()> {
     let Some(endpoint) = endpoint_of(ctx) else { return Ok(()) };
-    crate::middleware::run_before(ctx, &endpoint.chain.before, &mut boxes.0).await
+    crate::middleware::run_before(ctx, &endpoint.chain.before).await
 }
 
 fn endpoint_of(ctx: &Context) -> Option<&'static Endpoint> {

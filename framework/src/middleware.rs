@@ -67,43 +67,18 @@
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::future::{MiddlewareFuture, ReusableFuture};
 use crate::matcher::path::RequestPath;
 use crate::response::{IntoResponse, Response};
 use crate::routing::Step;
 
-/// What a connection keeps of its last request's before-middleware for the next one's: the
-/// box of the chain's future and the box of each step's, the futures in them over. A future
-/// goes in its kept box when it has the same layout (a connection's requests often go to one
-/// route), in a new one otherwise.
-#[derive(Default)]
-pub(crate) struct SpentChain {
-    /// The box of the future that runs the chain.
-    pub(crate) chain: Option<ReusableFuture<(Result<()>, Box<SpentChain>)>>,
-    /// The box of each step's future, by the step's place in the chain.
-    pub(crate) steps: Vec<Option<MiddlewareFuture>>,
-}
-
-/// Runs the before-middleware `steps` that apply to the request's path, in order, each in
-/// the box `spent` kept at its place (where the box then stays); stops at the first error.
-pub(crate) async fn run_before(
-    ctx: &Context,
-    steps: &[Step],
-    spent: &mut Vec<Option<MiddlewareFuture>>,
-) -> Result<()> {
-    if spent.len() < steps.len() {
-        spent.resize_with(steps.len(), || None);
-    }
-    for (step, kept) in steps.iter().zip(spent.iter_mut()) {
+/// Runs the before-middleware `steps` that apply to the request's path, in order; stops at the
+/// first error.
+pub(crate) async fn run_before(ctx: &Context, steps: &[Step]) -> Result<()> {
+    for step in steps {
         if step.only_under.is_some() && !step.applies(&RequestPath::new(ctx.path())) {
             continue;
         }
-        let mut future = (step.mw.run)(ctx.clone(), kept.take());
-        let passed = (&mut future).await;
-        if future.worth_keeping() {
-            *kept = Some(future);
-        }
-        passed?;
+        (step.mw.run)(ctx.clone()).await?;
     }
     Ok(())
 }
@@ -123,8 +98,7 @@ pub(crate) async fn run_after(ctx: &Context, steps: &[Step], mut res: Response) 
         }
         let mw = step.mw;
         let r =
-            crate::panic::catch((mw.run)(ctx.clone(), None), || format!("after-middleware `{}`", mw.name))
-                .await;
+            crate::panic::catch((mw.run)(ctx.clone()), || format!("after-middleware `{}`", mw.name)).await;
         if let Err(e) = r {
             let headers = ctx.take_response_headers();
             let mut err = e.into_response();

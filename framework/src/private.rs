@@ -6,7 +6,7 @@
 use std::future::Future;
 
 pub use crate::context::Context;
-pub use crate::future::{BoxFuture, MiddlewareFuture, ReusableFuture};
+pub use crate::future::{BoxFuture, ReusableFuture};
 pub use crate::response::Response;
 pub use crate::routing::{
     Handler, MiddlewareDef, MiddlewareRegistration, ParamType, RouteDef, RouteKind, Scope, StateNeed,
@@ -89,14 +89,14 @@ where
     Box::pin(Converted::<F, ToStreamResult>::new(fut))
 }
 
-/// Erases a middleware's future (`()` or `Result<()>`), in the box of `spent` when it fits.
+/// Erases a middleware's future (`()` or `Result<()>`).
 #[inline]
-pub fn middleware_handler<F>(fut: F, spent: Option<MiddlewareFuture>) -> MiddlewareFuture
+pub fn middleware_handler<F>(fut: F) -> BoxFuture<crate::Result<()>>
 where
     F: Future + Send + 'static,
     F::Output: MiddlewareReturn,
 {
-    ReusableFuture::refill(spent, Converted::<F, ToMiddlewareResult>::new(fut))
+    Box::pin(Converted::<F, ToMiddlewareResult>::new(fut))
 }
 
 pin_project_lite::pin_project! {

@@ -12,7 +12,7 @@ use super::spare::{Kept, Spare};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::future::{BoxFuture, ReusableFuture};
-use crate::middleware::{run_after, run_before, SpentChain};
+use crate::middleware::{run_after, run_before};
 use crate::protocol::Upgrade;
 use crate::response::{ErrorMark, IntoResponse, Response};
 use crate::routing::{Endpoint, Handler, RouteDef, RouteKind};
@@ -35,8 +35,8 @@ pub(crate) struct Pipeline {
 
 /// Where a [`Pipeline`] is.
 enum PipelineStage {
-    /// The before-middleware runs (and gives back the boxes it took).
-    Before(ReusableFuture<(Result<()>, Box<SpentChain>)>),
+    /// The before-middleware runs.
+    Before(BoxFuture<Result<()>>),
     /// Next: the handler (or the protocol's answer).
     Start,
     /// The HTTP handler runs.
@@ -59,18 +59,17 @@ impl Pipeline {
         spare: Option<Arc<Spare>>,
         spent: Option<ReusableFuture<Response>>,
     ) -> Self {
+        let def = endpoint.def;
         let stage = if endpoint.chain.before.is_empty() {
             PipelineStage::Start
         } else {
-            // The chain's boxes go with its future, and come back with its outcome.
-            let mut kept = spare.as_ref().map(|s| s.take_before()).unwrap_or_default();
-            let (ctx, def) = (ctx.clone(), endpoint.def);
-            PipelineStage::Before(ReusableFuture::refill(kept.chain.take(), async move {
-                let steps = &endpoint.chain.before;
-                let passed =
-                    crate::panic::catch(run_before(&ctx, steps, &mut kept.steps), || describe(def)).await;
-                (passed, kept)
-            }))
+            let ctx = ctx.clone();
+            PipelineStage::Before(
+                async move {
+                    crate::panic::catch(run_before(&ctx, &endpoint.chain.before), || describe(def)).await
+                }
+                .boxed(),
+            )
         };
         Pipeline { ctx: Held { ctx, spare, spent }, endpoint, stage, upgrade }
     }
@@ -78,19 +77,6 @@ impl Pipeline {
     /// The request's Context.
     pub(crate) fn context(&self) -> &Context {
         &self.ctx.ctx
-    }
-
-    /// After the before-middleware: gives the boxes of the chain and of its steps back to the
-    /// connection, for its next request. (Not a socket's or a stream's: their connection has
-    /// no next request, and the boxes would sit there for the session's life.)
-    fn before_done(&mut self, mut kept: Box<SpentChain>) {
-        if let PipelineStage::Before(chain) = std::mem::replace(&mut self.stage, PipelineStage::Start) {
-            kept.chain = Some(chain);
-        }
-        let Some(spare) = &self.ctx.spare else { return };
-        if matches!(self.endpoint.def.kind, RouteKind::Http | RouteKind::Mount) {
-            spare.keep_before(kept);
-        }
     }
 
     /// After the before-middleware: starts the HTTP handler, or answers for its protocol.
@@ -197,8 +183,8 @@ impl Future for Pipeline {
                     return Poll::Ready(res);
                 }
                 PipelineStage::Before(before) => {
-                    let (passed, kept) = std::task::ready!(std::pin::Pin::new(before).poll(cx));
-                    this.before_done(kept);
+                    let passed = std::task::ready!(before.as_mut().poll(cx));
+                    this.stage = PipelineStage::Start;
                     match passed {
                         Ok(()) => continue,
                         Err(e) => Poll::Ready(e.into_response()), // refused: the handler never starts
@@ -249,12 +235,17 @@ struct Held {
     spent: Option<ReusableFuture<Response>>,
 }
 
+/// The largest handler's box a connection keeps between requests: an idle connection holds it,
+/// and one handler with large locals must not make every idle connection that large.
+const KEPT_HANDLER_BYTES: usize = 1024;
+
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(spare) = &self.spare {
             if self.ctx.retire() {
                 // (Nobody else holds the Context: nobody can hand a head to it any more.)
-                let handler = self.spent.take().and_then(|mut h| h.worth_keeping().then_some(h));
+                let handler =
+                    self.spent.take().and_then(|mut h| (h.size() <= KEPT_HANDLER_BYTES).then_some(h));
                 spare.keep(Kept { ctx: self.ctx.clone(), handler });
                 return;
             }

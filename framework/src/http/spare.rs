@@ -1,29 +1,21 @@
 //! A connection's spare Context: the last request's, emptied, which the next request of the
-//! connection takes instead of allocating one (see `Context::renew`); and the boxes of its
-//! handler's and middleware's futures, which the next request's futures fill again. A
-//! keep-alive connection answers request after request with one Context, made once.
+//! connection takes instead of allocating one (see `Context::renew`). A keep-alive connection
+//! answers request after request with one Context, made once.
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::context::Context;
 use crate::future::ReusableFuture;
-use crate::middleware::SpentChain;
 use crate::response::Response;
 
-/// Where a connection keeps the Context and the boxes its last request left: shared by the
-/// connection's service and each request's pipeline (which gives them back when it is
-/// dropped).
+/// Where a connection keeps the Context its last request left: shared by the connection's
+/// service and each request's pipeline (which gives the Context back when it is dropped).
 ///
 /// A Context holds its connection: while one is kept here, the connection's `Arc` counts one
 /// more, which the connection's watch knows ([`is_kept`](Self::is_kept)) to tell a
 /// connection at rest from one with a request in progress.
 #[derive(Default)]
-pub(crate) struct Spare {
-    kept: Mutex<Option<Kept>>,
-    /// The boxes of the last before-middleware chain (kept apart: a request to a route
-    /// without middleware neither takes nor moves them).
-    before: Mutex<Option<Box<SpentChain>>>,
-}
+pub(crate) struct Spare(Mutex<Option<Kept>>);
 
 /// What a request leaves to the next one of its connection.
 pub(crate) struct Kept {
@@ -36,7 +28,7 @@ pub(crate) struct Kept {
 
 impl Spare {
     fn slot(&self) -> MutexGuard<'_, Option<Kept>> {
-        self.kept.lock()
+        self.0.lock()
     }
 
     /// What the last request left, for the next request.
@@ -48,17 +40,6 @@ impl Spare {
     /// box.
     pub(crate) fn keep(&self, kept: Kept) {
         *self.slot() = Some(kept);
-    }
-
-    /// The boxes the last before-middleware chain left, for the next chain's futures (empty
-    /// ones for the connection's first chain).
-    pub(crate) fn take_before(&self) -> Box<SpentChain> {
-        self.before.lock().take().unwrap_or_default()
-    }
-
-    /// Keeps the boxes a before-middleware chain left.
-    pub(crate) fn keep_before(&self, spent: Box<SpentChain>) {
-        *self.before.lock() = Some(spent);
     }
 
     /// Whether a Context is kept.

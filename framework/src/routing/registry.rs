@@ -1,6 +1,6 @@
 //! The static descriptors that the attribute macros submit through `inventory`.
 
-use crate::future::{BoxFuture, MiddlewareFuture, ReusableFuture};
+use crate::future::{BoxFuture, ReusableFuture};
 use crate::{Context, Response};
 
 /// The protocol a route speaks after its middleware chain has run.
@@ -79,9 +79,8 @@ pub struct MiddlewareDef {
     pub scope: Scope,
     /// Runs after the handler, on the response head, instead of before it.
     pub after: bool,
-    /// The erased middleware fn: its future goes in the box of the spent one given (a future
-    /// that is over) when it fits.
-    pub run: fn(Context, Option<MiddlewareFuture>) -> MiddlewareFuture,
+    /// The erased middleware fn.
+    pub run: fn(Context) -> BoxFuture<crate::Result<()>>,
     /// App state the middleware declares with `state(T, ..)`, checked when the app starts
     /// for every route it runs for.
     pub states: &'static [StateNeed],

@@ -51,38 +51,6 @@ async fn publish(ctx: Context) -> Result<String> {
     Ok(ctx.hub().publish("sse", Event::new().data(body))?.to_string())
 }
 
-/// `/plaintext` behind five middleware that do nothing: what a chain costs per request, for
-/// fratello alone (the peers have no middleware; `loadgen http --path /mw/plaintext`).
-#[get("/mw/plaintext")]
-async fn mw_plaintext(_ctx: Context) -> &'static str {
-    crate::PLAINTEXT
-}
-
-#[middleware(path = "/mw", order = 0)]
-async fn mw0(_ctx: Context) -> Result<()> {
-    Ok(())
-}
-
-#[middleware(path = "/mw", order = 1)]
-async fn mw1(_ctx: Context) -> Result<()> {
-    Ok(())
-}
-
-#[middleware(path = "/mw", order = 2)]
-async fn mw2(_ctx: Context) -> Result<()> {
-    Ok(())
-}
-
-#[middleware(path = "/mw", order = 3)]
-async fn mw3(_ctx: Context) -> Result<()> {
-    Ok(())
-}
-
-#[middleware(path = "/mw", order = 4)]
-async fn mw4(_ctx: Context) -> Result<()> {
-    Ok(())
-}
-
 /// The rooms' sizes: the peers' channel capacity (in messages, and in bytes enough for that
 /// many of the load generator's).
 pub fn hub_config() -> HubConfig {

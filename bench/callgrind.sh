@@ -5,6 +5,7 @@
 #   bash bench/callgrind.sh                       # every scenario, fratello and raw hyper
 #   bash bench/callgrind.sh --scenarios echo,room --servers fratello
 #   bash bench/callgrind.sh --smoke               # a tenth of the operations: a check, not a count
+#   bash bench/callgrind.sh --scenarios room-100,room-1000,room-10000   # the room curve's work
 #
 # Each scenario runs twice per server, with a small and a large number of operations, and the
 # difference of the two totals is divided by the difference of the counts: start-up, the
@@ -17,6 +18,7 @@
 # table is also written to bench/results/DATE-COMMIT-callgrind.md, with the machine's load,
 # unless --no-record or --smoke.
 set -euo pipefail
+shopt -s inherit_errexit # (a failed run inside $(..) stops the script too)
 cd "$(dirname "$0")/.."
 
 scenarios="plaintext,json,echo,room,sse"
@@ -33,6 +35,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed" >&2; exit 2; }
+# (room-10000: a socket per receiver at both ends, on this machine.)
+ulimit -n 20000 2>/dev/null || true
 
 echo "== building (release)" >&2
 IFS=, read -ra svs <<<"$servers"
@@ -62,11 +66,15 @@ total_instructions() {
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
     done
+    # A source address of its own for each run (from its port): the sockets a run leaves in
+    # TIME_WAIT do not use up the next one's ports (10,000 receivers, run after run).
+    local src="127.$((2 + port % 200)).$((port / 256 % 256)).$((1 + port % 250))"
     local result
-    result="$(timeout 600 "$bin/loadgen" "$@" --addr "127.0.0.1:$port" | grep '^RESULT' || true)"
+    result="$(timeout 600 "$bin/loadgen" "$@" --addr "127.0.0.1:$port" --sources "$src" | grep '^RESULT' || true)"
     case "$result" in
         *error=*|"") echo "callgrind.sh: $server: loadgen $*: ${result:-no result}" >&2; kill -9 "$pid"; exit 1 ;;
     esac
+    echo "$result" >"$work/result"
     sleep 0.5
     kill -INT "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -79,10 +87,20 @@ total_instructions() {
 # with SMALL, then with LARGE; both divided by --smoke's scale)
 per_op() {
     local server="$1" flag="$2" small=$(($3 / scale)) large=$(($4 / scale)) unit="$5"; shift 5
-    local a b
+    local a b warm_a warm_b
     a="$(total_instructions "$server" "$(free_port)" "$@" "$flag" "$small")"
+    warm_a="$(warm_sent)"
     b="$(total_instructions "$server" "$(free_port)" "$@" "$flag" "$large")"
-    python3 -c "print(round(($b - $a) / (($large - $small) * $unit)))"
+    warm_b="$(warm_sent)"
+    [ "$warm_a$warm_b" = 00 ] || echo "  ($server, $*: warm-up messages $warm_a and $warm_b)" >&2
+    python3 -c "print(round(($b - $a) / (($large + $warm_b - $small - $warm_a) * $unit)))"
+}
+
+# The warm-up messages the last room run sent (0 for other scenarios): each reaches the room
+# too, and their number depends on how fast the receivers joined. (Counted as reaching every
+# receiver; only the difference between the two runs enters a count.)
+warm_sent() {
+    sed -n 's/.* warm=\([0-9]*\).*/\1/p' "$work/result" | grep . || echo 0
 }
 
 run() {
@@ -92,6 +110,11 @@ run() {
         json) per_op "$server" --requests 2000 12000 1 http --conns 16 --path /json ;;
         echo) per_op "$server" --rounds 20 120 50 echo --conns 50 ;;
         room) per_op "$server" --messages 50 450 200 room --receivers 200 ;;
+        # The room at the sizes of the curves (not in the default set): whether the work per
+        # delivery grows with the room.
+        room-100) per_op "$server" --messages 100 900 100 room --receivers 100 ;;
+        room-1000) per_op "$server" --messages 50 450 1000 room --receivers 1000 ;;
+        room-10000) per_op "$server" --messages 10 60 10000 room --receivers 10000 ;;
         sse) per_op "$server" --events 50 450 200 sse --receivers 200 ;;
         *) echo "callgrind.sh: unknown scenario $scenario" >&2; exit 2 ;;
     esac

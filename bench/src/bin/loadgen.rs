@@ -352,8 +352,12 @@ async fn room(a: &Args) {
     });
     // Warm-up: until every receiver has seen a message, so all are subscribed.
     let warm_until = Instant::now() + Duration::from_secs(20);
+    // (How many: each reaches the receivers then in the room, which the instruction counts
+    // of bench/callgrind.sh take into account.)
+    let mut warm_sent = 0;
     while progress.warm.load(Ordering::Relaxed) < n && Instant::now() < warm_until {
         let _ = tx.send(Message::text("w")).await;
+        warm_sent += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let warm = progress.warm.load(Ordering::Relaxed);
@@ -384,7 +388,7 @@ async fn room(a: &Args) {
     let secs = last.map_or(0.0, |l| l.duration_since(t0).as_secs_f64());
     let delivered = complete * m;
     println!(
-        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} messages={m}{cpu}",
+        "RESULT deliveries_per_s={:.0} last_ms={:.1} complete={complete} receivers={n} messages={m} warm={warm_sent}{cpu}",
         delivered as f64 / secs.max(1e-9),
         secs * 1000.0
     );

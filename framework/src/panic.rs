@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::response::{IntoResponse, Response};
+use crate::response::{Answered, IntoResponse};
 use crate::{Error, Result};
 
 /// Polls `fut`; a panic inside it becomes a logged 500 [`Error`].
@@ -49,14 +49,14 @@ where
 
 /// Polls an HTTP handler's `fut` once; a panic inside it becomes the response of a logged 500
 /// [`Error`]. (The response as the handler returns it, not wrapped: it is moved once less.)
-pub(crate) fn poll_answer<F, D>(fut: Pin<&mut F>, cx: &mut Context<'_>, describe: D) -> Poll<Response>
+pub(crate) fn poll_answer<F, D>(fut: Pin<&mut F>, cx: &mut Context<'_>, describe: D) -> Poll<Answered>
 where
-    F: Future<Output = Response> + ?Sized,
+    F: Future<Output = Answered> + ?Sized,
     D: FnOnce() -> String,
 {
     match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
         Ok(poll) => poll,
-        Err(payload) => Poll::Ready(panicked(describe, payload).into_response()),
+        Err(payload) => Poll::Ready(Ok(panicked(describe, payload).into_response())),
     }
 }
 

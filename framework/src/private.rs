@@ -7,7 +7,7 @@ use std::future::Future;
 
 pub use crate::context::Context;
 pub use crate::future::{BoxFuture, ReusableFuture};
-pub use crate::response::Response;
+pub use crate::response::{Answered, Response};
 pub use crate::routing::{
     Handler, MiddlewareDef, MiddlewareRegistration, ParamType, RouteDef, RouteKind, Scope, StateNeed,
 };
@@ -71,7 +71,7 @@ pub fn parses<T: PathParam>(segment: &str) -> bool {
 /// Erases an HTTP handler's future into the router's handler type, in the box of the future
 /// `spent` when it fits.
 #[inline]
-pub fn http_handler<F>(fut: F, spent: Option<ReusableFuture<Response>>) -> ReusableFuture<Response>
+pub fn http_handler<F>(fut: F, spent: Option<ReusableFuture<Answered>>) -> ReusableFuture<Answered>
 where
     F: Future + Send + 'static,
     F::Output: crate::response::IntoResponse,
@@ -131,9 +131,9 @@ struct ToStreamResult;
 struct ToMiddlewareResult;
 
 impl<T: crate::response::IntoResponse> Convert<T> for ToResponse {
-    type Output = Response;
-    fn convert(value: T) -> Response {
-        value.into_response()
+    type Output = Answered;
+    fn convert(value: T) -> Answered {
+        Ok(value.into_response())
     }
 }
 

@@ -18,6 +18,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// An HTTP response with fratello's [`Body`].
 pub type Response = http::Response<Body>;
 
+/// What an HTTP handler's future gives once erased: its response, as the `Result` hyper
+/// takes, so that it reaches hyper without being wrapped again on the way (each wrapping is a
+/// copy of the response). Nothing makes it an `Err`.
+#[doc(hidden)]
+pub type Answered = std::result::Result<Response, std::convert::Infallible>;
+
 /// A request or response body: empty, one buffer, a channel fed by `ctx.send`, or any
 /// [`http_body::Body`].
 pub struct Body(Kind);

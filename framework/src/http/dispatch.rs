@@ -112,27 +112,32 @@ impl Future for Answer {
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         // The response is finished where the pipeline left it, not moved out and back in.
-        let mut answered = match &mut this.route {
+        // (Each branch returns the answer it polled, so that it is made where hyper takes it.)
+        match &mut this.route {
             Route::Early(res) => {
-                Poll::Ready(*res.take().expect("a request's future was polled after it completed"))
+                let mut res = *res.take().expect("a request's future was polled after it completed");
+                echo_id(&mut res, this.trace.as_deref());
+                Poll::Ready(Ok(res))
             }
-            Route::Layered(answer) => return answer.as_mut().poll(cx),
+            Route::Layered(answer) => answer.as_mut().poll(cx),
             Route::Handling(handling) => {
-                let _entered = this.trace.as_ref().map(|t| t.span.enter());
-                let mut answered = std::pin::Pin::new(&mut *handling).poll(cx);
-                if let Poll::Ready(res) = &mut answered {
-                    let ctx = handling.context();
+                let (is_head, trace) = (this.is_head, this.trace.as_deref());
+                let _entered = trace.map(|t| t.span.enter());
+                handling.poll_finished(cx, |res, ctx| {
                     let json = || prefers_json(ctx.header(header::ACCEPT));
-                    render(res, json, this.is_head, this.trace.as_ref().map(|t| t.start));
+                    render(res, json, is_head, trace.map(|t| t.start));
                     res.body_mut().keep_busy(|| ctx.inner.conn.clone() as KeepAlive);
-                }
-                answered
+                    echo_id(res, trace);
+                })
             }
-        };
-        if let (Some(t), Poll::Ready(res)) = (&this.trace, &mut answered) {
-            res.headers_mut().entry(X_REQUEST_ID).or_insert_with(|| t.id.clone());
         }
-        answered.map(Ok)
+    }
+}
+
+/// Echoes the request's id (when spans are recorded) on its response.
+fn echo_id(res: &mut Response, trace: Option<&Trace>) {
+    if let Some(t) = trace {
+        res.headers_mut().entry(X_REQUEST_ID).or_insert_with(|| t.id.clone());
     }
 }
 

@@ -9,19 +9,20 @@ use tower::ServiceExt;
 use crate::context::Context;
 use crate::future::ReusableFuture;
 use crate::mount::strip_prefix;
+use crate::response::Answered;
 use crate::response::{Body, Response};
 
 /// The handler of a mount's endpoint: calls the mounted service whose pattern is the route
 /// of `ctx` (in the box of the `spent` future, when it fits).
-pub(crate) fn forward(ctx: Context, spent: Option<ReusableFuture<Response>>) -> ReusableFuture<Response> {
+pub(crate) fn forward(ctx: Context, spent: Option<ReusableFuture<Answered>>) -> ReusableFuture<Answered> {
     let forwarding = async move {
         let app = ctx.app().clone();
         // (No two mounts of an app have one prefix.)
         let route = ctx.route();
         let Some(mount) = app.mounts.iter().find(|m| route == Some(*m.pattern)) else {
-            return crate::response::IntoResponse::into_response(crate::error::Error::internal(
+            return Ok(crate::response::IntoResponse::into_response(crate::error::Error::internal(
                 "a mount's request reached no mounted service",
-            ));
+            )));
         };
         let body = match ctx.http_io() {
             Some(io) => io.take_body().await.map(|b| b.into_body()).unwrap_or_else(Body::empty),
@@ -46,7 +47,7 @@ pub(crate) fn forward(ctx: Context, spent: Option<ReusableFuture<Response>>) -> 
         if res.status().is_redirection() && mount.prefix != "/" {
             relocate(&mut res, mount.prefix);
         }
-        res
+        Ok(res)
     };
     ReusableFuture::refill(spent, forwarding)
 }

@@ -2,7 +2,6 @@
 //! stream, its protocol's answer), then after-middleware; and the session the answer opened.
 //! A handler that streams its response goes on in a task of its own once the head is out.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -14,18 +13,19 @@ use crate::error::{Error, Result};
 use crate::future::{BoxFuture, ReusableFuture};
 use crate::middleware::{run_after, run_before};
 use crate::protocol::Upgrade;
-use crate::response::{ErrorMark, IntoResponse, Response};
+use crate::response::{Answered, ErrorMark, IntoResponse, Response};
 use crate::routing::{Endpoint, Handler, RouteDef, RouteKind};
 
 /// Runs the before-middleware and the handler, then the after-middleware; starts the socket
 /// or stream that the response opened.
 ///
-/// A hand-written future rather than an `async fn`: hyper stores it for every request and it
-/// is moved several times on the way there, and an `async fn` with these branches stores the
-/// locals of every branch side by side. Here it is a few pointers, and each stage that is not
-/// the plain handler's is a box of its own.
+/// Hand-written states rather than an `async fn`: hyper stores them for every request (inside
+/// the request's [`Answer`](super::dispatch::Answer), which polls them) and they are moved
+/// several times on the way there, and an `async fn` with these branches stores the locals of
+/// every branch side by side. Here they are a few pointers, and each stage that is not the
+/// plain handler's is a box of its own.
 pub(crate) struct Pipeline {
-    /// Whatever happens to this future, a head that comes later is not waited for, and the
+    /// Whatever happens to this pipeline, a head that comes later is not waited for, and the
     /// Context (with the handler's box) goes back to its connection if nobody else holds it.
     ctx: Held,
     endpoint: &'static Endpoint,
@@ -40,7 +40,7 @@ enum PipelineStage {
     /// Next: the handler (or the protocol's answer).
     Start,
     /// The HTTP handler runs.
-    Handler(ReusableFuture<Response>),
+    Handler(ReusableFuture<Answered>),
     /// What is still to run before the response (after-middleware, the end of a streamed
     /// response).
     Rest(BoxFuture<Response>),
@@ -57,7 +57,7 @@ impl Pipeline {
         endpoint: &'static Endpoint,
         upgrade: Option<Box<Upgrade>>,
         spare: Option<Arc<Spare>>,
-        spent: Option<ReusableFuture<Response>>,
+        spent: Option<ReusableFuture<Answered>>,
     ) -> Self {
         let def = endpoint.def;
         let stage = if endpoint.chain.before.is_empty() {
@@ -72,11 +72,6 @@ impl Pipeline {
             )
         };
         Pipeline { ctx: Held { ctx, spare, spent }, endpoint, stage, upgrade }
-    }
-
-    /// The request's Context.
-    pub(crate) fn context(&self) -> &Context {
-        &self.ctx.ctx
     }
 
     /// After the before-middleware: starts the HTTP handler, or answers for its protocol.
@@ -150,7 +145,8 @@ impl Pipeline {
         let spawn = move |ctx: Context| {
             let def = endpoint.def;
             tokio::spawn(async move {
-                let outcome = crate::panic::catch(handler.map(Ok), || describe(def)).await;
+                let handled = handler.map(|answered| answered.map_err(|never| match never {}));
+                let outcome = crate::panic::catch(handled, || describe(def)).await;
                 end_streamed_body(&ctx, outcome.unwrap_or_else(IntoResponse::into_response)).await;
             });
         };
@@ -168,50 +164,64 @@ impl Pipeline {
         );
         None
     }
-}
 
-impl Future for Pipeline {
-    type Output = Response;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
-        let this = &mut *self;
+    /// Polls the pipeline; its response, once there, is handed to `finish` with the request's
+    /// Context (what every response gets on its way out) before it is returned.
+    ///
+    /// Not a `Future`: the response is finished where it was polled to and returned from there,
+    /// with no caller between that finishes it again (each move on the way out is a copy of
+    /// the response).
+    pub(crate) fn poll_finished(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        finish: impl FnOnce(&mut Response, &Context),
+    ) -> Poll<Answered> {
         loop {
-            let mut answered = match &mut this.stage {
+            let mut res = match &mut self.stage {
                 PipelineStage::Rest(rest) => {
-                    let res = std::task::ready!(rest.as_mut().poll(cx));
-                    this.stage = PipelineStage::Done;
-                    return Poll::Ready(res);
+                    let mut res = std::task::ready!(rest.as_mut().poll(cx));
+                    self.stage = PipelineStage::Done;
+                    finish(&mut res, &self.ctx.ctx);
+                    return Poll::Ready(Ok(res));
                 }
                 PipelineStage::Before(before) => {
                     let passed = std::task::ready!(before.as_mut().poll(cx));
-                    this.stage = PipelineStage::Start;
+                    self.stage = PipelineStage::Start;
                     match passed {
                         Ok(()) => continue,
-                        Err(e) => Poll::Ready(e.into_response()), // refused: the handler never starts
+                        Err(e) => e.into_response(), // refused: the handler never starts
                     }
                 }
-                PipelineStage::Start => match this.start() {
-                    Some(res) => Poll::Ready(res),
+                PipelineStage::Start => match self.start() {
+                    Some(res) => res,
                     None => continue,
                 },
                 PipelineStage::Handler(handler) => {
-                    let def = this.endpoint.def;
-                    let polled = crate::panic::poll_answer(std::pin::Pin::new(handler), cx, || describe(def));
-                    if polled.is_pending() {
-                        let Some(io) = this.ctx.ctx.http_io() else { return Poll::Pending };
-                        let head = std::task::ready!(io.poll_head(cx));
-                        match this.streaming(head) {
-                            Some(res) => return Poll::Ready(res),
-                            None => continue,
+                    let def = self.endpoint.def;
+                    let mut polled =
+                        crate::panic::poll_answer(std::pin::Pin::new(handler), cx, || describe(def));
+                    if let Poll::Ready(Ok(res)) = &mut polled {
+                        if self.handler_done(res) {
+                            finish(res, &self.ctx.ctx);
+                            return polled;
                         }
+                        continue;
                     }
-                    polled
+                    let Some(io) = self.ctx.ctx.http_io() else { return Poll::Pending };
+                    let head = std::task::ready!(io.poll_head(cx));
+                    match self.streaming(head) {
+                        Some(mut res) => {
+                            finish(&mut res, &self.ctx.ctx);
+                            return Poll::Ready(Ok(res));
+                        }
+                        None => continue,
+                    }
                 }
                 PipelineStage::Done => panic!("a request's future was polled after it completed"),
             };
-            let Poll::Ready(res) = &mut answered else { unreachable!("only an answer gets here") };
-            if this.handler_done(res) {
-                return answered;
+            if self.handler_done(&mut res) {
+                finish(&mut res, &self.ctx.ctx);
+                return Poll::Ready(Ok(res));
             }
         }
     }
@@ -232,7 +242,7 @@ struct Held {
     /// Where the connection keeps what a request leaves (none behind tower layers).
     spare: Option<Arc<Spare>>,
     /// A handler's box whose future is over.
-    spent: Option<ReusableFuture<Response>>,
+    spent: Option<ReusableFuture<Answered>>,
 }
 
 /// The largest handler's box a connection keeps between requests: an idle connection holds it,

@@ -6,7 +6,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::context::Context;
 use crate::future::ReusableFuture;
-use crate::response::Response;
+use crate::response::Answered;
 
 /// Where a connection keeps the Context its last request left: shared by the connection's
 /// service and each request's pipeline (which gives the Context back when it is dropped).
@@ -23,7 +23,7 @@ pub(crate) struct Kept {
     pub(crate) ctx: Context,
     /// Its handler's box, the future in it over, for the next handler's future if that has
     /// the same layout (a connection's requests often go to one route).
-    pub(crate) handler: Option<ReusableFuture<Response>>,
+    pub(crate) handler: Option<ReusableFuture<Answered>>,
 }
 
 impl Spare {

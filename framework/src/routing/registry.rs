@@ -1,7 +1,8 @@
 //! The static descriptors that the attribute macros submit through `inventory`.
 
 use crate::future::{BoxFuture, ReusableFuture};
-use crate::{Context, Response};
+use crate::response::Answered;
+use crate::Context;
 
 /// The protocol a route speaks after its middleware chain has run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,7 +35,7 @@ impl RouteKind {
 pub enum Handler {
     /// An HTTP handler: its return value becomes the response. Its future goes in the box of
     /// the one the connection's last request left, when there is one.
-    Http(fn(Context, Option<ReusableFuture<Response>>) -> ReusableFuture<Response>),
+    Http(fn(Context, Option<ReusableFuture<Answered>>) -> ReusableFuture<Answered>),
     /// A WebSocket or SSE handler: it talks through `ctx.send`/`ctx.recv` and returns
     /// `Ok(())` or an error (close 1011 for a socket, end of stream for SSE).
     Stream(fn(Context) -> BoxFuture<crate::Result<()>>),

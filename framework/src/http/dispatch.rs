@@ -111,8 +111,8 @@ impl Future for Answer {
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        // The response is finished where the pipeline left it, not moved out and back in.
-        // (Each branch returns the answer it polled, so that it is made where hyper takes it.)
+        // Each branch finishes its answer where it was made and returns it from there: a
+        // response moved out and back in is two copies of it.
         match &mut this.route {
             Route::Early(res) => {
                 let mut res = *res.take().expect("a request's future was polled after it completed");

@@ -9,8 +9,7 @@ use tower::ServiceExt;
 use crate::context::Context;
 use crate::future::ReusableFuture;
 use crate::mount::strip_prefix;
-use crate::response::Answered;
-use crate::response::{Body, Response};
+use crate::response::{Answered, Body, Response};
 
 /// The handler of a mount's endpoint: calls the mounted service whose pattern is the route
 /// of `ctx` (in the box of the `spent` future, when it fits).

@@ -8,6 +8,7 @@
 //! and closes what is still open after the shutdown timeout.
 
 mod backoff;
+pub(crate) mod conn_io;
 mod signal;
 
 pub use self::signal::shutdown_signal;
@@ -24,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 
 use self::backoff::AcceptBackoff;
+use self::conn_io::ConnIo;
 use crate::http::service::ConnService;
 use crate::http::spare::Spare;
 use crate::runtime::conn::{Conn, PeerCounts, ABORTED};
@@ -252,7 +254,7 @@ async fn serve_connection(stream: TcpStream, protocols: Arc<Protocols>, watch: W
         }
         () = &mut stopped => return,
     };
-    serve_http(TokioIo::new(stream), h2, &protocols, &watch, timer, stopped).await;
+    serve_http(ConnIo::Tcp(TokioIo::new(stream)), h2, &protocols, &watch, timer, stopped).await;
 }
 
 /// Serves one connection that begins with a TLS handshake: the handshake runs here, in the
@@ -280,21 +282,19 @@ async fn serve_tls_connection(
     };
     let timer = tokio::time::sleep(watch.timeout);
     let timer = std::pin::pin!(timer);
-    serve_http(TokioIo::new(tls), h2, &protocols, &watch, timer, stopped).await;
+    serve_http(ConnIo::Tls(Box::new(TokioIo::new(tls))), h2, &protocols, &watch, timer, stopped).await;
 }
 
 /// Serves HTTP on a connection whose protocol is known (`h2`: HTTP/2), cleartext or TLS alike:
 /// the same builders, the same watch over idle time and shutdown.
-async fn serve_http<I>(
-    io: TokioIo<I>,
+async fn serve_http(
+    io: ConnIo,
     h2: bool,
     protocols: &Protocols,
     watch: &Watch,
     timer: std::pin::Pin<&mut tokio::time::Sleep>,
     stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let service = ConnService::new(&watch.conn);
     let spare = service.spare().cloned();
     let spare = spare.as_deref();

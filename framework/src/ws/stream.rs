@@ -5,9 +5,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::server::conn_io::ConnIo;
 
 /// A socket's connection. An enum rather than a type parameter of the socket's task, so that
 /// one task type serves both, and a cleartext socket pays one branch per call for it.
@@ -26,16 +27,13 @@ impl Stream {
     pub(crate) fn from_upgraded(
         upgraded: hyper::upgrade::Upgraded,
     ) -> Result<(Stream, bytes::Bytes), hyper::upgrade::Upgraded> {
-        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => return Ok((Stream::Tcp(parts.io.into_inner()), parts.read_buf)),
-            Err(upgraded) => upgraded,
+        let parts = upgraded.downcast::<ConnIo>()?;
+        let stream = match parts.io {
+            ConnIo::Tcp(io) => Stream::Tcp(io.into_inner()),
+            #[cfg(feature = "tls")]
+            ConnIo::Tls(io) => Stream::Tls(Box::new(io.into_inner())),
         };
-        #[cfg(feature = "tls")]
-        let upgraded = match upgraded.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
-            Ok(parts) => return Ok((Stream::Tls(Box::new(parts.io.into_inner())), parts.read_buf)),
-            Err(upgraded) => upgraded,
-        };
-        Err(upgraded)
+        Ok((stream, parts.read_buf))
     }
 
     /// Whether the socket can wait for bytes without a read into a buffer: a TCP stream can,

@@ -54,9 +54,13 @@ impl Context {
         io.clear();
         inner.route = None;
         let settings = inner.settings.get_mut();
-        settings.attrs.clear();
-        settings.response = None;
-        *inner.response_set.get_mut() = false;
+        // (Most requests set nothing: then there is nothing to drop.)
+        if !settings.attrs.is_empty() {
+            settings.attrs.clear();
+        }
+        if std::mem::take(inner.response_set.get_mut()) {
+            settings.response = None;
+        }
         true
     }
 }

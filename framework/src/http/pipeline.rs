@@ -80,7 +80,11 @@ impl Pipeline {
         let def = self.endpoint.def;
         match def.handler {
             Handler::Http(h) => {
-                self.stage = PipelineStage::Handler(h(ctx.clone(), self.ctx.spent.take()));
+                let handler = PipelineStage::Handler(h(ctx.clone(), self.ctx.spent.take()));
+                let start = std::mem::replace(&mut self.stage, handler);
+                // (The stage was `Start`, which holds nothing: no drop to run for it.)
+                debug_assert!(matches!(start, PipelineStage::Start));
+                std::mem::forget(start);
                 None
             }
             Handler::Stream(_) => Some(
@@ -114,9 +118,9 @@ impl Pipeline {
             return false;
         }
         ctx.apply_response_parts(res);
-        let (def, upgrade) = (endpoint.def, self.upgrade.take());
+        let def = endpoint.def;
         if !endpoint.chain.after.is_empty() {
-            let (ctx, res) = (ctx.clone(), std::mem::take(res));
+            let (ctx, res, upgrade) = (ctx.clone(), std::mem::take(res), self.upgrade.take());
             self.stage = PipelineStage::Rest(
                 async move {
                     let res = run_after(&ctx, &endpoint.chain.after, res).await;
@@ -128,7 +132,7 @@ impl Pipeline {
             return false;
         }
         if def.kind != RouteKind::Http {
-            def.kind.open(ctx, def, upgrade, res);
+            def.kind.open(ctx, def, self.upgrade.take(), res);
         }
         true
     }

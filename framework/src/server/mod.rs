@@ -10,14 +10,14 @@
 mod backoff;
 pub(crate) mod conn_io;
 mod signal;
+mod watch;
 
 pub use self::signal::shutdown_signal;
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 
 use hyper_util::rt::TokioIo;
 #[cfg(feature = "http2")]
@@ -26,9 +26,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 
 use self::backoff::AcceptBackoff;
 use self::conn_io::ConnIo;
+use self::watch::{drive, Draining, Watch};
 use crate::http::service::ConnService;
-use crate::http::spare::Spare;
-use crate::runtime::conn::{Conn, PeerCounts, ABORTED};
+use crate::runtime::conn::{Conn, PeerCounts};
 use crate::runtime::shared::Shared;
 
 /// Listen backlog: tokio's `bind` uses 128, and a burst of connects then loses SYNs for a second.
@@ -218,14 +218,6 @@ struct Protocols {
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
 }
 
-/// What a connection's task keeps an eye on besides the connection.
-struct Watch {
-    conn: Arc<Conn>,
-    stop: Arc<Draining>,
-    /// How long a connection may go without starting a request while none is in progress.
-    timeout: std::time::Duration,
-}
-
 /// Serves one cleartext connection with HTTP/2 when its first bytes are HTTP/2's preface (prior
 /// knowledge, h2c, with the `http2` feature), with HTTP/1.1 otherwise.
 ///
@@ -347,85 +339,4 @@ async fn sniff(stream: &TcpStream) -> io::Result<bool> {
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(std::time::Duration::from_millis(100));
     }
-}
-
-/// The server's "stop accepting, finish what is open", as each connection hears it.
-#[derive(Default)]
-struct Draining {
-    stopping: AtomicBool,
-    /// Wakes every connection once `stopping` is set.
-    notify: tokio::sync::Notify,
-}
-
-/// Drives a connection, and closes it when no request starts for the watch's timeout while
-/// none is in progress: a client that sends its request head too slowly (slowloris), or a
-/// keep-alive connection left idle. One timer per connection, looked at once per timeout, so
-/// a connection goes between one and two timeouts after its last request. When the server
-/// stops, the connection finishes the request in progress and closes (`shutdown`). `None`
-/// when the watch closed it.
-///
-/// Hand-written rather than a `select!` over the connection, the timer and a shutdown signal:
-/// that polls all three on every wake-up (and draws a random number to pick the order) for
-/// every request, and the shutdown signal's poll takes a lock that every
-/// connection shares. Here each wake-up polls the connection and reads two flags; the timer
-/// and the signal are registered once and hold this task's waker until they fire.
-///
-/// `spare`: where the connection keeps a Context between requests, which holds the `Conn`
-/// once more while it is kept there.
-async fn drive<C>(
-    served: C,
-    shutdown: fn(std::pin::Pin<&mut C>),
-    watch: &Watch,
-    spare: Option<&Spare>,
-    mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
-    mut stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-) -> Option<Result<(), hyper::Error>>
-where
-    C: Future<Output = Result<(), hyper::Error>>,
-{
-    let mut served = std::pin::pin!(served);
-    let (conn, timeout) = (&watch.conn, watch.timeout);
-    // What the connection holds of its `Conn` itself (the watch, the service): no request has
-    // started yet. Anything above this, but a Context kept in `spare`, is a request in
-    // progress.
-    let held = Arc::strong_count(conn);
-    let (mut registered, mut graceful) = (false, false);
-    let mut seen = conn.started.load(Ordering::Relaxed);
-    std::future::poll_fn(|cx| {
-        if !registered {
-            registered = true;
-            // Polled once each, to leave this task's waker with them; later wake-ups read
-            // their state instead.
-            let _ = stopped.as_mut().poll(cx);
-            let _ = timer.as_mut().poll(cx);
-        }
-        loop {
-            if !graceful && watch.stop.stopping.load(Ordering::SeqCst) {
-                graceful = true;
-                shutdown(served.as_mut());
-            }
-            if let Poll::Ready(done) = served.as_mut().poll(cx) {
-                return Poll::Ready(Some(done));
-            }
-            if !timer.is_elapsed() {
-                return Poll::Pending;
-            }
-            let started = conn.started.load(Ordering::Relaxed);
-            if started & ABORTED != 0 {
-                return Poll::Ready(Some(Ok(())));
-            }
-            // (The count is read before whether a Context is kept: a request that takes the
-            // kept one in between is seen in progress.)
-            let count = Arc::strong_count(conn);
-            if started == seen && count <= held + usize::from(spare.is_some_and(Spare::is_kept)) {
-                return Poll::Ready(None);
-            }
-            seen = started;
-            timer.as_mut().reset(tokio::time::Instant::now() + timeout);
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    })
-    .await
 }

@@ -39,7 +39,10 @@ impl Spare {
     /// Keeps what a request left: its Context, emptied by `Context::retire`, and its handler's
     /// box.
     pub(crate) fn keep(&self, kept: Kept) {
-        *self.slot() = Some(kept);
+        // (Nothing is kept while a request runs: the slot is empty, and nothing is dropped.)
+        if let Some(earlier) = self.slot().replace(kept) {
+            drop(earlier);
+        }
     }
 
     /// Whether a Context is kept.

@@ -175,16 +175,12 @@ impl Accepting {
                 Watch { conn: Conn::counted(shared.clone(), peer, peer_slot), stop: stop.clone(), timeout };
             match &transport {
                 Transport::Plain => {
-                    tokio::spawn(serve_connection(stream, protocols.clone(), watch));
+                    tokio::spawn(serve_connection(stream, Opening::Plain, protocols.clone(), watch));
                 }
                 #[cfg(feature = "tls")]
                 Transport::Tls(tls) => {
-                    tokio::spawn(serve_tls_connection(
-                        stream,
-                        tls.acceptor.clone(),
-                        protocols.clone(),
-                        watch,
-                    ));
+                    let opening = Opening::Tls(tls.acceptor.clone());
+                    tokio::spawn(serve_connection(stream, opening, protocols.clone(), watch));
                 }
             }
         }
@@ -218,91 +214,96 @@ struct Protocols {
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
 }
 
-/// Serves one cleartext connection with HTTP/2 when its first bytes are HTTP/2's preface (prior
-/// knowledge, h2c, with the `http2` feature), with HTTP/1.1 otherwise.
+/// How a connection begins, before it speaks HTTP.
+enum Opening {
+    /// Cleartext: HTTP/2 when its first bytes are HTTP/2's preface (prior knowledge, h2c, with
+    /// the `http2` feature), HTTP/1.1 otherwise.
+    Plain,
+    /// A TLS handshake, then HTTP/2 when the client chose `h2` by ALPN, HTTP/1.1 otherwise.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::accept::Acceptor),
+}
+
+/// Serves one connection: opens it (see [`open`]), then serves HTTP on it, cleartext or TLS
+/// alike, with the same builders and the same watch over idle time and shutdown.
 ///
-/// The protocol is told by peeking, so hyper gets the socket itself: hyper-util's `auto`
-/// builder reads the first bytes and then puts a layer in front of the socket to give them
-/// back, which every read of every request (and of an upgraded WebSocket, which can then not
-/// get at the socket underneath) went through.
-async fn serve_connection(stream: TcpStream, protocols: Arc<Protocols>, watch: Watch) {
-    let peer = watch.conn.peer;
+/// One `async fn` for the whole connection, with the opening in a future of its own that is
+/// over before the first request: each wake-up of a connection that serves requests goes
+/// through this function's state machine and the watch's, and no other.
+async fn serve_connection(stream: TcpStream, opening: Opening, protocols: Arc<Protocols>, watch: Watch) {
     let timer = tokio::time::sleep(watch.timeout);
     let mut timer = std::pin::pin!(timer);
     let stopped = watch.stop.notify.notified();
     let mut stopped = std::pin::pin!(stopped);
-    let h2 = tokio::select! {
-        biased;
-        r = sniff(&stream) => match r {
-            Ok(h2) => h2,
-            Err(e) => {
-                tracing::debug!(error = %e, %peer, "connection failed before its first request");
-                return;
-            }
-        },
-        () = &mut timer => {
-            tracing::debug!(%peer, timeout = ?watch.timeout, "closing a connection that sent nothing in time");
-            return;
-        }
-        () = &mut stopped => return,
+    let Some((io, h2)) = open(stream, opening, &watch, timer.as_mut(), stopped.as_mut()).await else {
+        return;
     };
-    serve_http(ConnIo::Tcp(TokioIo::new(stream)), h2, &protocols, &watch, timer, stopped).await;
-}
-
-/// Serves one connection that begins with a TLS handshake: the handshake runs here, in the
-/// connection's own task (under its own timeout, see
-/// [`TlsConfig::handshake_timeout`](crate::tls::TlsConfig::handshake_timeout)), so that a
-/// client that stalls it holds up nobody else; then HTTP/2 when the client chose `h2` by
-/// ALPN, HTTP/1.1 otherwise, on the same path as a cleartext connection. The header read
-/// timeout starts once the handshake is done.
-#[cfg(feature = "tls")]
-async fn serve_tls_connection(
-    stream: TcpStream,
-    acceptor: crate::tls::accept::Acceptor,
-    protocols: Arc<Protocols>,
-    watch: Watch,
-) {
-    let stopped = watch.stop.notify.notified();
-    let mut stopped = std::pin::pin!(stopped);
-    let (tls, h2) = tokio::select! {
-        biased;
-        r = acceptor.handshake(stream, watch.conn.peer) => match r {
-            Some(done) => done,
-            None => return, // (logged)
-        },
-        () = &mut stopped => return,
-    };
-    let timer = tokio::time::sleep(watch.timeout);
-    let timer = std::pin::pin!(timer);
-    serve_http(ConnIo::Tls(Box::new(TokioIo::new(tls))), h2, &protocols, &watch, timer, stopped).await;
-}
-
-/// Serves HTTP on a connection whose protocol is known (`h2`: HTTP/2), cleartext or TLS alike:
-/// the same builders, the same watch over idle time and shutdown.
-async fn serve_http(
-    io: ConnIo,
-    h2: bool,
-    protocols: &Protocols,
-    watch: &Watch,
-    timer: std::pin::Pin<&mut tokio::time::Sleep>,
-    stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-) {
     let service = ConnService::new(&watch.conn);
     let spare = service.spare().cloned();
     let spare = spare.as_deref();
     #[cfg(feature = "http2")]
     if h2 {
-        let served = protocols.http2.serve_connection(io, service);
+        let served = std::pin::pin!(protocols.http2.serve_connection(io, service));
         let shutdown = hyper::server::conn::http2::Connection::graceful_shutdown;
-        let outcome = drive(served, shutdown, watch, spare, timer, stopped).await;
-        return log_end(outcome, watch);
+        let outcome = drive(served, shutdown, &watch, spare, timer, stopped).await;
+        return log_end(outcome, &watch);
     }
     // (Without HTTP/2, hyper's HTTP/1.1 refuses the preface.)
     let _ = h2;
-    let served = protocols.http1.serve_connection(io, service).with_upgrades();
+    let served = std::pin::pin!(protocols.http1.serve_connection(io, service).with_upgrades());
     let shutdown = hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown;
-    let outcome = drive(served, shutdown, watch, spare, timer, stopped).await;
-    log_end(outcome, watch);
+    let outcome = drive(served, shutdown, &watch, spare, timer, stopped).await;
+    log_end(outcome, &watch);
+}
+
+/// Opens a connection: its stream for hyper, and whether it speaks HTTP/2. `None` when it
+/// closed, timed out or the server stopped first (logged).
+///
+/// A cleartext connection's protocol is told by peeking, so hyper gets the socket itself:
+/// hyper-util's `auto` builder reads the first bytes and then puts a layer in front of the
+/// socket to give them back, which every read of every request (and of an upgraded WebSocket,
+/// which can then not get at the socket underneath) went through. Its first bytes must come
+/// within the header read timeout (`timer`).
+///
+/// A TLS handshake runs here, in the connection's own task (under its own timeout, see
+/// [`TlsConfig::handshake_timeout`](crate::tls::TlsConfig::handshake_timeout)), so that a
+/// client that stalls it holds up nobody else. The header read timeout starts once it is
+/// done.
+async fn open(
+    stream: TcpStream,
+    opening: Opening,
+    watch: &Watch,
+    mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    mut stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+) -> Option<(ConnIo, bool)> {
+    let peer = watch.conn.peer;
+    match opening {
+        Opening::Plain => tokio::select! {
+            biased;
+            r = sniff(&stream) => match r {
+                Ok(h2) => Some((ConnIo::Tcp(TokioIo::new(stream)), h2)),
+                Err(e) => {
+                    tracing::debug!(error = %e, %peer, "connection failed before its first request");
+                    None
+                }
+            },
+            () = &mut timer => {
+                tracing::debug!(%peer, timeout = ?watch.timeout, "closing a connection that sent nothing in time");
+                None
+            }
+            () = &mut stopped => None,
+        },
+        #[cfg(feature = "tls")]
+        Opening::Tls(acceptor) => {
+            let (tls, h2) = tokio::select! {
+                biased;
+                r = acceptor.handshake(stream, peer) => r?, // (`None` is logged)
+                () = &mut stopped => return None,
+            };
+            timer.as_mut().reset(tokio::time::Instant::now() + watch.timeout);
+            Some((ConnIo::Tls(Box::new(TokioIo::new(tls))), h2))
+        }
+    }
 }
 
 /// Logs how a connection ended (`None`: its watch closed it).

@@ -41,18 +41,17 @@ pub(super) struct Draining {
 ///
 /// `spare`: where the connection keeps a Context between requests, which holds the `Conn`
 /// once more while it is kept there.
-pub(super) async fn drive<C>(
-    served: C,
+pub(super) fn drive<'a, 'n, C>(
+    served: Pin<&'a mut C>,
     shutdown: fn(Pin<&mut C>),
-    watch: &Watch,
-    spare: Option<&Spare>,
-    timer: Pin<&mut tokio::time::Sleep>,
-    stopped: Pin<&mut tokio::sync::futures::Notified<'_>>,
-) -> Option<Result<(), hyper::Error>>
+    watch: &'a Watch,
+    spare: Option<&'a Spare>,
+    timer: Pin<&'a mut tokio::time::Sleep>,
+    stopped: Pin<&'a mut tokio::sync::futures::Notified<'n>>,
+) -> impl Future<Output = Option<Result<(), hyper::Error>>> + use<'a, 'n, C>
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
-    let served = std::pin::pin!(served);
     // What the connection holds of its `Conn` itself (the watch, the service): no request has
     // started yet. Anything above this, but a Context kept in `spare`, is a request in
     // progress.
@@ -70,7 +69,9 @@ where
         registered: false,
         graceful: false,
     };
-    std::future::poll_fn(|cx| state.poll(cx)).await
+    // (A plain future, not an `async fn`: the connection's task polls it with one level of
+    // state machine less on each wake-up.)
+    std::future::poll_fn(move |cx| state.poll(cx))
 }
 
 /// What [`drive`] polls with, in one place (each wake-up reaches it through one pointer).

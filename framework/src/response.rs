@@ -159,13 +159,15 @@ impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
 
-    // An empty or whole body is answered here, where hyper's write path can inline it; the
-    // others (which may hold a body of this type) out of line.
+    // An empty or whole body is answered here, where hyper's write path can inline it, and an
+    // SSE stream's goes straight to its own poll (it is polled for every event); the others
+    // (which may hold a body of this type) out of line.
     #[inline]
     fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().0 {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::BusyItself(b) => b.as_mut().poll_frame(cx),
             produced => produced.poll_produced(cx),
         }
     }
@@ -175,6 +177,7 @@ impl http_body::Body for Body {
         match &self.0 {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
+            Kind::BusyItself(b) => b.is_end_stream(),
             produced => produced.produced_ended(),
         }
     }
@@ -190,8 +193,8 @@ impl http_body::Body for Body {
 }
 
 /// The next chunk of a channel body. (Out of line, as the next: a body polled through a trait
-/// object, an SSE stream's, goes through [`Kind::poll_produced`] for each of its chunks, which
-/// then needs to save few registers.)
+/// object goes through [`Kind::poll_produced`] for each of its chunks, which then needs to
+/// save few registers.)
 #[inline(never)]
 fn poll_channel(
     rx: &mut mpsc::Receiver<Result<Bytes, Error>>,
@@ -216,8 +219,8 @@ impl Kind {
     #[inline(never)]
     fn poll_produced(&mut self, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self {
-            Kind::Empty | Kind::Full(_) => unreachable!("answered by Body::poll_frame"),
-            Kind::Boxed(b) | Kind::BusyItself(b) => b.as_mut().poll_frame(cx),
+            Kind::Empty | Kind::Full(_) | Kind::BusyItself(_) => unreachable!("answered by Body::poll_frame"),
+            Kind::Boxed(b) => b.as_mut().poll_frame(cx),
             Kind::Channel(rx) => poll_channel(rx, cx),
             Kind::Chunks(it) => Poll::Ready(next_chunk(it).map(|b| Ok(Frame::data(b)))),
             Kind::Busy { body, .. } => http_body::Body::poll_frame(Pin::new(&mut **body), cx),
@@ -228,9 +231,11 @@ impl Kind {
     #[inline(never)]
     fn produced_ended(&self) -> bool {
         match self {
-            Kind::Empty | Kind::Full(_) => unreachable!("answered by Body::is_end_stream"),
+            Kind::Empty | Kind::Full(_) | Kind::BusyItself(_) => {
+                unreachable!("answered by Body::is_end_stream")
+            }
             Kind::Channel(_) | Kind::Chunks(_) => false,
-            Kind::Boxed(b) | Kind::BusyItself(b) => b.is_end_stream(),
+            Kind::Boxed(b) => b.is_end_stream(),
             Kind::Busy { body, .. } => http_body::Body::is_end_stream(&**body),
         }
     }

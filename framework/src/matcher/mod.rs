@@ -27,6 +27,10 @@ pub(crate) type Params = Vec<(&'static str, Box<str>)>;
 
 struct PathEntry {
     methods: Vec<(Method, RouteId)>,
+    /// The routes that answer GET, and HEAD (HEAD's own, or else GET's): most requests are
+    /// one of these, answered without looking through `methods`.
+    get: Option<RouteId>,
+    head: Option<RouteId>,
     allow: HeaderValue,
 }
 
@@ -105,7 +109,12 @@ impl Matcher {
                     self.exact.insert(pattern, index);
                 }
                 self.shapes.insert(shape, (index, id));
-                self.paths.push(PathEntry { methods: Vec::new(), allow: HeaderValue::from_static("") });
+                self.paths.push(PathEntry {
+                    methods: Vec::new(),
+                    get: None,
+                    head: None,
+                    allow: HeaderValue::from_static(""),
+                });
                 index
             }
         };
@@ -123,9 +132,13 @@ impl Matcher {
         Ok(())
     }
 
-    /// Completes the table once every route is in: each path's `Allow` header.
+    /// Completes the table once every route is in: each path's `Allow` header, and its GET
+    /// and HEAD routes.
     pub(crate) fn finish(&mut self) {
         for entry in &mut self.paths {
+            let find = |method: &Method| entry.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
+            entry.get = find(&Method::GET);
+            entry.head = find(&Method::HEAD).or(entry.get);
             let mut names: Vec<&str> = entry.methods.iter().map(|(m, _)| m.as_str()).collect();
             if names.contains(&"GET") && !names.contains(&"HEAD") {
                 names.push("HEAD");
@@ -169,9 +182,14 @@ impl Matcher {
 
     /// The route of path `index` that answers `method` (HEAD falls back to GET).
     fn pick(&self, index: usize, method: &Method) -> Option<RouteId> {
-        let methods = &self.paths[index].methods;
-        let find = |method: &Method| methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
-        find(method).or_else(|| if method == Method::HEAD { find(&Method::GET) } else { None })
+        let entry = &self.paths[index];
+        if *method == Method::GET {
+            return entry.get;
+        }
+        if *method == Method::HEAD {
+            return entry.head;
+        }
+        entry.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id)
     }
 
     fn redirect(&self, method: &Method, path: &str) -> Lookup<'_> {
@@ -227,6 +245,24 @@ mod tests {
         assert!(matches!(m.lookup(&Method::PUT, "/dir"), Lookup::Redirect(to) if to == "/dir/"));
         assert!(matches!(m.lookup(&Method::GET, "//users/7"), Lookup::NotFound));
         assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn head_takes_its_own_route_or_else_get_s() {
+        let mut m = Matcher::default();
+        assert!(m.insert("/both", &["GET"], 1).is_ok());
+        assert!(m.insert("/both", &["HEAD"], 2).is_ok());
+        assert!(m.insert("/get", &["GET", "PUT"], 3).is_ok());
+        assert!(m.insert("/post", &["POST"], 4).is_ok());
+        assert!(m.insert("/p/{x}", &["GET"], 5).is_ok());
+        m.finish();
+        assert_eq!(found(&m, Method::GET, "/both").map(|f| f.0), Some(1));
+        assert_eq!(found(&m, Method::HEAD, "/both").map(|f| f.0), Some(2));
+        assert_eq!(found(&m, Method::HEAD, "/get").map(|f| f.0), Some(3));
+        assert_eq!(found(&m, Method::PUT, "/get").map(|f| f.0), Some(3));
+        assert_eq!(found(&m, Method::HEAD, "/p/7").map(|f| f.0), Some(5));
+        assert!(matches!(m.lookup(&Method::HEAD, "/post"), Lookup::MethodNotAllowed(a) if a == "POST"));
+        assert!(matches!(m.lookup(&Method::GET, "/post"), Lookup::MethodNotAllowed(_)));
     }
 
     #[test]

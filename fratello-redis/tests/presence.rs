@@ -116,11 +116,22 @@ async fn an_instance_that_stops_answering_loses_its_members() {
     assert_eq!(next(&mut on_a).await, joined("dan", "Dan"));
     crashed.join().unwrap();
     let since = tokio::time::Instant::now();
-    assert_eq!(next(&mut on_a).await, left("dan", "Dan"), "gone once B's instance key expired");
-    let took = since.elapsed();
-    assert!(took < Duration::from_secs(10), "left after {took:?}");
+    // Dan goes once B's instance key expires. (On a loaded machine B may stall past the
+    // timeout before it stops: A then sees Dan leave, B's next heartbeat puts him back, and
+    // he leaves again when B is gone for good. What must hold is the end: a leave, and Dan
+    // gone from A's view and from Redis.)
+    loop {
+        let event = next(&mut on_a).await;
+        let took = since.elapsed();
+        assert!(took < Duration::from_secs(10), "not gone after {took:?} ({event:?})");
+        if event == left("dan", "Dan")
+            && redis.cli(&["HLEN", "fratello:presence:m:doc"]).as_deref() == Some("0")
+        {
+            break;
+        }
+        assert!(event == left("dan", "Dan") || event == joined("dan", "Dan"), "unexpected {event:?}");
+    }
     assert!(a.members("doc").await.is_empty());
-    assert_eq!(redis.cli(&["HLEN", "fratello:presence:m:doc"]).as_deref(), Some("0"));
 }
 
 #[tokio::test]

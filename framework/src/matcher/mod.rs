@@ -27,8 +27,9 @@ pub(crate) type Params = Vec<(&'static str, Box<str>)>;
 
 struct PathEntry {
     methods: Vec<(Method, RouteId)>,
-    /// The routes that answer GET, and HEAD (HEAD's own, or else GET's): most requests are
-    /// one of these, answered without looking through `methods`.
+    /// The routes that answer GET, and HEAD (HEAD's own, or else GET's), set by
+    /// [`Matcher::finish`]: most requests are one of these, answered without looking through
+    /// `methods`.
     get: Option<RouteId>,
     head: Option<RouteId>,
     allow: HeaderValue,

@@ -35,6 +35,13 @@ struct PathEntry {
     allow: HeaderValue,
 }
 
+impl PathEntry {
+    /// The route that answers `method` itself.
+    fn route_for(&self, method: &Method) -> Option<RouteId> {
+        self.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id)
+    }
+}
+
 /// The outcome of a lookup.
 pub(crate) enum Lookup<'a> {
     Found { id: RouteId, params: Params },
@@ -123,7 +130,7 @@ impl Matcher {
         for m in methods {
             let method =
                 Method::from_bytes(m.as_bytes()).map_err(|_| Clash::InvalidMethod((*m).to_owned()))?;
-            if let Some(&(_, with)) = entry.methods.iter().find(|(em, _)| *em == method) {
+            if let Some(with) = entry.route_for(&method) {
                 return Err(Clash::Method { method, with });
             }
             entry.methods.push((method, id));
@@ -137,9 +144,8 @@ impl Matcher {
     /// and HEAD routes.
     pub(crate) fn finish(&mut self) {
         for entry in &mut self.paths {
-            let find = |method: &Method| entry.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
-            entry.get = find(&Method::GET);
-            entry.head = find(&Method::HEAD).or(entry.get);
+            entry.get = entry.route_for(&Method::GET);
+            entry.head = entry.route_for(&Method::HEAD).or(entry.get);
             let mut names: Vec<&str> = entry.methods.iter().map(|(m, _)| m.as_str()).collect();
             if names.contains(&"GET") && !names.contains(&"HEAD") {
                 names.push("HEAD");
@@ -190,7 +196,7 @@ impl Matcher {
         if *method == Method::HEAD {
             return entry.head;
         }
-        entry.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id)
+        entry.route_for(method)
     }
 
     fn redirect(&self, method: &Method, path: &str) -> Lookup<'_> {

@@ -173,16 +173,12 @@ impl Accepting {
             permit.forget(); // (given back by the connection's `Conn` when it is dropped)
             let watch =
                 Watch { conn: Conn::counted(shared.clone(), peer, peer_slot), stop: stop.clone(), timeout };
-            match &transport {
-                Transport::Plain => {
-                    tokio::spawn(serve_connection(stream, Opening::Plain, protocols.clone(), watch));
-                }
+            let opening = match &transport {
+                Transport::Plain => Opening::Plain,
                 #[cfg(feature = "tls")]
-                Transport::Tls(tls) => {
-                    let opening = Opening::Tls(tls.acceptor.clone());
-                    tokio::spawn(serve_connection(stream, opening, protocols.clone(), watch));
-                }
-            }
+                Transport::Tls(tls) => Opening::Tls(tls.acceptor.clone()),
+            };
+            tokio::spawn(serve_connection(stream, opening, protocols.clone(), watch));
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::io::Io;
-use super::{Context, Head, PackedHeaders};
+use super::{Context, PackedHeaders};
 use crate::http::channel::RequestBody;
 use crate::routing::RouteKind;
 
@@ -17,7 +17,7 @@ impl Context {
     /// held elsewhere.
     pub(crate) fn renew(
         mut self,
-        head: http::request::Parts,
+        head: &mut http::request::Parts,
         packed: Option<PackedHeaders>,
         params: Vec<(&'static str, Box<str>)>,
         route: &'static &'static str,
@@ -29,7 +29,7 @@ impl Context {
             let io = kind.channel(&conn, route, body);
             return Context::new(head, packed, params, conn, Some(route), io);
         };
-        inner.head = Head::new(head, packed);
+        inner.head.swap(head, packed);
         inner.params = params.into_boxed_slice();
         inner.route = Some(route);
         kind.renew_channel(&mut inner.io, &inner.conn, route, body);

@@ -55,12 +55,15 @@ struct Trace {
     id: HeaderValue,
 }
 
-/// Starts one request: routes it and makes its Context (the one the connection keeps in
-/// `spare`, if it has one).
+/// Starts one request, `head` and `body`: routes it and makes its Context (the one the
+/// connection keeps in `spare`, if it has one), which takes what it keeps out of `head`.
+/// (The request split by the caller, and its head lent: each move of a request or its head is
+/// a copy of a few hundred bytes.)
 pub(crate) fn dispatch(
     conn: &Arc<Conn>,
     spare: Option<&Arc<Spare>>,
-    req: http::Request<impl Into<RequestBody>>,
+    head: &mut http::request::Parts,
+    body: RequestBody,
 ) -> Answer {
     conn.started.fetch_add(1, Ordering::Relaxed);
     // Without a subscriber no span is made: with `tracing`'s `log` feature (which other crates
@@ -69,8 +72,8 @@ pub(crate) fn dispatch(
         .then(|| {
             let span = tracing::info_span!(
                 "request",
-                method = %req.method(),
-                path = %req.uri().path(),
+                method = %head.method,
+                path = %head.uri.path(),
                 route = tracing::field::Empty,
                 request_id = tracing::field::Empty,
                 status = tracing::field::Empty,
@@ -80,12 +83,10 @@ pub(crate) fn dispatch(
                 .then(|| Box::new(Trace { span, start: Instant::now(), id: HeaderValue::from_static("") }))
         })
         .flatten();
-    let (mut head, body) = req.into_parts();
     if let Some(t) = &mut trace {
         t.id = request_id(&mut head.headers);
         t.span.record("request_id", t.id.to_str().unwrap_or_default());
     }
-    let body = body.into();
     let is_head = head.method == Method::HEAD;
     let start = trace.as_ref().map(|t| t.start);
     let routed = match &trace {
@@ -185,7 +186,7 @@ fn render(res: &mut Response, json: impl FnOnce() -> bool, is_head: bool, start:
 fn route(
     conn: &Arc<Conn>,
     spare: Option<&Arc<Spare>>,
-    mut head: http::request::Parts,
+    head: &mut http::request::Parts,
     body: RequestBody,
     is_head: bool,
     start: Option<Instant>,
@@ -198,7 +199,7 @@ fn route(
             // (A mounted service: its endpoint forwards to it.)
             Some(mount) => (catalog.mount(app.mounts[mount].endpoint), params),
         },
-        missed => return Err(unrouted(missed, &head, is_head, start)),
+        missed => return Err(unrouted(missed, head, is_head, start)),
     };
     let def = endpoint.def;
     if !def.param_types.is_empty() {
@@ -206,17 +207,17 @@ fn route(
         // no route has: the path names nothing this route serves).
         if let Some(ty) = def.unparsed_param(&params) {
             let msg = format!("no route matches this path (`{}` is not a valid `{}`)", ty.name, ty.type_name);
-            return Err(refuse(Error::not_found(msg).into_response(), &head, is_head, start));
+            return Err(refuse(Error::not_found(msg).into_response(), head, is_head, start));
         }
     }
     if start.is_some() {
         tracing::Span::current().record("route", def.path);
     }
-    let upgrade = match def.kind.check(&mut head, conn, def.path) {
+    let upgrade = match def.kind.check(head, conn, def.path) {
         Ok(upgrade) => upgrade,
-        Err(res) => return Err(refuse(res, &head, is_head, start)),
+        Err(res) => return Err(refuse(res, head, is_head, start)),
     };
-    let packed = def.kind.detach(&mut head, app.config.max_session_header_bytes);
+    let packed = def.kind.detach(head, app.config.max_session_header_bytes);
     let (ctx, handler) = match spare.and_then(|s| s.take()) {
         Some(Kept { ctx, handler }) => (ctx.renew(head, packed, params, &def.path, def.kind, body), handler),
         None => {

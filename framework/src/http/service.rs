@@ -31,8 +31,10 @@ impl ConnService {
             return ConnService::Plain(conn.clone(), Arc::default());
         }
         let inner = conn.clone();
-        let app =
-            AppService::new(tower::service_fn(move |req: http::Request<Body>| dispatch(&inner, None, req)));
+        let app = AppService::new(tower::service_fn(move |req: http::Request<Body>| {
+            let (mut head, body) = req.into_parts();
+            dispatch(&inner, None, &mut head, body.into())
+        }));
         ConnService::Layered(layers.iter().fold(app, |inner, layer| layer(inner)))
     }
 
@@ -53,7 +55,10 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
 
     fn call(&self, req: http::Request<Incoming>) -> Answer {
         match self {
-            ConnService::Plain(conn, spare) => dispatch(conn, Some(spare), req),
+            ConnService::Plain(conn, spare) => {
+                let (mut head, body) = req.into_parts();
+                dispatch(conn, Some(spare), &mut head, body.into())
+            }
             ConnService::Layered(app) => Answer::layered(Box::pin(app.clone().oneshot(req))),
         }
     }

@@ -118,7 +118,8 @@ pub(crate) fn shape(path: &str) -> (String, Vec<&str>) {
     (out, names)
 }
 
-/// A hash of a path's length and its first and last eight bytes: route paths are few and the
+/// A hash of a path's length and its first and last eight bytes (four, or one and the middle
+/// one, in a shorter path): route paths are few and the
 /// app's own, so a hash that resists flooding (std's SipHash) buys nothing, and one that reads
 /// every byte (FNV) costs a multiplication per byte of every request's path. Paths that differ
 /// only in their middle hash alike; the table then tells them apart by comparing them.
@@ -136,10 +137,13 @@ impl Hasher for PathHasher {
     fn write(&mut self, bytes: &[u8]) {
         let n = bytes.len();
         let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("eight bytes"));
-        let v = if n >= 8 {
-            word(&bytes[..8]) ^ word(&bytes[n - 8..]).rotate_left(32)
-        } else {
-            bytes.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b))
+        let half = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().expect("four bytes")));
+        // (Short paths are read in two overlapping pieces too, not byte by byte.)
+        let v = match n {
+            8.. => word(&bytes[..8]) ^ word(&bytes[n - 8..]).rotate_left(32),
+            4..=7 => half(&bytes[..4]) | (half(&bytes[n - 4..]) << 32),
+            1..=3 => u64::from(bytes[0]) | (u64::from(bytes[n / 2]) << 8) | (u64::from(bytes[n - 1]) << 16),
+            0 => 0,
         };
         self.0 = (self.0 ^ v ^ ((n as u64) << 56)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
@@ -217,6 +221,12 @@ mod tests {
         assert_eq!(hash("/static/a/files/x"), hash("/static/b/files/x"));
         assert_ne!(hash("/plaintext"), hash("/plaintexu"));
         assert_ne!(hash("/a"), hash("/b"));
+        let short = ["/", "/a", "/b", "/ab", "/ba", "/abc", "/acb", "/api", "/json", "/jsoN", "/users"];
+        for (i, a) in short.iter().enumerate() {
+            for b in &short[i + 1..] {
+                assert_ne!(hash(a), hash(b), "{a} and {b}");
+            }
+        }
         let mut exact: HashMap<&str, usize, BuildHasherDefault<PathHasher>> = HashMap::default();
         exact.insert("/static/a/files/x", 1);
         exact.insert("/static/b/files/x", 2);

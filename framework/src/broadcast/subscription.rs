@@ -110,7 +110,9 @@ impl Subscription {
     /// Looks at the ring: the next message (if `take`), messages lost, or nothing (and then
     /// `waker` waits for the next publish).
     /// (The backlog of a resumed subscription is read before, by the callers: this path is
-    /// every delivery's, and kept as small as it can be.)
+    /// every delivery's, and kept as small as it can be. Inlined into each caller, which then
+    /// matches on what it finds without the `Result` being built and copied out of a call.)
+    #[inline(always)]
     fn look(&mut self, waker: Option<&Waker>, take: bool) -> Result<Look> {
         let room = self.room.as_ref().ok_or_else(too_slow)?;
         let mut ring = room.lock();

@@ -35,13 +35,13 @@ impl Built {
 
     /// A Context for `GET path` (no body), as the server creates one per request.
     pub fn context(&self, path: &str) -> Context {
-        let (mut head, ()) = http::Request::get(path).body(()).expect("a valid path").into_parts();
+        let (head, ()) = http::Request::get(path).body(()).expect("a valid path").into_parts();
         let (route, params) = match self.0.matcher.lookup(&head.method, head.uri.path()) {
             Lookup::Found { id, params } => (Some(&catalog().endpoint(id).def.path), params),
             _ => (None, Vec::new()),
         };
         let io = crate::context::Io::Http(HttpIo::new(None));
-        Context::new(&mut head, None, params, self.1.clone(), route, io)
+        Context::new(head, None, params, self.1.clone(), route, io)
     }
 }
 

@@ -168,9 +168,9 @@ impl Harness {
     }
 
     /// A Context for a request with `head` and `body`, on a connection of its own.
-    fn context(&self, mut head: http::request::Parts, body: Option<RequestBody>) -> Context {
+    fn context(&self, head: http::request::Parts, body: Option<RequestBody>) -> Context {
         let conn = Conn::new(self.0.clone(), PEER);
-        Context::new(&mut head, None, Vec::new(), conn, None, Io::Http(HttpIo::new(body)))
+        Context::new(head, None, Vec::new(), conn, None, Io::Http(HttpIo::new(body)))
     }
 
     /// What `Context::query` reads from `GET /?{query}` (`None` when that is not a request

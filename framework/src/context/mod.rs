@@ -83,24 +83,19 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// What a Context keeps of hyper's request `head`, taken out of it, with a socket's or
-    /// stream's headers `packed` apart.
-    fn take(head: &mut http::request::Parts, packed: Option<PackedHeaders>) -> Self {
+    /// What a Context keeps of hyper's request `head`, with a socket's or stream's headers
+    /// `packed` apart.
+    fn new(head: http::request::Parts, packed: Option<PackedHeaders>) -> Self {
+        let http::request::Parts { method, uri, version, headers, .. } = head;
         let headers = match packed {
             Some(packed) => Headers::Packed(packed),
-            None => Headers::Map(std::mem::take(&mut head.headers)),
+            None => Headers::Map(headers),
         };
-        Head {
-            method: std::mem::take(&mut head.method),
-            uri: std::mem::take(&mut head.uri),
-            version: head.version,
-            headers,
-        }
+        Head { method, uri, version, headers }
     }
 
-    /// This head made `head`'s, taken out of it, with a socket's or stream's headers `packed`
-    /// apart. What it held goes back into `head`, to be dropped with it: swapped, not moved
-    /// through a copy.
+    /// This head made `head`'s, with a socket's or stream's headers `packed` apart. What it
+    /// held goes into `head`, to be dropped with it: swapped, not copied in over it.
     pub(crate) fn swap(&mut self, head: &mut http::request::Parts, packed: Option<PackedHeaders>) {
         std::mem::swap(&mut self.method, &mut head.method);
         std::mem::swap(&mut self.uri, &mut head.uri);
@@ -117,7 +112,7 @@ impl Context {
     /// A request's Context: its head (with a socket's or stream's headers `packed` apart), its
     /// path parameters, its connection, the pattern of the route that matched, its channel.
     pub(crate) fn new(
-        head: &mut http::request::Parts,
+        head: http::request::Parts,
         packed: Option<PackedHeaders>,
         params: Vec<(&'static str, Box<str>)>,
         conn: Arc<Conn>,
@@ -126,7 +121,7 @@ impl Context {
     ) -> Self {
         Context {
             inner: Arc::new(Inner {
-                head: Head::take(head, packed),
+                head: Head::new(head, packed),
                 params: params.into_boxed_slice(),
                 conn,
                 route,

@@ -27,6 +27,8 @@ impl Context {
         let Some(inner) = Arc::get_mut(&mut self.inner) else {
             let conn = self.inner.conn.clone();
             let io = kind.channel(&conn, route, body);
+            // (Rare: the head is taken out whole, leaving an empty one.)
+            let head = std::mem::replace(head, http::Request::new(()).into_parts().0);
             return Context::new(head, packed, params, conn, Some(route), io);
         };
         inner.head.swap(head, packed);

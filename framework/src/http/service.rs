@@ -32,8 +32,8 @@ impl ConnService {
         }
         let inner = conn.clone();
         let app = AppService::new(tower::service_fn(move |req: http::Request<Body>| {
-            let (mut head, body) = req.into_parts();
-            dispatch(&inner, None, &mut head, body.into())
+            let (head, body) = req.into_parts();
+            dispatch(&inner, None, head, body.into())
         }));
         ConnService::Layered(layers.iter().fold(app, |inner, layer| layer(inner)))
     }
@@ -56,8 +56,8 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     fn call(&self, req: http::Request<Incoming>) -> Answer {
         match self {
             ConnService::Plain(conn, spare) => {
-                let (mut head, body) = req.into_parts();
-                dispatch(conn, Some(spare), &mut head, body.into())
+                let (head, body) = req.into_parts();
+                dispatch(conn, Some(spare), head, body.into())
             }
             ConnService::Layered(app) => Answer::layered(Box::pin(app.clone().oneshot(req))),
         }

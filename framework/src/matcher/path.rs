@@ -118,11 +118,11 @@ pub(crate) fn shape(path: &str) -> (String, Vec<&str>) {
     (out, names)
 }
 
-/// A hash of a path's length and its first and last eight bytes (four, or one and the middle
-/// one, in a shorter path): route paths are few and the
-/// app's own, so a hash that resists flooding (std's SipHash) buys nothing, and one that reads
-/// every byte (FNV) costs a multiplication per byte of every request's path. Paths that differ
-/// only in their middle hash alike; the table then tells them apart by comparing them.
+/// A hash of a path's length and its first and last eight bytes (four, or the first, middle
+/// and last byte, in a shorter path): route paths are few and the app's own, so a hash that
+/// resists flooding (std's SipHash) buys nothing, and one that reads every byte (FNV) costs a
+/// multiplication per byte of every request's path. Paths that differ only in their middle hash
+/// alike; the table then tells them apart by comparing them.
 #[derive(Default)]
 pub(crate) struct PathHasher(u64);
 

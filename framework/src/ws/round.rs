@@ -90,12 +90,7 @@ pub(crate) fn run(
     if round.state.draining {
         return round.drain();
     }
-    let outcome = (|| {
-        let wants_read = round.write()?;
-        round.read(wants_read)?;
-        round.watch_stall();
-        round.keep_time()
-    })();
+    let outcome = round.steps();
     match outcome {
         ControlFlow::Break(Over) => Step::Done,
         ControlFlow::Continue(()) if round.progress => Step::Progress,
@@ -116,6 +111,16 @@ struct Round<'a, 'b> {
 }
 
 impl Round<'_, '_> {
+    /// The round's steps, in order, until one finds the connection over. (Inlined: a call of
+    /// its own would cost every round its entry and exit.)
+    #[inline(always)]
+    fn steps(&mut self) -> ControlFlow<Over> {
+        let wants_read = self.write()?;
+        self.read(wants_read)?;
+        self.watch_stall();
+        self.keep_time()
+    }
+
     /// tungstenite ended the connection and its last frame waits: write it, for at most the
     /// close timeout.
     fn drain(&mut self) -> Step {

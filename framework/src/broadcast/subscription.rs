@@ -194,7 +194,9 @@ impl Subscription {
 
     /// [`try_recv`](Self::try_recv) that leaves `waker` to be woken by the next publish when
     /// nothing is there (`Ok(Ok(None))`); `Err` once this receiver was dropped.
+    /// (Inlined into the stream's body, which reads the room through it on every poll.)
     #[cfg(feature = "sse")]
+    #[inline(always)]
     pub(crate) fn try_recv_or_wait(
         &mut self,
         waker: &Waker,

@@ -1,5 +1,6 @@
-//! One round of a socket's I/O, in named steps: write what is queued (and close when asked),
-//! read what the peer sent, watch whether the client reads, keep time.
+//! One round of a socket's I/O, in named steps: read what the peer sent, poll the handler if it
+//! is due, write what is queued (and close when asked), watch whether the client reads, keep
+//! time. A message read and its reply written take one round: the handler runs between them.
 
 use std::ops::ControlFlow;
 use std::task::Waker;
@@ -44,6 +45,10 @@ pub(crate) struct IoState {
     /// same poll (tungstenite would grow and zero its buffer for nothing). New bytes wake the
     /// task, and the next poll reads.
     pub(crate) read_blocked: bool,
+    /// Whether the handler takes more messages, as last learned under the channel's lock. Only
+    /// this task makes it `false` (by handing over a message, or on a failure), so `true` is
+    /// never stale; `false` is asked again before reading stops.
+    pub(crate) wants_read: bool,
 }
 
 impl IoState {
@@ -58,6 +63,7 @@ impl IoState {
             draining: false,
             read_paused: false,
             read_blocked: false,
+            wants_read: true,
         }
     }
 }
@@ -77,20 +83,23 @@ pub(crate) enum Step {
 struct Over;
 
 /// One round of the socket's I/O over its parts (`s`: the socket and its bytes in and out),
-/// step by step.
+/// step by step. `poll_handler` polls the handler if it is due (it was handed a message, or
+/// woken from elsewhere).
 pub(crate) fn run(
     ws: &mut Parser,
     s: TaskIo<'_, '_>,
     io: &WsIo,
     handler_waker: &Waker,
     state: &mut IoState,
+    poll_handler: impl FnOnce(),
 ) -> Step {
     let config = &*io.config;
     let mut round = Round { ws, s, io, config, handler_waker, state, progress: false };
     if round.state.draining {
+        poll_handler(); // (it hears that the socket is over)
         return round.drain();
     }
-    let outcome = round.steps();
+    let outcome = round.steps(poll_handler);
     match outcome {
         ControlFlow::Break(Over) => Step::Done,
         ControlFlow::Continue(()) if round.progress => Step::Progress,
@@ -113,10 +122,15 @@ struct Round<'a, 'b> {
 impl Round<'_, '_> {
     /// The round's steps, in order, until one finds the connection over. (Inlined: a call of
     /// its own would cost every round its entry and exit.)
+    ///
+    /// The handler runs between the read and the write: what it queues in answer to what was
+    /// read goes out in the same round, and the next round is only needed for what came in
+    /// meanwhile.
     #[inline(always)]
-    fn steps(&mut self) -> ControlFlow<Over> {
-        let wants_read = self.write()?;
-        self.read(wants_read)?;
+    fn steps(&mut self, poll_handler: impl FnOnce()) -> ControlFlow<Over> {
+        self.read()?;
+        poll_handler();
+        self.write()?;
         self.watch_stall();
         self.keep_time()
     }
@@ -136,16 +150,16 @@ impl Round<'_, '_> {
     }
 
     /// Writes: the last write's rest first, then everything queued, in one write; closes when
-    /// the handler, a failure or shutdown asks. Whether the handler takes more messages, when
-    /// that was learned under the queue's lock.
-    fn write(&mut self) -> ControlFlow<Over, Option<bool>> {
+    /// the handler, a failure or shutdown asks. Learns, under the queue's lock, whether the
+    /// handler takes more messages.
+    fn write(&mut self) -> ControlFlow<Over> {
         if !self.s.out.is_empty() && blocked(self.ws.flush(&mut self.s)).is_err() {
             return ControlFlow::Break(Over);
         }
         if !self.s.out.is_empty() {
-            return ControlFlow::Continue(None);
+            return ControlFlow::Continue(());
         }
-        let (close, senders, wrote, failed, wants_read) = {
+        let (close, senders, wrote, failed) = {
             let mut st = self.io.lock();
             // Everything queued is already encoded: take it in one piece (the queue gets this
             // socket's empty buffer in exchange), and write it after the lock.
@@ -157,6 +171,7 @@ impl Round<'_, '_> {
             // `SessionRegistry::shutdown`), so the loop never touches a lock shared with other
             // sockets.
             self.state.shutting_down |= st.stopping;
+            self.state.wants_read = st.wants_read(self.config);
             let closing = self.state.marks.closing();
             let mut close = if closing { None } else { st.close.take().map(|c| *c) };
             if let Some(&Failure { rule: &Ended::Failed(code, why), at }) = st.failure.as_deref() {
@@ -168,7 +183,7 @@ impl Round<'_, '_> {
                     .then(|| CloseFrame { code: CloseCode::from(code), reason: why.into() });
             }
             let senders = if wrote { std::mem::take(&mut st.senders) } else { Waiters::default() };
-            (close, senders, wrote, st.failure.as_ref().map(|f| f.rule), st.wants_read(self.config))
+            (close, senders, wrote, st.failure.as_ref().map(|f| f.rule))
         };
         if !senders.is_empty() {
             // Room in the queue. The handler, if it waited, is polled again right away.
@@ -187,7 +202,7 @@ impl Round<'_, '_> {
             let how = failed.unwrap_or(&Ended::Closed);
             self.close(how, frame)?;
         }
-        ControlFlow::Continue(Some(wants_read))
+        ControlFlow::Continue(())
     }
 
     /// Ends the socket for the handler (`how`), and sends our close frame: from then on the
@@ -220,12 +235,15 @@ impl Round<'_, '_> {
     /// Reads what the peer sent, while the handler keeps up, and while the peer takes what is
     /// written to it: every ping read queues a pong, so a peer that pings without reading is
     /// read no further once its unwritten bytes are over the send queue's size.
-    fn read(&mut self, wants_read: Option<bool>) -> ControlFlow<Over> {
+    fn read(&mut self) -> ControlFlow<Over> {
         self.state.read_paused = false;
-        let mut wants_read = wants_read.unwrap_or_else(|| self.io.lock().wants_read(self.config));
         while !self.state.read_blocked {
             let closing = self.state.marks.closing();
-            if !closing && (!wants_read || self.s.out.unwritten() > self.config.max_send_queue) {
+            if !self.state.wants_read {
+                // (The handler may have taken messages since: ask.)
+                self.state.wants_read = self.io.lock().wants_read(self.config);
+            }
+            if !closing && (!self.state.wants_read || self.s.out.unwritten() > self.config.max_send_queue) {
                 self.state.read_paused = true;
                 break;
             }
@@ -243,13 +261,12 @@ impl Round<'_, '_> {
             let taken = u32::try_from(self.s.taken).unwrap_or(u32::MAX);
             self.state.unparsed = self.state.unparsed.saturating_add(taken);
             match read {
-                Ok(m) => match self.received(m) {
-                    Some(more) => {
-                        wants_read = more;
-                        self.progress = true;
+                Ok(m) => {
+                    if let Some(more) = self.received(m) {
+                        // (The handler, due now, is polled after the read.)
+                        self.state.wants_read = more;
                     }
-                    None => continue,
-                },
+                }
                 Err(e) if would_block(&e) => {
                     // Bytes taken by tungstenite that made neither a message nor a control
                     // frame: part of a message is held, and its deadline runs from now.
@@ -327,6 +344,7 @@ impl Round<'_, '_> {
         let receivers = {
             let mut st = self.io.lock();
             st.failure = Some(Box::new(Failure { rule, at: now }));
+            self.state.wants_read = false;
             std::mem::take(&mut st.receivers)
         };
         receivers.wake(Some(self.io.running(self.s.cx.waker(), self.handler_waker)));

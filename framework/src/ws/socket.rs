@@ -1,6 +1,6 @@
-//! A socket at work: its handler and its I/O, polled together by one task. Each round polls
-//! the handler if it was woken, then the I/O (see [`round`](super::round)), and parks the task
-//! when neither has anything to do.
+//! A socket at work: its handler and its I/O, polled together by one task. Each round reads,
+//! polls the handler if it was woken, and writes (see [`round`](super::round)); the task parks
+//! when none of them has anything to do.
 
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -21,10 +21,10 @@ use crate::future::BoxFuture;
 /// One socket's handler and I/O, polled together by one task.
 ///
 /// Everything is polled with the task's own waker. A hand-over between the handler and the
-/// I/O (a message in, a reply out) happens within one poll of the task: the wake-up it would
-/// cause is skipped, and the poll goes round again instead. Waking the task from inside its
-/// own poll would send it to the back of the run queue, so that every echo waited behind every
-/// other busy socket once more.
+/// I/O (a message in, a reply out) happens within one poll of the task, without the wake-up it
+/// would cause: a round polls the handler right after its read, and writes what the handler
+/// queued right after that. Waking the task from inside its own poll would send it to the back
+/// of the run queue, so that every echo waited behind every other busy socket once more.
 pub(crate) struct Socket {
     /// tungstenite's state: none while the socket rests.
     ws: Parser,
@@ -76,8 +76,12 @@ impl Socket {
         self.state.read_blocked = false;
         // Bounded, so that a chatty socket still lets the others run.
         for _ in 0..16 {
-            self.poll_handler();
-            let step = if self.io.is_some() { self.round(cx) } else { Step::Idle };
+            let step = if self.io.is_some() {
+                self.round(cx)
+            } else {
+                poll_handler(&mut self.handler, &self.ctx);
+                Step::Idle
+            };
             if step == Step::Done
                 && !self.state.draining
                 && !self.out.is_empty()
@@ -111,25 +115,6 @@ impl Socket {
         // Still busy after 16 rounds: yield, and come back.
         cx.waker().wake_by_ref();
         Poll::Pending
-    }
-
-    /// Polls the handler if it was woken (it waits on the socket's queues, or on anything
-    /// else): a message read and answered costs one poll of it, and a wake-up for the socket's
-    /// I/O alone costs none. Before the I/O, so that what it queues is written in the same
-    /// round.
-    fn poll_handler(&mut self) {
-        let io = channel(&self.ctx);
-        if self.handler.is_none() || !io.handler_woken.swap(false, Ordering::SeqCst) {
-            return;
-        }
-        let Some(handler) = self.handler.as_mut() else { return };
-        let describe = || format!("WebSocket handler of `{}`", self.ctx.route().unwrap_or(""));
-        let waker = self.ctx.handler_waker();
-        let mut hcx = std::task::Context::from_waker(&waker);
-        if let Poll::Ready(outcome) = crate::panic::poll_catch(handler.as_mut(), &mut hcx, describe) {
-            self.handler = None;
-            self.handler_finished(outcome);
-        }
     }
 
     /// Parks the task, unless work came in from elsewhere while it ran (which did not wake
@@ -168,34 +153,54 @@ impl Socket {
         matches!(s.write_out(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    fn handler_finished(&mut self, outcome: Result<()>) {
-        let frame = match outcome {
-            Ok(()) => CloseFrame { code: CloseCode::Normal, reason: "".into() },
-            Err(e) => {
-                // The server's own failures are logged, and the client hears only that there
-                // was one; a refusal (4xx) tells the client what it did wrong.
-                let reason = if e.status().is_server_error() {
-                    tracing::error!(error = %e, "WebSocket handler failed");
-                    "internal error"
-                } else {
-                    tracing::debug!(error = %e, "WebSocket handler refused");
-                    truncate(e.message(), 123)
-                };
-                CloseFrame { code: CloseCode::Error, reason: reason.into() }
-            }
-        };
-        channel(&self.ctx).request_close(frame);
-    }
-
     /// One round of the socket's I/O (see [`round`](super::round)).
     fn round(&mut self, cx: &mut std::task::Context<'_>) -> Step {
-        let Socket { ws, io: Some(stream), leftover, out, ctx, state, .. } = self else {
+        let Socket { ws, io: Some(stream), leftover, out, ctx, handler, state } = self else {
             return Step::Done;
         };
         let io = channel(ctx);
         let s = TaskIo::new(stream, cx, leftover, out, io.config.write_buffer_size);
-        round::run(ws, s, io, &ctx.handler_waker(), state)
+        round::run(ws, s, io, &ctx.handler_waker(), state, || poll_handler(handler, ctx))
     }
+}
+
+/// Polls the socket's handler if it was woken (it waits on the socket's queues, or on anything
+/// else): a message read and answered costs one poll of it, and a wake-up for the socket's I/O
+/// alone costs none. (A function of the two fields it needs, so that a round can call it while
+/// it holds the others.)
+fn poll_handler(handler: &mut Option<BoxFuture<Result<()>>>, ctx: &Context) {
+    let io = channel(ctx);
+    let Some(future) = handler.as_mut() else { return };
+    if !io.handler_woken.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let describe = || format!("WebSocket handler of `{}`", ctx.route().unwrap_or(""));
+    let waker = ctx.handler_waker();
+    let mut hcx = std::task::Context::from_waker(&waker);
+    if let Poll::Ready(outcome) = crate::panic::poll_catch(future.as_mut(), &mut hcx, describe) {
+        *handler = None;
+        handler_finished(ctx, outcome);
+    }
+}
+
+/// The handler is over: the socket closes with 1000 for `Ok`, 1011 for an error.
+fn handler_finished(ctx: &Context, outcome: Result<()>) {
+    let frame = match outcome {
+        Ok(()) => CloseFrame { code: CloseCode::Normal, reason: "".into() },
+        Err(e) => {
+            // The server's own failures are logged, and the client hears only that there
+            // was one; a refusal (4xx) tells the client what it did wrong.
+            let reason = if e.status().is_server_error() {
+                tracing::error!(error = %e, "WebSocket handler failed");
+                "internal error"
+            } else {
+                tracing::debug!(error = %e, "WebSocket handler refused");
+                truncate(e.message(), 123)
+            };
+            CloseFrame { code: CloseCode::Error, reason: reason.into() }
+        }
+    };
+    channel(ctx).request_close(frame);
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary (close reasons are ≤ 123 bytes).

@@ -247,12 +247,18 @@ impl Round<'_, '_> {
                 self.state.read_paused = true;
                 break;
             }
-            if self.ws.is_resting()
+            if self.state.held.is_empty()
                 && self.s.leftover.is_none()
                 && self.s.io.poll_readable(self.s.cx).is_pending()
             {
-                // (Nothing held, no message under way: no deadline to set.)
+                // tungstenite holds nothing of the peer's and the socket has nothing: asking
+                // it to read would only grow and zero its buffer to learn that. (No frame or
+                // message is under way: no deadline runs.)
+                self.state.marks.clear_message();
                 self.state.read_blocked = true;
+                if self.state.quiet && !closing && !self.ws.is_resting() {
+                    self.rest();
+                }
                 break;
             }
             self.s.taken = 0;

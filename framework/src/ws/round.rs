@@ -232,10 +232,18 @@ impl Round<'_, '_> {
         }
     }
 
+    /// Reads what the peer sent (see [`read_messages`](Self::read_messages)), and keeps what
+    /// tungstenite has not taken of it before the thread's read buffer is used again.
+    fn read(&mut self) -> ControlFlow<Over> {
+        let read = self.read_messages();
+        self.s.stash();
+        read
+    }
+
     /// Reads what the peer sent, while the handler keeps up, and while the peer takes what is
     /// written to it: every ping read queues a pong, so a peer that pings without reading is
     /// read no further once its unwritten bytes are over the send queue's size.
-    fn read(&mut self) -> ControlFlow<Over> {
+    fn read_messages(&mut self) -> ControlFlow<Over> {
         self.state.read_paused = false;
         while !self.state.read_blocked {
             let closing = self.state.marks.closing();
@@ -248,7 +256,7 @@ impl Round<'_, '_> {
                 break;
             }
             if self.state.held.is_empty()
-                && self.s.leftover.is_none()
+                && !self.s.holds_unread()
                 && self.s.io.poll_readable(self.s.cx).is_pending()
             {
                 // tungstenite holds nothing of the peer's and the socket has nothing: asking

@@ -6,13 +6,15 @@ use std::task::Poll;
 
 use super::stream::Stream;
 
-/// Bytes read from the socket that tungstenite has not asked for yet.
+/// Bytes read from the socket that tungstenite has not asked for by the end of a read.
 ///
 /// Every read from the socket goes into one buffer per worker thread (as large as a burst of
 /// frames), and tungstenite copies from there in small pieces into its own small per-socket
-/// buffer. What it did not take waits here, in an allocation that exists only until it is
-/// taken. So a socket holds a small buffer while idle, yet one system call still reads
-/// everything the peer sent.
+/// buffer. What it has not taken stays in the thread's buffer while the socket's read goes on
+/// (usually tungstenite asks for the rest at once: the frame it parses ends there), and only
+/// what is left when the read stops moves here, into an allocation that exists until it is
+/// taken ([`TaskIo::stash`]). So a socket holds a small buffer while idle, yet one system call
+/// still reads everything the peer sent.
 pub(crate) struct Leftover {
     pub(crate) bytes: Vec<u8>,
     pub(crate) at: usize,
@@ -86,6 +88,9 @@ pub(crate) struct TaskIo<'a, 'b> {
     pub(crate) taken: usize,
     /// The socket took some of `out`.
     pub(crate) wrote_any: bool,
+    /// What the last read from the socket left in the thread's buffer, not taken yet: it must
+    /// be taken, or stashed into `leftover`, before anything else may read on this thread.
+    unread: std::ops::Range<usize>,
 }
 
 impl<'a, 'b> TaskIo<'a, 'b> {
@@ -96,7 +101,25 @@ impl<'a, 'b> TaskIo<'a, 'b> {
         out: &'a mut Outgoing,
         keep: usize,
     ) -> Self {
-        TaskIo { io, cx, leftover, out, keep, taken: 0, wrote_any: false }
+        TaskIo { io, cx, leftover, out, keep, taken: 0, wrote_any: false, unread: 0..0 }
+    }
+
+    /// Whether bytes read from the socket wait for tungstenite (in the thread's buffer or in the
+    /// socket's `leftover`).
+    pub(crate) fn holds_unread(&self) -> bool {
+        self.leftover.is_some() || !self.unread.is_empty()
+    }
+
+    /// Moves what tungstenite has not taken of the last read out of the thread's buffer into
+    /// the socket's own `leftover`: once a socket's read is over, the buffer is another
+    /// socket's. (Usually there is nothing left, and nothing is allocated.)
+    pub(crate) fn stash(&mut self) {
+        if self.unread.is_empty() {
+            return;
+        }
+        let unread = std::mem::replace(&mut self.unread, 0..0);
+        let bytes = SCRATCH_BUF.with_borrow(|scratch| scratch[unread].to_vec());
+        *self.leftover = Some(Box::new(Leftover { bytes, at: 0 }));
     }
 }
 
@@ -117,25 +140,24 @@ impl std::io::Read for TaskIo<'_, '_> {
             self.taken += n;
             return Ok(n);
         }
-        let left = &mut *self.leftover;
-        let (io, cx, taken) = (&mut *self.io, &mut *self.cx, &mut self.taken);
-        SCRATCH_BUF.with_borrow_mut(|scratch| {
-            let mut rb = tokio::io::ReadBuf::new(scratch);
-            match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let got = rb.filled();
-                    let n = buf.len().min(got.len());
-                    buf[..n].copy_from_slice(&got[..n]);
-                    if got.len() > n {
-                        *left = Some(Box::new(Leftover { bytes: got[n..].to_vec(), at: 0 }));
-                    }
-                    *taken += n;
-                    Ok(n)
+        let (io, cx, unread) = (&mut *self.io, &mut *self.cx, &mut self.unread);
+        let n = SCRATCH_BUF.with_borrow_mut(|scratch| {
+            if unread.start == unread.end {
+                let mut rb = tokio::io::ReadBuf::new(scratch);
+                match std::pin::Pin::new(io).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => *unread = 0..rb.filled().len(),
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => return Err(pending()),
                 }
-                Poll::Ready(Err(e)) => Err(e),
-                Poll::Pending => Err(pending()),
             }
-        })
+            let got = &scratch[unread.clone()];
+            let n = buf.len().min(got.len());
+            buf[..n].copy_from_slice(&got[..n]);
+            unread.start += n;
+            Ok(n)
+        })?;
+        self.taken += n;
+        Ok(n)
     }
 }
 

@@ -46,7 +46,8 @@
 //! last one, no frame or fragmented message half received and nothing waiting to be written;
 //! the next byte from the peer brings them back. The socket is read through one 16 KiB buffer
 //! per worker thread, so a small per-socket buffer costs no extra system calls: what tungstenite
-//! has not taken yet waits in an allocation that exists only until it is taken. BENCHMARKS.md
+//! has not taken when the socket stops reading (its handler does not keep up) waits in an
+//! allocation that exists only until it is taken. BENCHMARKS.md
 //! has what an idle socket costs, measured. A socket that has sent something keeps, until it
 //! rests, the two buffers its frames are encoded into and written from, up to
 //! [`WsConfig::write_buffer_size`] each (larger ones are freed once written).

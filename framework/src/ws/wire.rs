@@ -217,6 +217,56 @@ impl std::io::Write for TaskIo<'_, '_> {
     }
 }
 
+#[cfg(test)]
+mod read_tests {
+    use std::io::Read;
+
+    use tokio::io::AsyncWriteExt;
+
+    use crate::ws::stream::Stream;
+    use crate::ws::wire::*;
+
+    /// What one read from the socket brought and tungstenite did not take is handed out from
+    /// the thread's buffer while the read goes on, then kept by the socket (and nothing else)
+    /// once it stops, and handed out from there, in order, by the next read.
+    #[tokio::test]
+    async fn a_reads_rest_is_handed_out_in_order_and_kept_when_the_read_stops() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(listener.local_addr().unwrap()), listener.accept());
+        let (mut client, server) = (client.unwrap(), accepted.unwrap().0);
+        let sent: Vec<u8> = (0..100u8).collect();
+        client.write_all(&sent).await.unwrap();
+        server.readable().await.unwrap();
+        let mut stream = Stream::Tcp(server);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let (mut leftover, mut out) = (None, Outgoing::default());
+        let mut got = Vec::new();
+        let mut buf = [0u8; 30];
+        {
+            let mut io = TaskIo::new(&mut stream, &mut cx, &mut leftover, &mut out, 4096);
+            for _ in 0..2 {
+                let n = io.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(io.taken, 60);
+            assert!(io.holds_unread() && io.leftover.is_none(), "the rest waits in the thread's buffer");
+            io.stash();
+        }
+        // Another socket's read on this thread uses the buffer meanwhile.
+        crate::ws::wire::SCRATCH_BUF.with_borrow_mut(|scratch| scratch.fill(0xee));
+        let kept = leftover.as_ref().map(|l| l.bytes.len());
+        assert_eq!(kept, Some(40), "the socket keeps the 40 bytes not taken");
+        let mut io = TaskIo::new(&mut stream, &mut cx, &mut leftover, &mut out, 4096);
+        let mut rest = [0u8; 64];
+        let n = io.read(&mut rest).unwrap();
+        got.extend_from_slice(&rest[..n]);
+        assert!(!io.holds_unread(), "all taken: the allocation is gone");
+        assert_eq!(got, sent);
+    }
+}
+
 #[cfg(all(test, feature = "tls"))]
 mod tests {
     use std::sync::Arc;

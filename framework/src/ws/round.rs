@@ -73,7 +73,8 @@ impl IoState {
 pub(crate) enum Step {
     /// Nothing more to do until a wake-up.
     Idle,
-    /// Handed something to the handler: poll it again.
+    /// Something changed after the handler's poll in this round (room to send, a close, a
+    /// failure, a tick): go round again.
     Progress,
     /// The connection is over.
     Done,
@@ -115,7 +116,7 @@ struct Round<'a, 'b> {
     config: &'a WsConfig,
     handler_waker: &'a Waker,
     state: &'a mut IoState,
-    /// Something was handed to the handler: poll it again.
+    /// Something changed after the handler's poll: go round again (see [`Step::Progress`]).
     progress: bool,
 }
 
@@ -263,10 +264,7 @@ impl Round<'_, '_> {
                 // it to read would only grow and zero its buffer to learn that. (No frame or
                 // message is under way: no deadline runs.)
                 self.state.marks.clear_message();
-                self.state.read_blocked = true;
-                if self.state.quiet && !closing && !self.ws.is_resting() {
-                    self.rest();
-                }
+                self.nothing_to_read(closing);
                 break;
             }
             self.s.taken = 0;
@@ -290,10 +288,7 @@ impl Round<'_, '_> {
                     } else if marks.message_since().is_none() {
                         marks.get().message_since = Some(Instant::now());
                     }
-                    self.state.read_blocked = true;
-                    if self.state.quiet && self.state.held.is_empty() && !closing {
-                        self.rest();
-                    }
+                    self.nothing_to_read(closing);
                 }
                 // The peer closed the connection without a close frame: it is gone, so there
                 // is no handshake to make (and no close timeout to arm); `recv` ends.
@@ -314,6 +309,15 @@ impl Round<'_, '_> {
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// The socket has nothing more to read in this poll of the task; a quiet socket whose
+    /// tungstenite holds nothing of the peer's rests now.
+    fn nothing_to_read(&mut self, closing: bool) {
+        self.state.read_blocked = true;
+        if self.state.quiet && self.state.held.is_empty() && !closing && !self.ws.is_resting() {
+            self.rest();
+        }
     }
 
     /// A message read from the peer: a data message goes to the handler (whether it takes
